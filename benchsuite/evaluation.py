@@ -1,0 +1,130 @@
+"""Scoring one layer against one text model across image groups.
+
+Pure functions on k×k matrices: the runner hands in the per-group layer
+matrices and the text matrix; these return values, per-group values and a
+p-value for the mean over groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchsuite.metrics import STATISTICS, one_vs_two, permutation_test
+from benchsuite.similarity import correlation_matrix
+
+
+@dataclass(frozen=True)
+class Score:
+    value: float
+    groups: list[float]
+    p_value: float | None
+
+
+def pooled_p_value(observed: float, null: np.ndarray) -> float:
+    """(1 + #null ≥ observed) / (1 + n), the same rule as ``permutation_test``."""
+    return float((1 + np.count_nonzero(null >= observed)) / (1 + len(null)))
+
+
+def score_groups(
+    layer_matrices: Sequence[np.ndarray],
+    text_matrix: np.ndarray,
+    *,
+    metric: str,
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    n_permutations: int,
+    seed: int,
+    device: str = "cpu",
+) -> Score:
+    """Mean of a metric over groups, with a permutation p-value for that mean.
+
+    Each group is tested with the same seed, hence the same concept relabellings
+    (``permutation_test`` guarantees this); the i-th null draws of the groups are
+    averaged into the i-th null draw of the mean.
+    """
+    chosen = metric if metric in STATISTICS else statistic
+    if n_permutations == 0:
+        values = [float(chosen(m, text_matrix) if callable(chosen) else STATISTICS[chosen](m, text_matrix))
+                  for m in layer_matrices]
+        return Score(value=float(np.mean(values)), groups=values, p_value=None)
+    results = [
+        permutation_test(m, text_matrix, statistic=chosen, n_permutations=n_permutations, seed=seed, device=device)
+        for m in layer_matrices
+    ]
+    values = [float(r.observed) for r in results]
+    mean = float(np.mean(values))
+    null = np.mean([np.asarray(r.null, dtype=float) for r in results], axis=0)
+    return Score(value=mean, groups=values, p_value=pooled_p_value(mean, null))
+
+
+@dataclass(frozen=True)
+class OneVsTwoInputs:
+    """One group's 1 vs 2 inputs: misclassified rows against correctly classified references."""
+
+    image_rows: np.ndarray
+    true_rows: np.ndarray
+    predicted_rows: np.ndarray
+
+
+def one_vs_two_inputs(
+    layer_matrix: np.ndarray,
+    true_indices: np.ndarray,
+    predictions: np.ndarray,
+    class_vectors: dict[int, np.ndarray],
+) -> OneVsTwoInputs | None:
+    """Rows for the paper's 1 vs 2 test in one group, or None when it has no usable image.
+
+    ``layer_matrix`` is the group's image×image correlation matrix; images whose
+    prediction is right are the references. A misclassified image counts only
+    when both its true and predicted classes have a vector (``class_vectors``,
+    by ImageNet index).
+    """
+    correct = predictions == true_indices
+    references = np.flatnonzero(correct)
+    wrong = [
+        i for i in np.flatnonzero(~correct)
+        if int(true_indices[i]) in class_vectors and int(predictions[i]) in class_vectors
+    ]
+    if not wrong or len(references) < 3:
+        return None
+    reference_vectors = np.stack([class_vectors[int(true_indices[r])] for r in references])
+
+    def word_rows(indices: np.ndarray) -> np.ndarray:
+        vectors = np.stack([class_vectors[int(c)] for c in indices])
+        both = correlation_matrix(np.concatenate([vectors, reference_vectors]))
+        return both[: len(vectors), len(vectors):]
+
+    wrong = np.asarray(wrong)
+    return OneVsTwoInputs(
+        image_rows=layer_matrix[np.ix_(wrong, references)],
+        true_rows=word_rows(true_indices[wrong]),
+        predicted_rows=word_rows(predictions[wrong]),
+    )
+
+
+def score_one_vs_two(
+    per_group: Sequence[OneVsTwoInputs | None], *, n_permutations: int, seed: int, device: str = "cpu"
+) -> tuple[Score, int] | None:
+    """Accuracy pooled over groups' misclassified images, with a pooled permutation p-value.
+
+    Groups are independent, so the i-th null draws of the groups, weighted by
+    their image counts, form the i-th null draw of the pooled accuracy.
+    """
+    usable = [g for g in per_group if g is not None]
+    if not usable:
+        return None
+    results = [
+        one_vs_two(g.image_rows, g.true_rows, g.predicted_rows, n_permutations=n_permutations,
+                   seed=seed + index, device=device)
+        for index, g in enumerate(usable)
+    ]
+    counts = np.array([len(r.passed) for r in results], dtype=float)
+    values = [float(r.accuracy) for r in results]
+    pooled = float(np.dot(counts, values) / counts.sum())
+    p_value = None
+    if n_permutations > 0:
+        null = np.sum([c * np.asarray(r.null, dtype=float) for c, r in zip(counts, results)], axis=0) / counts.sum()
+        p_value = pooled_p_value(pooled, null)
+    return Score(value=pooled, groups=values, p_value=p_value), int(counts.sum())
