@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from benchsuite.cache import atomic_write_text
 
 Status = Literal["ok", "failed", "skipped"]
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a suite, design or model name."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 class Record(BaseModel):

