@@ -12,19 +12,26 @@ Two designs turn photos into one k×k similarity matrix per vision layer:
 
 Concepts are aligned by id everywhere; images are ordered by id so that the
 assignment never depends on how a source happened to list its files.
+
+Names to vectors (``match_concept_names``): a concept's synonyms are tried in
+order ("tabby", then "tabby cat"); the first that the text model can embed wins,
+unless an earlier concept of the same call already took the same matched text
+(ImageNet has two classes named "crane"), in which case the next synonym is
+tried, and a concept with none left has no vector. How a single name is looked
+up (phrase token, mean of words, case) is the text model's part.
 """
 
 from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from benchsuite.errors import ImageUnreadable
-from benchsuite.schemas import Concept, ImageRecord, ImageSource
+from benchsuite.schemas import Concept, ConceptVector, ImageRecord, ImageSource
 
 
 @dataclass(frozen=True)
@@ -139,3 +146,19 @@ def filter_readable(
         else:
             readable.append(record)
     return readable, skipped
+
+
+def match_concept_names(
+    concepts: Sequence[Concept], lookup: Callable[[str], ConceptVector | None]
+) -> dict[str, ConceptVector]:
+    """Vectors by concept id: each concept's first synonym that ``lookup`` embeds and no earlier concept took."""
+    taken: set[str] = set()
+    vectors: dict[str, ConceptVector] = {}
+    for concept in concepts:
+        for name in concept.names:
+            found = lookup(name)
+            if found is not None and found.matched not in taken:
+                taken.add(found.matched)
+                vectors[concept.id] = found
+                break
+    return vectors
