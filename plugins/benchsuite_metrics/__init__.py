@@ -1,8 +1,20 @@
 """Built-in similarity-encoding metrics: 2 vs 2, RSA, CKA, mutual k-NN."""
 
 from benchsuite.hookspecs import hookimpl
+from benchsuite.metrics import METRICS, STATISTICS
+from benchsuite.schemas import MetricMeta
 
 
 @hookimpl
 def register_metrics(register):
-    """Registered in a later change."""
+    """Register every built-in statistic; loading one returns its scalar function f(A, B)."""
+    for name, spec in METRICS.items():
+        register(
+            MetricMeta(
+                name=name,
+                description=spec.description,
+                chance=spec.chance,
+                higher_is_better=spec.higher_is_better,
+                loader=lambda _name=name: STATISTICS[_name],
+            )
+        )

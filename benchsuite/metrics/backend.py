@@ -1,0 +1,85 @@
+"""One array namespace for the metric kernels: numpy on the CPU, torch float64 when asked.
+
+``device="cpu"`` runs on numpy. ``"cuda"`` (or ``"cuda:N"``) runs the same kernels
+on torch float64 tensors on that GPU; ``"torch"`` runs them on torch CPU tensors,
+which is how the torch path is checked on machines without a GPU. torch is
+imported only when a torch device is asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array module (``numpy`` or ``torch``) and the device its arrays live on."""
+
+    xp: Any
+    device: str
+
+    @property
+    def is_torch(self) -> bool:
+        return self.xp is not np
+
+    def asarray(self, x: np.ndarray) -> Any:
+        """A numpy array on this backend, float64 (or int64/bool for such input)."""
+        x = np.asarray(x)
+        if x.dtype.kind == "f":
+            x = x.astype(np.float64, copy=False)
+        if not self.is_torch:
+            return x
+        return self.xp.as_tensor(x, device=self.device)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return x.detach().cpu().numpy() if self.is_torch else np.asarray(x)
+
+    def float64(self, x: Any) -> Any:
+        """``x`` as float64 (torch would divide integer tensors into float32)."""
+        return x.double() if self.is_torch else np.asarray(x, dtype=np.float64)
+
+    def swap(self, x: Any) -> Any:
+        """Transpose the last two axes."""
+        return x.transpose(-1, -2) if self.is_torch else np.swapaxes(x, -1, -2)
+
+    def diagonal(self, x: Any) -> Any:
+        """Diagonal of the last two axes."""
+        if self.is_torch:
+            return self.xp.diagonal(x, dim1=-2, dim2=-1)
+        return np.diagonal(x, axis1=-2, axis2=-1)
+
+    def argsort(self, x: Any) -> Any:
+        """Stable argsort along the last axis."""
+        if self.is_torch:
+            return self.xp.argsort(x, dim=-1, stable=True)
+        return np.argsort(x, axis=-1, kind="stable")
+
+    def take(self, x: Any, indices: Any) -> Any:
+        """``x`` gathered at ``indices`` along the last axis."""
+        if self.is_torch:
+            return self.xp.take_along_dim(x, indices, dim=-1)
+        return np.take_along_axis(x, indices, axis=-1)
+
+    def running_max(self, x: Any) -> Any:
+        """Cumulative maximum along the last axis."""
+        return self.xp.cummax(x, dim=-1).values if self.is_torch else np.maximum.accumulate(x, axis=-1)
+
+    def relabel(self, M: Any, perms: Any) -> Any:
+        """``M`` with its concepts relabelled by each permutation: (batch, k, k)."""
+        return M[perms[:, :, None], perms[:, None, :]]
+
+
+def resolve_backend(device: str = "cpu") -> Backend:
+    """The backend for a device name; a clear error when the device cannot be used."""
+    if device == "cpu":
+        return Backend(np, "cpu")
+    if device == "torch" or device == "torch:cpu" or device.startswith("cuda"):
+        import torch
+
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"device {device!r} was asked for but there is no CUDA device; use --device cpu")
+        return Backend(torch, "cpu" if device.startswith("torch") else device)
+    raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'torch' (torch on the CPU)")

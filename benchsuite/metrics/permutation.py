@@ -1,0 +1,96 @@
+"""Permutation tests: relabel one space's concepts, in batches, with a shared sequence.
+
+The relabellings depend only on the seed and k, and are drawn in one stream, so
+every statistic and every input pair with the same seed and k sees the same
+permutations in the same order, whatever the batch size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from benchsuite.metrics.backend import resolve_backend
+from benchsuite.metrics.statistics import STATISTICS, get_metric
+from benchsuite.metrics.validation import check_similarity_pair, missing_concepts
+
+BATCH_ELEMENTS = 1 << 22
+"""Default batch size aims at this many entries per (batch, k, k) array (32 MiB in float64)."""
+
+P_VALUE_TOLERANCE = 1e-12
+"""A null value this close below the observed one still counts as reaching it (rounding)."""
+
+
+@dataclass(frozen=True)
+class PermutationResult:
+    """Observed statistic, its permutation null, and p = (1 + #null ≥ observed) / (1 + n)."""
+
+    statistic: str
+    observed: float
+    null: np.ndarray
+    p_value: float
+
+
+def concept_permutations(k: int, n_permutations: int, seed: int = 0, batch_size: int = 64) -> Iterator[np.ndarray]:
+    """Permutations of ``range(k)`` in batches (batch × k); the sequence depends only on seed and k."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_permutations, batch_size):
+        count = min(batch_size, n_permutations - start)
+        yield np.argsort(rng.random((count, k)), axis=1, kind="stable")
+
+
+def permutation_p_value(observed: float, null: np.ndarray) -> float:
+    """(1 + #null ≥ observed) / (1 + n); 1.0 when the observed value is NaN."""
+    if np.isnan(observed):
+        return 1.0
+    reached = np.count_nonzero(null >= observed - P_VALUE_TOLERANCE * max(1.0, abs(observed)))
+    return (1 + reached) / (1 + null.size)
+
+
+def default_batch_size(k: int, n_permutations: int) -> int:
+    return max(1, min(n_permutations, BATCH_ELEMENTS // (k * k)))
+
+
+def permutation_test(
+    A: ArrayLike,
+    B: ArrayLike,
+    *,
+    statistic: str | Callable[[np.ndarray, np.ndarray], float] = "two_vs_two",
+    n_permutations: int = 1000,
+    seed: int = 0,
+    batch_size: int | None = None,
+    device: str = "cpu",
+) -> PermutationResult:
+    """Significance of a higher-is-better statistic by relabelling B's concepts (rows and columns).
+
+    ``statistic`` is a built-in name (see ``STATISTICS``; computed in batches on
+    ``device``) or any function ``f(A, B) -> float`` (called once per permutation,
+    on the CPU). The permutations come from ``concept_permutations(k, n, seed)``:
+    the same seed and k give the same permutations in the same order for every
+    statistic, input and batch size, so nulls from different image groups can be
+    averaged permutation by permutation. A NaN observed value gives p = 1.
+    """
+    A, B = check_similarity_pair(A, B)
+    if not isinstance(n_permutations, int | np.integer) or n_permutations < 1:
+        raise ValueError(f"n_permutations must be a positive integer, got {n_permutations!r}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    k = A.shape[0]
+    batch_size = batch_size or default_batch_size(k, n_permutations)
+    batches = concept_permutations(k, n_permutations, seed, batch_size)
+    name = statistic if isinstance(statistic, str) else getattr(statistic, "__name__", "custom")
+    spec = get_metric(statistic) if isinstance(statistic, str) else None
+    has_missing = bool(missing_concepts(A).any() or missing_concepts(B).any())
+    if spec is not None and (spec.handles_missing or not has_missing):
+        backend = resolve_backend(device)
+        values = spec.kernel(A, B, backend)
+        observed = float(backend.to_numpy(values(backend.asarray(np.arange(k)[None, :])))[0])
+        null = np.concatenate([backend.to_numpy(values(backend.asarray(p))) for p in batches])
+    else:
+        function = STATISTICS[statistic] if spec is not None else statistic
+        observed = float(function(A, B))
+        null = np.array([function(A, B[np.ix_(p, p)]) for batch in batches for p in batch], dtype=float)
+    return PermutationResult(name, observed, null.astype(np.float64), permutation_p_value(observed, null))

@@ -1,0 +1,120 @@
+"""Representational similarity analysis: rank or linear correlation of the upper triangles.
+
+Relabelling B's concepts only reorders its upper-triangle entries, so ranks and
+standardisation are computed once and each relabelling costs a gather and a dot
+product (Pearson, Spearman) or a batched O(n log² n) inversion count (Kendall's τa).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+from scipy.stats import rankdata
+
+from benchsuite.metrics.backend import Backend
+
+RsaMethod = Literal["spearman", "pearson", "kendall_tau_a"]
+RSA_METHODS: tuple[str, ...] = ("spearman", "pearson", "kendall_tau_a")
+
+
+def upper_triangle(M: np.ndarray) -> np.ndarray:
+    """Entries above the diagonal, in ``numpy.triu_indices`` order."""
+    return M[np.triu_indices(M.shape[0], 1)]
+
+
+def _symmetric_from_triangle(values: np.ndarray, k: int) -> np.ndarray:
+    """The k×k symmetric matrix whose upper triangle is ``values`` (diagonal zero)."""
+    M = np.zeros((k, k), dtype=values.dtype)
+    M[np.triu_indices(k, 1)] = values
+    return M + M.T
+
+
+def _unit(values: np.ndarray) -> np.ndarray:
+    """Centred to mean 0 and scaled to norm 1; all NaN when constant."""
+    centred = values - values.mean()
+    norm = np.linalg.norm(centred)
+    return centred / norm if norm > 0 else np.full_like(centred, np.nan)
+
+
+def _pair_count(values: np.ndarray) -> int:
+    """Number of pairs of positions holding equal values."""
+    _, counts = np.unique(values, return_counts=True)
+    return int((counts * (counts - 1) // 2).sum())
+
+
+def _relabelled_triangle(M: Any, perms: Any, iu: Any, ju: Any) -> Any:
+    """Upper triangle of M after relabelling its concepts by each permutation: (batch, n)."""
+    return M[perms[:, iu], perms[:, ju]]
+
+
+def correlation_kernel(A: np.ndarray, B: np.ndarray, backend: Backend, ranked: bool) -> Callable[[Any], Any]:
+    """Pearson (or Spearman, ``ranked``) between upper triangles, for each relabelling of B."""
+    k = A.shape[0]
+    x, y = upper_triangle(A), upper_triangle(B)
+    if ranked:
+        x, y = rankdata(x), rankdata(y)
+    zx = backend.asarray(_unit(x))
+    zy = backend.asarray(_symmetric_from_triangle(_unit(y), k))
+    iu, ju = (backend.asarray(i) for i in np.triu_indices(k, 1))
+    return lambda perms: _relabelled_triangle(zy, perms, iu, ju) @ zx
+
+
+def _strict_inversions(y: Any, backend: Backend) -> Any:
+    """Per row, the number of positions u < v with y[u] > y[v], by bottom-up merging."""
+    batch, n = y.shape
+    size = 1 << max(1, (n - 1).bit_length())
+    padded = backend.asarray(np.full((batch, size), np.iinfo(np.int64).max))
+    padded[:, :n] = y
+    total = 0
+    half = 1
+    while half < size:
+        blocks = padded.reshape(batch, size // (2 * half), 2 * half)
+        from_left = backend.argsort(blocks) < half
+        left_seen = from_left.cumsum(axis=-1)
+        total = total + ((half - left_seen) * ~from_left).sum(axis=(-2, -1))
+        half *= 2
+    return total
+
+
+def kendall_kernel(A: np.ndarray, B: np.ndarray, backend: Backend) -> Callable[[Any], Any]:
+    """Kendall's τa (ties count zero, denominator all n(n-1)/2 pairs) for each relabelling of B."""
+    k = A.shape[0]
+    x, y = upper_triangle(A), upper_triangle(B)
+    n = x.size
+    all_pairs = n * (n - 1) // 2
+    x_rank = rankdata(x, method="dense").astype(np.int64)
+    y_rank = rankdata(y, method="dense").astype(np.int64)
+    fixed_ties = _pair_count(x_rank) + _pair_count(y_rank)
+    key_x = backend.asarray(x_rank * (int(y_rank.max()) + 1))[None, :]
+    y_ranks = backend.asarray(_symmetric_from_triangle(y_rank, k))
+    iu, ju = (backend.asarray(i) for i in np.triu_indices(k, 1))
+    positions = backend.asarray(np.arange(n))[None, :]
+
+    def tau_a(perms: Any) -> Any:
+        yp = _relabelled_triangle(y_ranks, perms, iu, ju)
+        key = key_x + yp
+        order = backend.argsort(key)
+        key_sorted = backend.take(key, order)
+        run_start = key_sorted * 0
+        run_start[:, 1:] = (key_sorted[:, 1:] != key_sorted[:, :-1]) * positions[:, 1:]
+        both_tied = (positions - backend.running_max(run_start)).sum(axis=-1)
+        discordant = _strict_inversions(backend.take(yp, order), backend)
+        return backend.float64(all_pairs - fixed_ties + both_tied - 2 * discordant) / all_pairs
+
+    return tau_a
+
+
+def rsa_kernel(A: np.ndarray, B: np.ndarray, backend: Backend, method: str) -> Callable[[Any], Any]:
+    """The RSA statistic for each relabelling of B (batch × k) as a (batch,) array."""
+    check_rsa_method(method)
+    if method == "kendall_tau_a":
+        return kendall_kernel(A, B, backend)
+    return correlation_kernel(A, B, backend, ranked=method == "spearman")
+
+
+def check_rsa_method(method: str) -> None:
+    if method not in RSA_METHODS:
+        raise ValueError(f"unknown RSA method {method!r}; use one of {', '.join(RSA_METHODS)}")
+

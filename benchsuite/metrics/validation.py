@@ -1,0 +1,58 @@
+"""Input checks shared by every metric: shape, finiteness, symmetry, missing concepts."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+MIN_CONCEPTS = 4
+
+
+def missing_concepts(M: np.ndarray) -> np.ndarray:
+    """Concepts whose whole row is NaN (constant representations, see ``correlation_matrix``)."""
+    return np.isnan(M).all(axis=1)
+
+
+def check_similarity(M: ArrayLike, name: str) -> np.ndarray:
+    """``M`` as a float64 k×k similarity matrix, or a ValueError naming what is wrong."""
+    M = np.asarray(M, dtype=np.float64)
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise ValueError(f"{name} must be a square k×k similarity matrix, got shape {M.shape}; "
+                         "build one with benchsuite.similarity.correlation_matrix")
+    k = M.shape[0]
+    if k < MIN_CONCEPTS:
+        raise ValueError(f"{name} has k={k} concepts; at least {MIN_CONCEPTS} are needed "
+                         "(each 2 vs 2 correlation leaves out two concepts and needs two more)")
+    if np.isinf(M).any():
+        i, j = np.argwhere(np.isinf(M))[0]
+        raise ValueError(f"{name} has an infinite entry at [{i}, {j}]; similarities must be finite")
+    missing = missing_concepts(M)
+    stray = np.isnan(M) & ~(missing[:, None] | missing[None, :])
+    if stray.any():
+        i, j = np.argwhere(stray)[0]
+        raise ValueError(f"{name} has a NaN at [{i}, {j}] outside a whole NaN row and column; only a concept "
+                         "with constant representations may be NaN, across its entire row and column")
+    if not np.allclose(M, M.T, rtol=1e-6, atol=1e-9, equal_nan=True):
+        gap = np.nanmax(np.abs(M - M.T))
+        raise ValueError(f"{name} is not symmetric (max |M - M.T| = {gap:.3g}); pass a similarity matrix "
+                         "between concepts, not raw representations")
+    return M
+
+
+def check_similarity_pair(A: ArrayLike, B: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Both matrices checked, and over the same number of concepts."""
+    A = check_similarity(A, "A")
+    B = check_similarity(B, "B")
+    if A.shape != B.shape:
+        raise ValueError(f"A and B must cover the same concepts in the same order, got shapes {A.shape} and "
+                         f"{B.shape}")
+    return A, B
+
+
+def drop_missing(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both matrices without the concepts that are missing (NaN) in either one."""
+    keep = ~(missing_concepts(A) | missing_concepts(B))
+    if keep.sum() < MIN_CONCEPTS:
+        raise ValueError(f"only {int(keep.sum())} concepts have finite similarities in both A and B; "
+                         f"at least {MIN_CONCEPTS} are needed")
+    return A[np.ix_(keep, keep)], B[np.ix_(keep, keep)]

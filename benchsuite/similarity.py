@@ -1,0 +1,33 @@
+"""Similarity matrices: Pearson correlation between the concepts' representations."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+def correlation_matrix(X: ArrayLike) -> np.ndarray:
+    """Pearson correlation between the rows of ``X`` (k × d), computed in float64.
+
+    A constant row (e.g. a concept whose activations are all zero) has no
+    correlation with anything: its row and column are NaN, including the
+    diagonal entry. The metrics treat such a concept as missing.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"correlation_matrix needs a 2-D array (concepts × features), got shape {X.shape}")
+    if X.shape[1] < 2:
+        raise ValueError(f"correlation_matrix needs at least 2 features per concept, got shape {X.shape}")
+    if not np.isfinite(X).all():
+        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise ValueError(f"X has non-finite values in rows {rows[:10].tolist()}; remove or impute them first")
+    constant = X.max(axis=1) == X.min(axis=1)
+    centred = X - X.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(centred, axis=1)
+    norms[constant] = 1.0
+    unit = centred / norms[:, None]
+    R = np.clip(unit @ unit.T, -1.0, 1.0)
+    np.fill_diagonal(R, 1.0)
+    R[constant, :] = np.nan
+    R[:, constant] = np.nan
+    return R
