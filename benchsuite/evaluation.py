@@ -28,6 +28,23 @@ def pooled_p_value(observed: float, null: np.ndarray) -> float:
     return float((1 + np.count_nonzero(null >= observed)) / (1 + len(null)))
 
 
+@dataclass(frozen=True)
+class ScoreTask:
+    """One (layer, text model, metric) evaluation: self-contained, so any executor can run it."""
+
+    layer_matrices: Sequence[np.ndarray]
+    text_matrix: np.ndarray
+    metric: str
+    statistic: Callable[[np.ndarray, np.ndarray], float]
+    n_permutations: int
+    seed: int
+    device: str = "cpu"
+
+    def run(self) -> Score:
+        return score_groups(self.layer_matrices, self.text_matrix, metric=self.metric, statistic=self.statistic,
+                            n_permutations=self.n_permutations, seed=self.seed, device=self.device)
+
+
 def score_groups(
     layer_matrices: Sequence[np.ndarray],
     text_matrix: np.ndarray,
@@ -46,8 +63,7 @@ def score_groups(
     """
     chosen = metric if metric in STATISTICS else statistic
     if n_permutations == 0:
-        values = [float(chosen(m, text_matrix) if callable(chosen) else STATISTICS[chosen](m, text_matrix))
-                  for m in layer_matrices]
+        values = [float(statistic(m, text_matrix)) for m in layer_matrices]
         return Score(value=float(np.mean(values)), groups=values, p_value=None)
     results = [
         permutation_test(m, text_matrix, statistic=chosen, n_permutations=n_permutations, seed=seed, device=device)

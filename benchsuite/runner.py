@@ -25,7 +25,8 @@ import numpy as np
 from benchsuite.cache import ArrayCache, atomic_write_text, key_digest
 from benchsuite.concepts import ConceptSelection, ImageGroup, filter_readable, make_groups, select_concepts
 from benchsuite.errors import BenchsuiteError, ResourceMissing
-from benchsuite.evaluation import one_vs_two_inputs, score_groups, score_one_vs_two
+from benchsuite.evaluation import ScoreTask, one_vs_two_inputs, score_one_vs_two
+from benchsuite.executors import Executor, LocalExecutor
 from benchsuite.extraction import extract_group_cached
 from benchsuite.plugins import Registry
 from benchsuite.records import Record, read_records, slug, write_records
@@ -90,8 +91,9 @@ def describe_error(error: BaseException) -> str:
 class SuiteRun:
     """State for one run of one suite."""
 
-    def __init__(self, registry: Registry, suite: Suite, options: RunOptions):
+    def __init__(self, registry: Registry, suite: Suite, options: RunOptions, executor: Executor | None = None):
         self.registry = registry
+        self.executor = executor if executor is not None else LocalExecutor()
         self.suite = suite
         self.options = options
         self.seed = suite.seed if options.seed is None else options.seed
@@ -259,6 +261,7 @@ class SuiteRun:
             atomic_write_text(key_path, key)
 
     def extract(self, meta: VisionModelMeta, model: Any, source: Any, group: ImageGroup) -> Any:
+        """One group's layer matrices and predictions, from the cache when present."""
         bar = None
         if self.options.progress:
             from tqdm import tqdm
@@ -281,7 +284,7 @@ class SuiteRun:
 
     def score_vision(self, meta: VisionModelMeta, model: Any, source: Any, text_models: list[TextModel],
                      data: DesignData) -> list[Record]:
-        extractions = [self.extract(meta, model, source, g) for g in data.groups]
+        extractions = self.executor.extract(self, meta, model, source, data.groups)
         layers = list(extractions[0].matrices)
         n_concepts = len(data.selection.chosen)
         base = {
@@ -301,23 +304,24 @@ class SuiteRun:
             "device": self.options.device,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        records = []
         steps = [(layer, text, metric) for layer in layers for text in text_models for metric in self.suite.metrics
                  if metric in self.registry.metrics]
-        from tqdm import tqdm
-
-        for layer, text, metric in tqdm(steps, desc=f"{meta.name} metrics", unit="test", leave=False,
-                                        disable=not self.options.progress):
-            metric_meta = self.registry.metrics[metric]
-            score = score_groups(
-                [e.matrices[layer] for e in extractions],
-                data.text_matrices[text.name],
+        tasks = [
+            ScoreTask(
+                layer_matrices=[e.matrices[layer] for e in extractions],
+                text_matrix=data.text_matrices[text.name],
                 metric=metric,
-                statistic=metric_meta.load(),
+                statistic=self.registry.metrics[metric].load(),
                 n_permutations=self.permutations,
                 seed=self.seed,
                 device=self.options.device,
             )
+            for layer, text, metric in steps
+        ]
+        scores = self.executor.score(tasks, desc=f"{meta.name} metrics", progress=self.options.progress)
+        records = []
+        for (layer, text, metric), score in zip(steps, scores):
+            metric_meta = self.registry.metrics[metric]
             records.append(Record(
                 **base, text=text.name, layer=layer, depth=layers.index(layer), metric=metric,
                 value=score.value, groups=score.groups, p_value=score.p_value, chance=metric_meta.chance,
@@ -389,5 +393,5 @@ class SuiteRun:
         return records
 
 
-def run_suite(registry: Registry, suite: Suite, options: RunOptions) -> list[Record]:
-    return SuiteRun(registry, suite, options).run()
+def run_suite(registry: Registry, suite: Suite, options: RunOptions, executor: Executor | None = None) -> list[Record]:
+    return SuiteRun(registry, suite, options, executor).run()

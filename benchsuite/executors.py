@@ -1,0 +1,40 @@
+"""Where the runner's two kinds of work run: in this process, or on a Ray cluster.
+
+Extraction tasks are (vision model × image group); evaluation tasks are
+(layer × text model × metric). Both executors run the same functions, so their
+records are identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from benchsuite.evaluation import Score, ScoreTask
+
+if TYPE_CHECKING:
+    from benchsuite.concepts import ImageGroup
+    from benchsuite.runner import SuiteRun
+    from benchsuite.schemas import VisionModelMeta
+
+
+class Executor(Protocol):
+    def extract(self, run: SuiteRun, meta: VisionModelMeta, model: Any, source: Any,
+                groups: Sequence[ImageGroup]) -> list[Any]:
+        """Each group's ``GroupExtraction``, in group order."""
+
+    def score(self, tasks: Sequence[ScoreTask], *, desc: str = "", progress: bool = False) -> list[Score]:
+        """Each task's score, in task order."""
+
+
+class LocalExecutor:
+    """Runs everything in this process, one task after another."""
+
+    def extract(self, run: SuiteRun, meta: VisionModelMeta, model: Any, source: Any,
+                groups: Sequence[ImageGroup]) -> list[Any]:
+        return [run.extract(meta, model, source, group) for group in groups]
+
+    def score(self, tasks: Sequence[ScoreTask], *, desc: str = "", progress: bool = False) -> list[Score]:
+        from tqdm import tqdm
+
+        return [task.run() for task in tqdm(tasks, desc=desc, unit="test", leave=False, disable=not progress)]
