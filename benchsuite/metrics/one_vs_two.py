@@ -81,6 +81,6 @@ def one_vs_two(
     flips = backend.asarray(np.random.default_rng(seed).random((n_permutations, margin.size)) < 0.5)
     signed = backend.asarray(np.nan_to_num(margin, nan=0.0))[None, :]
     flipped = backend.xp.where(flips, -signed, signed)
-    null = backend.to_numpy((1.0 * (flipped > TIE_TOLERANCE)).mean(axis=-1))
+    null = backend.to_numpy(backend.float64(flipped > TIE_TOLERANCE).mean(axis=-1))
     accuracy = float(passed.mean())
     return OneVsTwoResult(passed, margin, accuracy, permutation_p_value(accuracy, null), null)

@@ -40,7 +40,7 @@ class MetricSpec:
 def two_vs_two_kernel(A: np.ndarray, B: np.ndarray, backend: Backend) -> Callable[[Any], Any]:
     """2 vs 2 accuracy (Pearson, ties fail) for each relabelling of B."""
     margins = pair_margins(A, B, backend)
-    return lambda perms: accuracy_from_margins(margins(perms))
+    return lambda perms: accuracy_from_margins(margins(perms), backend)
 
 
 def evaluate(spec: MetricSpec, A: ArrayLike, B: ArrayLike, device: str = "cpu") -> float:

@@ -108,11 +108,11 @@ def pair_margins(
     return margins
 
 
-def accuracy_from_margins(margin: Any, ties: Ties = "fail") -> Any:
+def accuracy_from_margins(margin: Any, backend: Backend, ties: Ties = "fail") -> Any:
     """Fraction of pairs passed along the last axis; a tie counts 0.5 with ``ties="half"``."""
-    score = 1.0 * (margin > TIE_TOLERANCE)
+    score = backend.float64(margin > TIE_TOLERANCE)
     if ties == "half":
-        score = score + 0.5 * (abs(margin) <= TIE_TOLERANCE)
+        score = score + 0.5 * backend.float64(abs(margin) <= TIE_TOLERANCE)
     return score.mean(axis=-1)
 
 
@@ -149,7 +149,7 @@ def two_vs_two(
         passed = margin > TIE_TOLERANCE
         tied = np.abs(margin) <= TIE_TOLERANCE
     return TwoVsTwoResult(
-        accuracy=float(accuracy_from_margins(margin, ties)),
+        accuracy=float(accuracy_from_margins(margin, resolve_backend("cpu"), ties)),
         pairs=np.column_stack(np.triu_indices(k, 1)),
         passed=passed,
         margin=margin,
