@@ -1,0 +1,53 @@
+"""The documented third-party plugin installs, is discovered through its entry point and runs."""
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage import data as photos
+
+from benchsuite.extraction import extract_group
+from benchsuite.metrics import two_vs_two
+from benchsuite.plugins import Registry
+from benchsuite.similarity import correlation_matrix
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example_plugin"
+
+
+@pytest.fixture(scope="module")
+def installed_example(tmp_path_factory):
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(EXAMPLE)],
+        check=True,
+    )
+    sys.path.insert(0, str(target))
+    importlib.invalidate_caches()
+    yield target
+    sys.path.remove(str(target))
+    sys.modules.pop("benchsuite_color_histogram", None)
+
+
+def test_example_plugin_is_discovered_and_runs(installed_example):
+    registry = Registry()
+    assert registry.vision.owners["color_histogram"] == "color_histogram"
+    assert "register_vision_models" in registry.plugin_hooks()["color_histogram"]
+    meta = registry.vision["color_histogram"]
+    model = meta.load()
+    images = [photos.chelsea(), photos.coffee(), photos.astronaut(), photos.rocket(), photos.chelsea()[::-1]]
+    result = extract_group(model, images)
+    assert list(result.matrices) == ["rgb_4", "rgb_8"]
+    assert result.predictions is None
+    fine = result.matrices["rgb_8"]
+    assert fine.shape == (5, 5)
+    # a photo flipped upside down has exactly the same colour histogram
+    assert fine[0, 4] == pytest.approx(1.0, abs=1e-9)
+    # the streaming result equals the brute-force correlation of the histograms
+    captured = {}
+    model.forward(model.preprocess(images), ["rgb_8"], lambda name, rows: captured.setdefault(name, rows))
+    np.testing.assert_allclose(fine, correlation_matrix(captured["rgb_8"]), atol=1e-9)
+    assert 0.0 <= two_vs_two(fine, correlation_matrix(np.random.default_rng(0).normal(size=(5, 7)))).accuracy <= 1.0
