@@ -1,8 +1,67 @@
-"""Keras 3 applications: VGG16, ResNet50, InceptionV3 and untrained controls."""
+"""Keras 3 applications: VGG16, ResNet50, InceptionV3 and their untrained controls.
+
+Runs on ``KERAS_BACKEND=torch`` unless another backend is chosen. The trained
+models read ImageNet weights from the Keras cache (downloading them when
+online) or a local file; the untrained controls are seeded random
+initialisations, the baseline against which emergent semantics are read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from benchsuite.hookspecs import hookimpl
+from benchsuite.schemas import VisionModelMeta
+
+from .architectures import ARCHITECTURES, KerasArchitecture
+
+PLUGIN_VERSION = "1"
+
+
+def loader(architecture: KerasArchitecture, trained: bool):
+    """A loader that imports Keras only when called."""
+
+    def load(weights: str | None = None, device: str = "cpu", seed: int = 0) -> Any:
+        from .network import load as load_network
+
+        return load_network(architecture, trained, weights, device, seed)
+
+    return load
+
+
+def metas() -> list[VisionModelMeta]:
+    records = []
+    for architecture in ARCHITECTURES.values():
+        for trained in (True, False):
+            records.append(
+                VisionModelMeta(
+                    name=architecture.name if trained else f"{architecture.name}_untrained",
+                    framework="keras",
+                    input_size=architecture.input_size,
+                    preprocessing=architecture.preprocessing(),
+                    license=architecture.weights_license if trained else "Apache-2.0 (Keras applications)",
+                    weights_source=(
+                        f"imagenet: ~/.keras/models/{architecture.weights_file} (KERAS_HOME), "
+                        f"downloaded from {architecture.weights_url}; or --weights PATH"
+                        if trained
+                        else "none: Keras default initialisers seeded by `seed` (default 0)"
+                    ),
+                    layers=architecture.layers,
+                    predicts_imagenet=trained,
+                    trained=trained,
+                    version=PLUGIN_VERSION,
+                    description=(
+                        f"keras.applications.{architecture.constructor}"
+                        + (" with ImageNet weights" if trained else ", untrained control (random weights)")
+                    ),
+                    loader=loader(architecture, trained),
+                )
+            )
+    return records
 
 
 @hookimpl
 def register_vision_models(register):
-    """Registered in a later change."""
+    """Register the six Keras models."""
+    for meta in metas():
+        register(meta)

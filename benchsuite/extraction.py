@@ -1,0 +1,198 @@
+"""Per layer and image group, the exact k×k Pearson correlation matrix of a vision model.
+
+One forward pass over the group feeds every requested layer: each image's
+activation is centred and scaled to unit length in float64 as it arrives and
+then dropped, and only those rows are kept (in memory or, beyond the memory
+budget, in a spill file) until the layer's matrix is multiplied out. The
+matrices and the top-1 ImageNet predictions are cached per layer under a key of
+everything that changes them, so a second run reads no image.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchsuite.cache import ArrayCache
+from benchsuite.extraction_images import check_rgb_uint8
+from benchsuite.extraction_store import LayerGram, MemoryPlan
+from benchsuite.schemas import VisionModel, VisionModelMeta
+
+CACHE_NAMESPACE = "vision"
+SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
+SIZE_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size such as ``"2GiB"``, ``"512 MiB"``, ``"1.5GB"`` or ``"4096"``."""
+    match = SIZE_PATTERN.match(str(text))
+    unit = match.group(2).upper() if match else ""
+    if match is None or unit not in SIZE_UNITS:
+        raise ValueError(
+            f"cannot read {text!r} as a memory size; write a number and a unit, "
+            "one of B, KiB, MiB, GiB, TiB, KB, MB, GB, TB (e.g. 2GiB or 512MiB)"
+        )
+    size = int(float(match.group(1)) * SIZE_UNITS[unit])
+    if size <= 0:
+        raise ValueError(f"memory size {text!r} must be more than zero bytes")
+    return size
+
+
+@dataclass
+class GroupExtraction:
+    """Each layer's k×k correlation matrix (image order) and the top-1 ImageNet predictions."""
+
+    matrices: dict[str, np.ndarray]
+    predictions: np.ndarray | None
+
+
+def requested_layers(model: VisionModel, layers: Sequence[str] | None) -> list[str]:
+    """The layers to extract in network order; unknown names are an error listing the known ones."""
+    available = list(model.layers)
+    if layers is None:
+        return available
+    unknown = [layer for layer in layers if layer not in available]
+    if unknown:
+        raise ValueError(f"unknown layer(s) {unknown}; this model exposes: {', '.join(available)}")
+    wanted = set(layers)
+    return [layer for layer in available if layer in wanted]
+
+
+def extract_group(
+    model: VisionModel,
+    images: Sequence[np.ndarray],
+    layers: Sequence[str] | None = None,
+    *,
+    batch_size: int = 8,
+    memory_budget: int | None = None,
+    spill_dir: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> GroupExtraction:
+    """Run the group through the model once; each requested layer's correlation matrix and the predictions."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if len(images) == 0:
+        raise ValueError("an image group needs at least one image")
+    for position, image in enumerate(images):
+        check_rgb_uint8(image, position)
+    names = requested_layers(model, layers)
+    plan = MemoryPlan(memory_budget, batch_size, spill_dir)
+    grams = {name: LayerGram(name, len(images), plan) for name in names}
+
+    def on_layer(name: str, activations: np.ndarray) -> None:
+        if name in grams:
+            grams[name].add(activations)
+
+    predictions: list[np.ndarray] = []
+    try:
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            top1 = model.forward(model.preprocess(chunk), names, on_layer)
+            if top1 is not None:
+                predictions.append(np.asarray(top1, dtype=np.int64).reshape(-1))
+            if progress is not None:
+                progress(start + len(chunk))
+        matrices = {name: grams.pop(name).matrix() for name in names}
+    finally:
+        plan.cleanup()
+    return GroupExtraction(matrices, np.concatenate(predictions) if predictions else None)
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def keras_backend() -> str:
+    """The Keras backend in use (or that a Keras loader would pick)."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return os.environ.get("KERAS_BACKEND", "torch")
+
+
+def framework_versions(framework: str) -> dict[str, Any]:
+    """Versions of every library whose numerics reach a layer's matrix."""
+    versions: dict[str, Any] = {"numpy": package_version("numpy"), "pillow": package_version("pillow")}
+    if framework == "torch":
+        versions["torch"] = package_version("torch")
+    if framework == "keras":
+        backend = keras_backend()
+        versions.update(keras=package_version("keras"), keras_backend=backend)
+        versions[backend] = package_version(backend) or package_version(f"{backend}-cpu")
+    return versions
+
+
+def cache_key(
+    meta: VisionModelMeta, weights_hash: str, image_ids: Sequence[str], layer: str | None
+) -> dict[str, Any]:
+    """The cache key of one layer's matrix (``layer=None``: the predictions) for one image group."""
+    return {
+        "item": "predictions" if layer is None else "layer",
+        "layer": layer,
+        "model": meta.public(),
+        "weights_hash": weights_hash,
+        "versions": framework_versions(meta.framework),
+        "image_ids": list(image_ids),
+    }
+
+
+def extract_group_cached(
+    cache: ArrayCache,
+    meta: VisionModelMeta,
+    model: VisionModel,
+    image_ids: Sequence[str],
+    load_images: Callable[[], Sequence[np.ndarray]],
+    layers: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> GroupExtraction:
+    """``extract_group`` through the cache: only missing layers (or predictions) run a forward pass."""
+    if len(set(image_ids)) != len(image_ids):
+        raise ValueError("image ids within a group must be unique; the cache is keyed on them")
+    names = requested_layers(model, layers)
+    keys: dict[str | None, Mapping[str, Any]] = {
+        name: cache_key(meta, model.weights_hash, image_ids, name) for name in names
+    }
+    if meta.predicts_imagenet:
+        keys[None] = cache_key(meta, model.weights_hash, image_ids, None)
+    found = {item: cache.get(CACHE_NAMESPACE, key) for item, key in keys.items()}
+    missing = [item for item, entry in found.items() if entry is None]
+    if missing:
+        images = load_images()
+        if len(images) != len(image_ids):
+            raise ValueError(f"load_images gave {len(images)} images for {len(image_ids)} image ids")
+        fresh = extract_group(model, images, [item for item in missing if item is not None], **kwargs)
+        for item in missing:
+            if item is None:
+                if fresh.predictions is None:
+                    raise RuntimeError(
+                        f"vision model {meta.name!r} is registered with predicts_imagenet=True "
+                        "but its forward returned no predictions"
+                    )
+                found[None] = {"predictions": fresh.predictions}
+            else:
+                found[item] = {"matrix": fresh.matrices[item]}
+            cache.put(CACHE_NAMESPACE, keys[item], found[item])
+    matrices = {name: found[name]["matrix"] for name in names}
+    predictions = found[None]["predictions"].astype(np.int64) if meta.predicts_imagenet else None
+    return GroupExtraction(matrices, predictions)
