@@ -44,8 +44,8 @@ def test_example_plugin_is_discovered_and_runs(installed_example):
     fine = result.matrices["rgb_8"]
     assert fine.shape == (5, 5)
     # a photo flipped upside down has exactly the same colour histogram
-    assert fine[0, 4] == pytest.approx(1.0, abs=1e-9)
-    # the streaming result equals the brute-force correlation of the histograms
+    assert fine[0, 4] == pytest.approx(1.0, abs=1e-5)
+    # the streaming result equals the brute-force correlation to 1e-5 (rows are kept in float32)
     captured = {}
     model.forward(model.preprocess(images), ["rgb_8"], lambda name, rows: captured.setdefault(name, rows))
-    np.testing.assert_allclose(fine, correlation_matrix(captured["rgb_8"]), atol=1e-9)
+    np.testing.assert_allclose(fine, correlation_matrix(captured["rgb_8"]), atol=1e-5)
