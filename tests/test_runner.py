@@ -1,0 +1,175 @@
+"""The runner end to end on real photos, models and vectors: records, failures, resume, leaderboard."""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchsuite import evaluation, extraction
+from benchsuite.cache import ArrayCache
+from benchsuite.errors import ResourceMissing
+from benchsuite.hookspecs import hookimpl
+from benchsuite.leaderboard import publish
+from benchsuite.plugins import Registry, make_plugin_manager
+from benchsuite.records import read_records
+from benchsuite.runner import RunOptions, run_suite
+from benchsuite.schemas import VisionModelMeta
+from benchsuite.suites import Design, Suite
+
+PERMUTATIONS = 50
+
+
+class TroublePlugin:
+    """Two vision models that cannot run: one raises, one lacks its weights."""
+
+    @hookimpl
+    def register_vision_models(self, register):
+        def explode(**options):
+            raise RuntimeError("kaboom while loading")
+
+        def missing(**options):
+            raise ResourceMissing("put trouble_weights.h5 into /nowhere/models (or --set missing_weights.weights=)")
+
+        common = dict(framework="numpy", input_size=8, preprocessing="none", weights_source="test", layers=("x",))
+        register(VisionModelMeta(name="exploding", loader=explode, **common))
+        register(VisionModelMeta(name="missing_weights", loader=missing, **common))
+
+
+@pytest.fixture(scope="module")
+def registry():
+    pm = make_plugin_manager()
+    pm.register(TroublePlugin(), name="trouble")
+    return Registry(pm)
+
+
+def small_suite(**changes) -> Suite:
+    fields = dict(
+        name="smoke",
+        vision=["pixels", "mobilenet_v2", "exploding", "missing_weights", "not_installed"],
+        text=["glove_6b_50d"],
+        images="pypi_photos",
+        concepts="imagenet1k",
+        metrics=["two_vs_two", "rsa"],
+        permutations=PERMUTATIONS,
+        seed=0,
+        designs=[Design(name="one photo", groups=1)],
+    )
+    fields.update(changes)
+    return Suite(**fields)
+
+
+@pytest.fixture(scope="module")
+def first_run(registry, tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    options = RunOptions(out=root / "results", cache=ArrayCache(root / "cache"), progress=False)
+    records = run_suite(registry, small_suite(), options)
+    return root, options, records
+
+
+def by(records, **fields):
+    return [r for r in records if all(getattr(r, k) == v for k, v in fields.items())]
+
+
+def test_records_cover_every_layer_text_and_metric(first_run):
+    _, options, records = first_run
+    ok = by(records, status="ok")
+    mobilenet = by(ok, vision="mobilenet_v2", metric="two_vs_two")
+    meta = Registry().vision["mobilenet_v2"]
+    assert [r.layer for r in sorted(mobilenet, key=lambda r: r.depth)] == list(meta.layers)
+    assert {r.metric for r in by(ok, vision="pixels")} == {"two_vs_two", "rsa"}
+    assert all(r.n_concepts > 100 and len(r.groups) == 1 and r.text == "glove_6b_50d" for r in ok)
+    assert all(0 < r.p_value <= 1 for r in ok)
+    assert all(r.provenance["versions"]["numpy"] == np.__version__ for r in ok)
+    on_disk = read_records(options.out / "results.json")
+    assert len(by(on_disk, status="ok")) == len(ok)
+
+
+def test_semantics_emerge_with_depth(first_run):
+    _, _, records = first_run
+    two = by(records, status="ok", metric="two_vs_two")
+    best = max(r.value for r in by(two, vision="mobilenet_v2"))
+    first = min(by(two, vision="mobilenet_v2"), key=lambda r: r.depth)
+    pixels = by(two, vision="pixels")[0]
+    assert best > 0.65
+    assert best > pixels.value + 0.05
+    assert best > first.value
+    top = max(by(two, vision="mobilenet_v2"), key=lambda r: r.value)
+    assert top.p_value == pytest.approx(1 / (PERMUTATIONS + 1))
+
+
+def test_one_vs_two_for_imagenet_classifiers(first_run):
+    _, _, records = first_run
+    one = by(records, metric="one_vs_two")
+    assert one and {r.vision for r in one} == {"mobilenet_v2"}
+    assert all(0 <= r.value <= 1 and r.n_images >= 1 and r.chance == 0.5 for r in one)
+
+
+def test_failures_are_reported_and_the_run_goes_on(first_run):
+    _, _, records = first_run
+    (exploding,) = by(records, vision="exploding")
+    assert exploding.status == "failed" and "RuntimeError: kaboom while loading" in exploding.error
+    (missing,) = by(records, vision="missing_weights")
+    assert missing.status == "skipped" and "trouble_weights.h5" in missing.error
+    (absent,) = by(records, vision="not_installed")
+    assert absent.status == "skipped" and "no installed plugin" in absent.error
+
+
+def test_concept_inventory_lists_chosen_and_dropped(first_run):
+    root, options, records = first_run
+    inventory = json.loads((options.out / "concepts-smoke.json").read_text())
+    design = inventory["designs"]["one photo"]
+    assert len(design["chosen"]) == by(records, status="ok")[0].n_concepts
+    assert len(design["chosen"]) + len(design["dropped"]) == 1000
+    assert design["dropped"]["n01440764"]  # tench: no photo in the packaged set
+    assert any("no vector in glove_6b_50d" in reason for reason in design["dropped"].values())
+
+
+def test_second_run_reuses_everything(first_run, registry, monkeypatch):
+    _, options, records = first_run
+
+    def no_forward(*args, **kwargs):
+        raise AssertionError("a forward pass ran on a complete, cached suite")
+
+    monkeypatch.setattr(extraction, "extract_group", no_forward)
+    monkeypatch.setattr(evaluation.ScoreTask, "run", no_forward)
+    again = run_suite(registry, small_suite(), options)
+    assert [(r.vision, r.layer, r.metric, r.value) for r in by(again, status="ok")] == [
+        (r.vision, r.layer, r.metric, r.value) for r in by(records, status="ok")
+    ]
+
+
+def test_interrupted_run_resumes_from_cache(registry, tmp_path, monkeypatch):
+    options = RunOptions(out=tmp_path / "results", cache=ArrayCache(tmp_path / "cache"), progress=False)
+    suite = small_suite(vision=["pixels"], permutations=10)
+    real_run = evaluation.ScoreTask.run
+    calls = {"n": 0}
+
+    def killed_midway(task):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_run(task)
+
+    monkeypatch.setattr(evaluation.ScoreTask, "run", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(registry, suite, options)
+    assert not list((options.out / "records").rglob("*.json"))
+    monkeypatch.setattr(evaluation.ScoreTask, "run", real_run)
+
+    def no_forward(*args, **kwargs):
+        raise AssertionError("the layer matrices should come from the cache")
+
+    monkeypatch.setattr(extraction, "extract_group", no_forward)
+    resumed = run_suite(registry, suite, options)
+    assert len(by(resumed, status="ok")) == 2
+
+
+def test_leaderboard_from_results_alone(first_run, tmp_path):
+    _, options, _ = first_run
+    page = publish(options.out / "results.json", tmp_path / "board")
+    text = page.read_text()
+    assert "| rank | vision model |" in text
+    assert text.index("mobilenet_v2") < text.index("| 2 | pixels")
+    assert "failed: RuntimeError: kaboom while loading" in text
+    assert (tmp_path / "board" / "plots" / "smoke" / "one-photo" / "mobilenet_v2.png").stat().st_size > 5000
+    assert (tmp_path / "board" / "plots" / "smoke" / "one-photo" / "mobilenet_v2-1v2.png").exists()
