@@ -57,6 +57,11 @@ def guess_format(path: Path) -> str:
         return "word2vec_binary"
     if name.endswith((".kv", ".model")):
         return "keyedvectors"
+    return sniff_format(path)
+
+
+def sniff_format(path: Path) -> str:
+    """word2vec binary, word2vec text or GloVe text, judged from the first two lines."""
     with _open_text(path) as handle:
         first = handle.readline().split()
         second = handle.readline()
@@ -69,12 +74,24 @@ def guess_format(path: Path) -> str:
     return "word2vec_text" if len(fields) == int(first[1]) + 1 else "word2vec_binary"
 
 
+def _sniff_or_none(path: Path) -> str | None:
+    try:
+        return sniff_format(path)
+    except (OSError, EOFError):
+        return None
+
+
 def read_keyed_vectors(source: VectorFile, dimension: int | None = None) -> KeyedVectors:
     """Load ``source`` with gensim; a file in the wrong format is a ``VectorFileError`` naming it."""
     from gensim.models import KeyedVectors
 
     if source.format not in FORMATS:
         raise VectorFileError(f"unknown word-vector format {source.format!r}; use one of: {', '.join(FORMATS)}")
+    expected = f"expected {FORMATS[source.format]}. If the file is in another format, pass format= one of {', '.join(FORMATS)}"
+    if source.format != "keyedvectors":
+        sniffed = _sniff_or_none(source.path)
+        if sniffed is not None and sniffed != source.format:
+            raise VectorFileError(f"cannot read {source.path} as {source.format}: it looks like {sniffed}; {expected}")
     try:
         if source.format == "keyedvectors":
             vectors = KeyedVectors.load(str(source.path))
@@ -86,9 +103,7 @@ def read_keyed_vectors(source: VectorFile, dimension: int | None = None) -> Keye
             )
     except Exception as error:  # gensim surfaces format errors as many exception types
         raise VectorFileError(
-            f"cannot read {source.path} as {source.format} ({type(error).__name__}: {error}); "
-            f"expected {FORMATS[source.format]}. If the file is in another format, pass "
-            f"format= one of {', '.join(FORMATS)}"
+            f"cannot read {source.path} as {source.format} ({type(error).__name__}: {error}); {expected}"
         ) from error
     if not isinstance(vectors, KeyedVectors) or len(vectors) == 0:
         raise VectorFileError(f"{source.path} holds no word vectors; expected {FORMATS[source.format]}")
