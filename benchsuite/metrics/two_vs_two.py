@@ -10,6 +10,8 @@ a batch of relabellings costs a batched product.
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -44,8 +46,8 @@ class TwoVsTwoResult:
 def _scaled_rows(M: np.ndarray, valid: np.ndarray, centred: bool) -> np.ndarray:
     """Rows shifted and scaled for precision (the masked Pearson/cosine are unchanged); NaN as 0."""
     X = np.where(valid[:, None] & valid[None, :], M, np.nan)
-    with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as quiet:
-        quiet.filter(RuntimeWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         if centred:
             X = X - np.nanmean(X, axis=1, keepdims=True)
         scale = np.sqrt(np.nanmean(X * X, axis=1, keepdims=True))

@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from benchsuite.similarity import correlation_matrix
+
+
+def test_matches_numpy_corrcoef():
+    X = np.random.default_rng(0).normal(size=(12, 30))
+    np.testing.assert_allclose(correlation_matrix(X), np.corrcoef(X), atol=1e-12)
+
+
+def test_float32_input_is_computed_in_float64():
+    X = np.random.default_rng(1).normal(size=(6, 40)).astype(np.float32)
+    R = correlation_matrix(X)
+    assert R.dtype == np.float64
+    np.testing.assert_allclose(R, np.corrcoef(X.astype(np.float64)), atol=1e-12)
+
+
+def test_constant_row_gives_nan_row_and_column():
+    X = np.random.default_rng(2).normal(size=(5, 8))
+    X[3] = 0.25
+    R = correlation_matrix(X)
+    assert np.isnan(R[3]).all() and np.isnan(R[:, 3]).all()
+    keep = [0, 1, 2, 4]
+    np.testing.assert_allclose(R[np.ix_(keep, keep)], np.corrcoef(X[keep]), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [
+        (np.zeros(5), "2-D"),
+        (np.zeros((5, 1)), "at least 2 features"),
+        (np.array([[1.0, np.inf], [1.0, 2.0]]), "non-finite"),
+    ],
+)
+def test_bad_input_is_named(X, message):
+    with pytest.raises(ValueError, match=message):
+        correlation_matrix(X)
