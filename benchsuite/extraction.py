@@ -143,9 +143,7 @@ def framework_versions(framework: str) -> dict[str, Any]:
     return versions
 
 
-def cache_key(
-    meta: VisionModelMeta, weights_hash: str, image_ids: Sequence[str], layer: str | None
-) -> dict[str, Any]:
+def cache_key(meta: VisionModelMeta, weights_hash: str, image_ids: Sequence[str], layer: str | None) -> dict[str, Any]:
     """The cache key of one layer's matrix (``layer=None``: the predictions) for one image group."""
     return {
         "item": "predictions" if layer is None else "layer",

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from vision_fixtures import assert_matrices_close, brute_force, sample_photos
 
 from benchsuite import extraction_store
 from benchsuite.cache import ArrayCache
@@ -16,7 +17,6 @@ from benchsuite.extraction_images import resized_batch
 from benchsuite.extraction_store import LayerGram, MemoryPlan, MemoryRows, SpilledRows
 from benchsuite.schemas import VisionModelMeta
 from benchsuite.similarity import correlation_matrix
-from vision_fixtures import assert_matrices_close, brute_force, sample_photos
 
 
 class ProjectionModel:
@@ -68,8 +68,15 @@ def photos() -> list[np.ndarray]:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("2GiB", 2 * 2**30), ("512 MiB", 512 * 2**20), ("1.5GB", 1_500_000_000), ("10kib", 10240), ("4096", 4096),
-     ("8B", 8), ("3KB", 3000)],
+    [
+        ("2GiB", 2 * 2**30),
+        ("512 MiB", 512 * 2**20),
+        ("1.5GB", 1_500_000_000),
+        ("10kib", 10240),
+        ("4096", 4096),
+        ("8B", 8),
+        ("3KB", 3000),
+    ],
 )
 def test_parse_size_reads_binary_and_decimal_units(text, expected):
     assert parse_size(text) == expected

@@ -29,12 +29,9 @@ def sample_photos(count: int = 6) -> list[np.ndarray]:
 def brute_force(model, images: Sequence[np.ndarray], layers: Sequence[str]) -> dict[str, np.ndarray]:
     """Every layer's activations for every image held at once, then correlated in float64."""
     captured: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
-    model.forward(
-        model.preprocess(images), layers, lambda name, values: captured[name].append(np.array(values))
-    )
+    model.forward(model.preprocess(images), layers, lambda name, values: captured[name].append(np.array(values)))
     return {
-        layer: correlation_matrix(np.concatenate(parts).reshape(len(images), -1))
-        for layer, parts in captured.items()
+        layer: correlation_matrix(np.concatenate(parts).reshape(len(images), -1)) for layer, parts in captured.items()
     }
 
 

@@ -120,9 +120,7 @@ def run_graph(network: Any, inputs: np.ndarray, visit: Callable[[str, Any], None
 class KerasVisionModel:
     """A loaded ``keras.applications`` network that reports chosen layers as it runs."""
 
-    def __init__(
-        self, architecture: KerasArchitecture, network: Any, weights_hash: str, predicts: bool, device: str
-    ):
+    def __init__(self, architecture: KerasArchitecture, network: Any, weights_hash: str, predicts: bool, device: str):
         self.architecture = architecture
         self.network = network
         self.layers = architecture.layers

@@ -23,9 +23,7 @@ class PixelModel:
     def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
         return resized_batch(images, INPUT_SIZE) / np.float32(255.0)
 
-    def forward(
-        self, batch: np.ndarray, layers: Sequence[str], on_layer: Callable[[str, np.ndarray], None]
-    ) -> None:
+    def forward(self, batch: np.ndarray, layers: Sequence[str], on_layer: Callable[[str, np.ndarray], None]) -> None:
         if LAYER in layers:
             on_layer(LAYER, batch)
         return None
