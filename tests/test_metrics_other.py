@@ -62,7 +62,8 @@ def one_vs_two_rows(m: int, r: int, closer: bool, seed: int):
 def test_one_vs_two_rule_and_sign_flip_null():
     image, true, predicted = one_vs_two_rows(36, 10, closer=True, seed=0)
     result = one_vs_two(image, true, predicted, n_permutations=500)
-    expected = [np.corrcoef(i, t)[0, 1] - np.corrcoef(i, p)[0, 1] for i, t, p in zip(image, true, predicted)]
+    rows = zip(image, true, predicted, strict=True)
+    expected = [np.corrcoef(i, t)[0, 1] - np.corrcoef(i, p)[0, 1] for i, t, p in rows]
     np.testing.assert_allclose(result.margin, expected, atol=1e-12)
     np.testing.assert_array_equal(result.passed, np.array(expected) > 0)
     assert result.accuracy == 1.0 and result.p_value == pytest.approx(1 / 501)

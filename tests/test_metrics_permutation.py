@@ -23,7 +23,8 @@ def test_null_is_the_statistic_on_each_relabelled_space(statistic):
         A, B = related_pair(16, 1)
     result = permutation_test(A, B, statistic=statistic, n_permutations=12, seed=5, batch_size=5)
     k = A.shape[0]
-    expected = [STATISTICS[statistic](A, B[np.ix_(p, p)]) for p in next(concept_permutations(k, 12, seed=5, batch_size=12))]
+    perms = next(concept_permutations(k, 12, seed=5, batch_size=12))
+    expected = [STATISTICS[statistic](A, B[np.ix_(p, p)]) for p in perms]
     np.testing.assert_allclose(result.null, expected, atol=1e-12)
     assert result.observed == pytest.approx(STATISTICS[statistic](A, B), abs=1e-12)
 

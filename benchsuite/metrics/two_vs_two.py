@@ -11,7 +11,6 @@ a batch of relabellings costs a batched product.
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
