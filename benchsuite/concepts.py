@@ -131,9 +131,7 @@ def make_groups(
     ]
 
 
-def filter_readable(
-    source: ImageSource, images: Sequence[ImageRecord]
-) -> tuple[list[ImageRecord], dict[str, str]]:
+def filter_readable(source: ImageSource, images: Sequence[ImageRecord]) -> tuple[list[ImageRecord], dict[str, str]]:
     """The images ``source.read`` can decode, and {image id: reason} for the rest (each warned)."""
     readable: list[ImageRecord] = []
     skipped: dict[str, str] = {}

@@ -58,7 +58,9 @@ def test_groups_hold_each_concept_once_and_are_deterministic():
     random.Random(1).shuffle(shuffled)
     assert make_groups(CONCEPTS, shuffled, n_groups=5, seed=3) == groups
     assert make_groups(CONCEPTS, images, n_groups=5, seed=4) != groups
-    assert [g.images[0].id for g in groups] == [g.images[0].id for g in make_groups(CONCEPTS[:1], images, n_groups=5, seed=3)]
+    assert [g.images[0].id for g in groups] == [
+        g.images[0].id for g in make_groups(CONCEPTS[:1], images, n_groups=5, seed=3)
+    ]
 
 
 def test_groups_need_enough_images():
@@ -109,7 +111,10 @@ def test_matching_tries_synonyms_in_order_and_never_reuses_a_match():
     ]
     found = match_concept_names(concepts, lookup)
     assert {cid: v.matched for cid, v in found.items()} == {
-        "bird": "crane", "swimsuit": "maillot", "tank": "tank suit", "cat": "tabby"
+        "bird": "crane",
+        "swimsuit": "maillot",
+        "tank": "tank suit",
+        "cat": "tabby",
     }
 
 

