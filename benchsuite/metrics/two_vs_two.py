@@ -71,6 +71,7 @@ def pair_margins(
     a = be.asarray(_scaled_rows(A, valid_a, centred))
     b = be.asarray(_scaled_rows(B, valid_b, centred))
     valid_a, valid_b = be.asarray(valid_a.astype(np.float64)), be.asarray(valid_b.astype(np.float64))
+    upper = be.asarray(iu * k + ju)
     iu, ju = be.asarray(iu), be.asarray(ju)
     a_sq = a * a
     a_diag = be.diagonal(a)[None, :, None]
@@ -78,7 +79,7 @@ def pair_margins(
     def margins(perms: Any) -> Any:
         w = valid_a[None, :] * valid_b[perms]
         bp = be.relabel(b, perms) * w[:, None, :]
-        cross = a @ be.swap(bp)
+        cross = be.swap((bp.reshape(-1, k) @ a.T).reshape(bp.shape))
         b_diag = be.diagonal(bp)
         sum_a, sumsq_a = w @ a.T, w @ a_sq.T
         sumsq_b = (bp * bp).sum(axis=-1)
@@ -97,14 +98,14 @@ def pair_margins(
         else:
             var_a, var_b = sq_a, sq_b
             floor_a, floor_b = sumsq_a[:, :, None], sumsq_b[:, :, None]
-        nan = xp.nan
-        var_a = xp.where(var_a > CONSTANT_TOLERANCE * floor_a, var_a, nan)
-        var_b = xp.where(var_b > CONSTANT_TOLERANCE * floor_b, var_b, nan)
+        var_a[var_a <= CONSTANT_TOLERANCE * floor_a] = xp.nan
+        var_b[var_b <= CONSTANT_TOLERANCE * floor_b] = xp.nan
         r_match = match / xp.sqrt(var_a * var_b)
         r_mismatch = mismatch / xp.sqrt(var_a * be.swap(var_b))
         full = r_match + be.swap(r_match) - r_mismatch - be.swap(r_mismatch)
-        margin = full[:, iu, ju]
-        return xp.where((w[:, iu] * w[:, ju]) > 0, margin, nan)
+        margin = full.reshape(full.shape[0], -1)[:, upper]
+        margin[(w[:, iu] * w[:, ju]) == 0] = xp.nan
+        return margin
 
     return margins
 
