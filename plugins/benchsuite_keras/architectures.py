@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 WEIGHTS_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+CAFFE_MODE = "caffe: RGB to BGR, minus the ImageNet channel means, no scaling"
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ VGG16 = KerasArchitecture(
     weights_url=WEIGHTS_BASE_URL + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
     weights_md5="64373286793e3c8b2b4e3219cbf3544b",
     weights_license="CC-BY-4.0 (VGG, University of Oxford)",
-    preprocessing_mode="caffe: RGB to BGR, minus the ImageNet channel means, no scaling",
+    preprocessing_mode=CAFFE_MODE,
 )
 
 RESNET50 = KerasArchitecture(
@@ -80,7 +81,7 @@ RESNET50 = KerasArchitecture(
     weights_url=WEIGHTS_BASE_URL + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels.h5",
     weights_md5="2cb95161c43110f7111970584f804107",
     weights_license="MIT (Kaiming He's deep-residual-networks release)",
-    preprocessing_mode="caffe: RGB to BGR, minus the ImageNet channel means, no scaling",
+    preprocessing_mode=CAFFE_MODE,
 )
 
 INCEPTION_V3 = KerasArchitecture(
