@@ -70,3 +70,18 @@ def test_run_and_rebuild_leaderboard(tmp_path):
     rebuilt = runner.invoke(app, ["leaderboard", "--results", str(out), "--out", str(board)])
     assert rebuilt.exit_code == 0, rebuilt.output
     assert (board / "README.md").read_text() == first
+
+
+def test_cuda_without_a_gpu_falls_back_with_a_message(monkeypatch):
+    import torch
+
+    from benchsuite import cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.cuda_or_cpu() == "cpu"
+
+
+def test_unknown_executor_is_refused(tmp_path):
+    result = runner.invoke(app, ["run", "--all", "--executor", "spark", "--vision", "pixels", "--out", str(tmp_path),
+                                 "--cache", str(tmp_path / "cache"), "--quiet", "--permutations", "0"])
+    assert result.exit_code == 2 and "unknown executor 'spark'; use local or ray" in result.output
