@@ -8,10 +8,15 @@ imported only when a torch device is asked for.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
+
+SMALL_PRODUCT = 1 << 26
+"""Matrix products with fewer multiply-adds than this run on one BLAS thread (see ``Backend.matmul``)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,26 @@ class Backend:
         """Transpose the last two axes."""
         return x.transpose(-1, -2) if self.is_torch else np.swapaxes(x, -1, -2)
 
+    def empty(self, shape: tuple[int, ...]) -> Any:
+        """An uninitialised float64 array on this backend."""
+        if self.is_torch:
+            return self.xp.empty(shape, dtype=self.xp.float64, device=self.device)
+        return np.empty(shape)
+
+    def matmul(self, x: Any, y: Any, out: Any) -> Any:
+        """``x @ y`` into ``out``; on numpy a small product uses one BLAS thread.
+
+        Splitting a small product across threads gains little on an idle machine and
+        stalls for milliseconds when another process holds a core.
+        """
+        small = not self.is_torch and x.shape[0] * x.shape[1] * y.shape[1] < SMALL_PRODUCT
+        with _one_blas_thread() if small else nullcontext():
+            return self.xp.matmul(x, y, out=out)
+
+    def contiguous(self, x: Any) -> Any:
+        """``x`` laid out contiguously (a transposed view copied), so elementwise passes stream."""
+        return x.contiguous() if self.is_torch else np.ascontiguousarray(x)
+
     def diagonal(self, x: Any) -> Any:
         """Diagonal of the last two axes."""
         if self.is_torch:
@@ -67,9 +92,30 @@ class Backend:
         """Cumulative maximum along the last axis."""
         return self.xp.cummax(x, dim=-1).values if self.is_torch else np.maximum.accumulate(x, axis=-1)
 
-    def relabel(self, M: Any, perms: Any) -> Any:
-        """``M`` with its concepts relabelled by each permutation: (batch, k, k)."""
-        return M[perms[:, :, None], perms[:, None, :]]
+    def relabel(self, M: Any, perms: Any, out: Any = None) -> Any:
+        """``M`` with its concepts relabelled by each permutation: (batch, k, k), into ``out`` if given."""
+        if self.is_torch:
+            relabelled = M[perms[:, :, None], perms[:, None, :]]
+            return relabelled if out is None else out.copy_(relabelled)
+        out = np.empty(perms.shape + M.shape[-1:], M.dtype) if out is None else out
+        for o, p in zip(out, perms, strict=True):
+            np.take(M[p], p, axis=1, out=o)
+        return out
+
+
+@cache
+def _blas_threads() -> Any:
+    """threadpoolctl's controller when it is installed (it comes with scikit-learn), else None."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
+
+
+def _one_blas_thread() -> Any:
+    controller = _blas_threads()
+    return nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
 
 
 def resolve_backend(device: str = "cpu") -> Backend:

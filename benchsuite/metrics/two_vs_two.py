@@ -1,18 +1,19 @@
-"""The 2 vs 2 test, vectorised: every pair's four masked correlations from full-row sums.
+"""The 2 vs 2 test, vectorised: every pair's four masked correlations from one matrix product.
 
 For concepts i < j, with S every concept except i and j (and any missing one),
 r(x, y) = Pearson(A[x, S], B[y, S]); the pair passes iff
-r(i, i) + r(j, j) > r(i, j) + r(j, i). Each masked correlation follows from the
-rows' sums, sums of squares and the cross-product matrix A @ B.T minus the
-excluded entries, so one run costs a matrix product plus O(k²) array work, and
-a batch of relabellings costs a batched product.
+r(i, i) + r(j, j) > r(i, j) + r(j, i). With both matrices' diagonals set to zero,
+(B @ A.T)[i, j] is exactly the masked cross-product of B's row i and A's row j
+over S, and each masked correlation follows from it and the rows' sums and sums
+of squares. One run costs a matrix product plus a dozen passes over k×k arrays;
+a batch of relabellings costs one batched product plus the same passes.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 import numpy as np
@@ -42,80 +43,130 @@ class TwoVsTwoResult:
     tied: np.ndarray
 
 
-def _scaled_rows(M: np.ndarray, valid: np.ndarray, centred: bool) -> np.ndarray:
-    """Rows shifted and scaled for precision (the masked Pearson/cosine are unchanged); NaN as 0."""
-    X = np.where(valid[:, None] & valid[None, :], M, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if centred:
-            X = X - np.nanmean(X, axis=1, keepdims=True)
-        scale = np.sqrt(np.nanmean(X * X, axis=1, keepdims=True))
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-    return np.nan_to_num(X / scale, nan=0.0)
+@cache
+def upper_pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``numpy.triu_indices(k, 1)``, computed once per k (read-only)."""
+    iu, ju = np.triu_indices(k, 1)
+    iu.flags.writeable = ju.flags.writeable = False
+    return iu, ju
+
+
+def _scaled_rows(M: np.ndarray, valid: np.ndarray, centred: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Rows shifted and scaled for precision (the masked Pearson/cosine are unchanged), split into
+    the matrix with a zero diagonal and the diagonal; missing concepts' entries are 0."""
+    X = M if valid.all() else np.where(valid[:, None] & valid[None, :], M, 0.0)
+    count = valid.sum()
+    if centred:
+        X = X - X.sum(axis=1, keepdims=True) / count * valid
+    scale = np.sqrt((X * X).sum(axis=1, keepdims=True) / count)
+    X = X / np.where(scale > 0, scale, 1.0)
+    diagonal = X.diagonal().copy()
+    np.fill_diagonal(X, 0.0)
+    return X, diagonal
+
+
+def _pair_scales(x: Any, diagonal: Any, n: Any, centred: bool, backend: Backend, out: list[Any]) -> tuple[Any, Any]:
+    """Per row i and left-out j, ``u`` and ``t`` such that the correlation of two such masked rows
+    is P·u·u' − t·t', P their masked cross-product (``t`` is None for cosine).
+
+    ``x`` (batch, k, k) holds scaled rows with a zero diagonal and zeros at left-out concepts, n
+    the masked length; ``out`` three (batch, k, k) buffers, the first two become ``u`` and ``t``.
+    A masked row that is constant, relative to its full spread, gives NaN.
+    """
+    xp = backend.xp
+    u, t, scratch = out
+    squares = xp.multiply(x, x, out=u)
+    total = squares.sum(axis=-1)[..., None]
+    floor = CONSTANT_TOLERANCE * (total + diagonal[..., None] ** 2)
+    spread = xp.subtract(total, squares, out=u)
+    if centred:
+        sums = xp.subtract(x.sum(axis=-1)[..., None], x, out=t)
+        spread *= n
+        spread -= xp.multiply(sums, sums, out=scratch)
+        floor = floor * n
+    spread[spread <= floor] = xp.nan
+    u = xp.reciprocal(xp.sqrt(spread, out=u), out=u)
+    if not centred:
+        return u, None
+    t = xp.multiply(sums, u, out=t)
+    u *= n**0.5
+    return u, t
 
 
 def pair_margins(
     A: np.ndarray, B: np.ndarray, backend: Backend, distance: Distance = "correlation"
 ) -> Callable[[Any], Any]:
-    """A function from relabellings of B (batch × k) to 2 vs 2 margins (batch × pairs).
+    """A function from relabellings of B (batch × k; None: B as labelled) to margin matrices (batch × k × k).
 
-    A pair involving a missing concept (NaN row) has margin NaN.
+    Entries [i, j] and [j, i] both hold pair (i, j)'s margin; the diagonal and every
+    pair involving a missing concept (NaN row) are NaN. The returned matrices live in
+    a workspace that the next call overwrites.
     """
     if distance not in ("correlation", "cosine"):
         raise ValueError(f"unknown distance {distance!r}; use 'correlation' or 'cosine'")
     centred = distance == "correlation"
     valid_a, valid_b = ~missing_concepts(A), ~missing_concepts(B)
+    complete = bool(valid_a.all() and valid_b.all())
     k = A.shape[0]
-    iu, ju = np.triu_indices(k, 1)
     xp, be = backend.xp, backend
-    a = be.asarray(_scaled_rows(A, valid_a, centred))
-    b = be.asarray(_scaled_rows(B, valid_b, centred))
+    a, a_diagonal = (be.asarray(x) for x in _scaled_rows(A, valid_a, centred))
+    b, b_diagonal = (be.asarray(x) for x in _scaled_rows(B, valid_b, centred))
     valid_a, valid_b = be.asarray(valid_a.astype(np.float64)), be.asarray(valid_b.astype(np.float64))
-    upper = be.asarray(iu * k + ju)
-    iu, ju = be.asarray(iu), be.asarray(ju)
-    a_sq = a * a
-    a_diag = be.diagonal(a)[None, :, None]
+    workspace: list[Any] = []
+
+    def buffers(batch: int, count: int = 5) -> list[Any]:
+        if not workspace or workspace[0].shape[0] < batch:
+            workspace[:] = [be.empty((batch, k, k)) for _ in range(count)]
+        return [buffer[:batch] for buffer in workspace]
+
+    def a_terms(a_masked: Any, n: Any) -> tuple[Any, Any, Any, Any]:
+        """A's row scales u, u·a, u transposed, and t − t transposed (None for cosine)."""
+        u, t = _pair_scales(a_masked, a_diagonal, n, centred, be, [be.empty(a_masked.shape) for _ in range(3)])
+        return u, u * a, be.contiguous(be.swap(u)), None if t is None else t - be.swap(t)
+
+    fixed = a_terms(a[None], k - 2) if complete else None
 
     def margins(perms: Any) -> Any:
-        w = valid_a[None, :] * valid_b[perms]
-        bp = be.relabel(b, perms) * w[:, None, :]
-        cross = be.swap((bp.reshape(-1, k) @ a.T).reshape(bp.shape))
-        b_diag = be.diagonal(bp)
-        sum_a, sumsq_a = w @ a.T, w @ a_sq.T
-        sumsq_b = (bp * bp).sum(axis=-1)
-        sq_a = sumsq_a[:, :, None] - a_diag**2 - a_sq
-        sq_b = sumsq_b[:, :, None] - b_diag[:, :, None] ** 2 - bp * bp
-        match = be.diagonal(cross)[:, :, None] - a_diag * b_diag[:, :, None] - a * bp
-        mismatch = cross - a_diag * be.swap(bp) - a * b_diag[:, None, :]
-        if centred:
-            n = (w.sum(axis=-1) - 2)[:, None, None]
-            s_a = sum_a[:, :, None] - a_diag - a
-            s_b = bp.sum(axis=-1)[:, :, None] - b_diag[:, :, None] - bp
-            var_a, var_b = n * sq_a - s_a * s_a, n * sq_b - s_b * s_b
-            match = n * match - s_a * s_b
-            mismatch = n * mismatch - s_a * be.swap(s_b)
-            floor_a, floor_b = n * sumsq_a[:, :, None], n * sumsq_b[:, :, None]
+        b_p, u_b, t_b, cross, margin = buffers(1 if perms is None else perms.shape[0])
+        if perms is None:
+            b_p[0] = b
         else:
-            var_a, var_b = sq_a, sq_b
-            floor_a, floor_b = sumsq_a[:, :, None], sumsq_b[:, :, None]
-        var_a[var_a <= CONSTANT_TOLERANCE * floor_a] = xp.nan
-        var_b[var_b <= CONSTANT_TOLERANCE * floor_b] = xp.nan
-        r_match = match / xp.sqrt(var_a * var_b)
-        r_mismatch = mismatch / xp.sqrt(var_a * be.swap(var_b))
-        full = r_match + be.swap(r_match) - r_mismatch - be.swap(r_mismatch)
-        margin = full.reshape(full.shape[0], -1)[:, upper]
-        margin[(w[:, iu] * w[:, ju]) == 0] = xp.nan
+            be.relabel(b, perms, out=b_p)
+        b_p_diagonal = b_diagonal[None] if perms is None else b_diagonal[perms]
+        if complete:
+            n = k - 2
+            u_a, ua_a, u_a_t, t_a_gap = fixed
+        else:
+            w = valid_a[None, :] * (valid_b[None] if perms is None else valid_b[perms])
+            b_p *= w[:, None, :]
+            n = (w.sum(axis=-1) - 2)[:, None, None]
+            u_a, ua_a, u_a_t, t_a_gap = a_terms(a * w[:, None, :], n)
+        u_b, t_b = _pair_scales(b_p, b_p_diagonal, n, centred, be, [u_b, t_b, cross])
+        be.matmul(b_p.reshape(-1, k), a.T, out=cross.reshape(-1, k))
+        xp.multiply(be.diagonal(cross)[..., None], u_a, out=margin)
+        margin -= xp.multiply(b_p, ua_a, out=b_p)
+        cross *= u_a_t
+        margin -= cross
+        margin *= u_b
+        if centred:
+            margin -= xp.multiply(t_b, t_a_gap, out=cross)
+        margin = xp.add(margin, be.swap(margin), out=cross)
+        margin.reshape(margin.shape[0], -1)[:, :: k + 1] = xp.nan
+        if not complete:
+            margin[w == 0] = xp.nan
+            be.swap(margin)[w == 0] = xp.nan
         return margin
 
     return margins
 
 
 def accuracy_from_margins(margin: Any, backend: Backend, ties: Ties = "fail") -> Any:
-    """Fraction of pairs passed along the last axis; a tie counts 0.5 with ``ties="half"``."""
-    score = backend.float64(margin > TIE_TOLERANCE)
+    """Fraction of pairs passed in each (…, k, k) margin matrix; a tie counts 0.5 with ``ties="half"``."""
+    k = margin.shape[-1]
+    score = backend.float64((margin > TIE_TOLERANCE).sum(axis=(-2, -1)))
     if ties == "half":
-        score = score + 0.5 * backend.float64(abs(margin) <= TIE_TOLERANCE)
-    return score.mean(axis=-1)
+        score = score + 0.5 * backend.float64((abs(margin) <= TIE_TOLERANCE).sum(axis=(-2, -1)))
+    return score / (k * (k - 1))
 
 
 def check_ties(ties: str) -> None:
@@ -143,16 +194,15 @@ def two_vs_two(
     check_ties(ties)
     A, B = check_similarity_pair(A, B)
     backend = resolve_backend(device)
-    k = A.shape[0]
-    margins = pair_margins(A, B, backend, distance)
-    identity = backend.asarray(np.arange(k)[None, :])
-    margin = backend.to_numpy(margins(identity)[0])
+    margins = pair_margins(A, B, backend, distance)(None)
+    iu, ju = upper_pairs(A.shape[0])
+    margin = backend.to_numpy(margins[0])[iu, ju]
     with np.errstate(invalid="ignore"):
         passed = margin > TIE_TOLERANCE
         tied = np.abs(margin) <= TIE_TOLERANCE
     return TwoVsTwoResult(
-        accuracy=float(accuracy_from_margins(margin, resolve_backend("cpu"), ties)),
-        pairs=np.column_stack(np.triu_indices(k, 1)),
+        accuracy=float(backend.to_numpy(accuracy_from_margins(margins, backend, ties))[0]),
+        pairs=np.column_stack((iu, ju)),
         passed=passed,
         margin=margin,
         tied=tied,
