@@ -65,32 +65,26 @@ def _scaled_rows(M: np.ndarray, valid: np.ndarray, centred: bool) -> tuple[np.nd
     return X, diagonal
 
 
-def _pair_scales(x: Any, diagonal: Any, n: Any, centred: bool, backend: Backend, out: list[Any]) -> tuple[Any, Any]:
-    """Per row i and left-out j, ``u`` and ``t`` such that the correlation of two such masked rows
-    is P·u·u' − t·t', P their masked cross-product (``t`` is None for cosine).
+def _masked_spreads(x: Any, diagonal: Any, n: Any, centred: bool, backend: Backend, out: list[Any]) -> tuple[Any, Any]:
+    """For row i without concepts i and j, at [i, j]: its sum, and the root of its spread
+    n·Σx² − (Σx)² (just Σx², and no sum, for cosine), NaN where that masked row is constant.
 
-    ``x`` (batch, k, k) holds scaled rows with a zero diagonal and zeros at left-out concepts, n
-    the masked length; ``out`` three (batch, k, k) buffers, the first two become ``u`` and ``t``.
-    A masked row that is constant, relative to its full spread, gives NaN.
+    ``x`` (batch, k, k) holds scaled rows with a zero diagonal and zeros at left-out concepts,
+    n is the masked length, ``out`` three (batch, k, k) buffers (the first two are returned).
     """
     xp = backend.xp
-    u, t, scratch = out
-    squares = xp.multiply(x, x, out=u)
+    spread, sums, scratch = out
+    squares = xp.multiply(x, x, out=spread)
     total = squares.sum(axis=-1)[..., None]
     floor = CONSTANT_TOLERANCE * (total + diagonal[..., None] ** 2)
-    spread = xp.subtract(total, squares, out=u)
+    spread = xp.subtract(total, squares, out=spread)
     if centred:
-        sums = xp.subtract(x.sum(axis=-1)[..., None], x, out=t)
+        sums = xp.subtract(x.sum(axis=-1)[..., None], x, out=sums)
         spread *= n
         spread -= xp.multiply(sums, sums, out=scratch)
         floor = floor * n
     spread[spread <= floor] = xp.nan
-    u = xp.reciprocal(xp.sqrt(spread, out=u), out=u)
-    if not centred:
-        return u, None
-    t = xp.multiply(sums, u, out=t)
-    u *= n**0.5
-    return u, t
+    return (sums if centred else None), xp.sqrt(spread, out=spread)
 
 
 def pair_margins(
@@ -120,14 +114,18 @@ def pair_margins(
         return [buffer[:batch] for buffer in workspace]
 
     def a_terms(a_masked: Any, n: Any) -> tuple[Any, Any, Any, Any]:
-        """A's row scales u, u·a, u transposed, and t − t transposed (None for cosine)."""
-        u, t = _pair_scales(a_masked, a_diagonal, n, centred, be, [be.empty(a_masked.shape) for _ in range(3)])
+        """u = n / root spread (1 / root for cosine), u·a, u transposed, and t − t transposed for
+        t = sum / root spread (None for cosine): B's masked rows' correlations with A's are then
+        (P·u − s·t) / root spread, P and s their cross-products and sums."""
+        sums, root = _masked_spreads(a_masked, a_diagonal, n, centred, be, [be.empty(a_masked.shape) for _ in range(3)])
+        u = (n if centred else 1.0) / root
+        t = None if sums is None else xp.divide(sums, root, out=sums)
         return u, u * a, be.contiguous(be.swap(u)), None if t is None else t - be.swap(t)
 
     fixed = a_terms(a[None], k - 2) if complete else None
 
     def margins(perms: Any) -> Any:
-        b_p, u_b, t_b, cross, margin = buffers(1 if perms is None else perms.shape[0])
+        b_p, sums_b, root_b, cross, margin = buffers(1 if perms is None else perms.shape[0])
         if perms is None:
             b_p[0] = b
         else:
@@ -141,15 +139,15 @@ def pair_margins(
             b_p *= w[:, None, :]
             n = (w.sum(axis=-1) - 2)[:, None, None]
             u_a, ua_a, u_a_t, t_a_gap = a_terms(a * w[:, None, :], n)
-        u_b, t_b = _pair_scales(b_p, b_p_diagonal, n, centred, be, [u_b, t_b, cross])
+        sums_b, root_b = _masked_spreads(b_p, b_p_diagonal, n, centred, be, [root_b, sums_b, cross])
         be.matmul(b_p.reshape(-1, k), a.T, out=cross.reshape(-1, k))
         xp.multiply(be.diagonal(cross)[..., None], u_a, out=margin)
         margin -= xp.multiply(b_p, ua_a, out=b_p)
         cross *= u_a_t
         margin -= cross
-        margin *= u_b
         if centred:
-            margin -= xp.multiply(t_b, t_a_gap, out=cross)
+            margin -= xp.multiply(sums_b, t_a_gap, out=cross)
+        margin /= root_b
         margin = xp.add(margin, be.swap(margin), out=cross)
         margin.reshape(margin.shape[0], -1)[:, :: k + 1] = xp.nan
         if not complete:

@@ -6,11 +6,33 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 MIN_CONCEPTS = 4
+SYMMETRY_RTOL, SYMMETRY_ATOL = 1e-6, 1e-9
+"""|M - M.T| may reach SYMMETRY_ATOL + SYMMETRY_RTOL·|M.T| entrywise (as ``numpy.allclose``)."""
 
 
 def missing_concepts(M: np.ndarray) -> np.ndarray:
     """Concepts whose whole row is NaN (constant representations, see ``correlation_matrix``)."""
     return np.isnan(M).all(axis=1)
+
+
+def _check_missing_rows(M: np.ndarray, name: str) -> None:
+    """Every non-finite entry must be a NaN in a missing concept's row or column."""
+    if np.isinf(M).any():
+        i, j = np.argwhere(np.isinf(M))[0]
+        raise ValueError(f"{name} has an infinite entry at [{i}, {j}]; similarities must be finite")
+    missing = missing_concepts(M)
+    stray = np.isnan(M) & ~(missing[:, None] | missing[None, :])
+    if stray.any():
+        i, j = np.argwhere(stray)[0]
+        raise ValueError(f"{name} has a NaN at [{i}, {j}] outside a whole NaN row and column; only a concept "
+                         "with constant representations may be NaN, across its entire row and column")
+
+
+def _is_symmetric(M: np.ndarray) -> bool:
+    """``numpy.allclose(M, M.T)`` at the symmetry tolerance; the largest gap, cheaper, usually settles it."""
+    return bool(np.abs(M - M.T).max() <= SYMMETRY_ATOL) or np.allclose(
+        M, M.T, rtol=SYMMETRY_RTOL, atol=SYMMETRY_ATOL, equal_nan=True
+    )
 
 
 def check_similarity(M: ArrayLike, name: str) -> np.ndarray:
@@ -23,16 +45,9 @@ def check_similarity(M: ArrayLike, name: str) -> np.ndarray:
     if k < MIN_CONCEPTS:
         raise ValueError(f"{name} has k={k} concepts; at least {MIN_CONCEPTS} are needed "
                          "(each 2 vs 2 correlation leaves out two concepts and needs two more)")
-    if np.isinf(M).any():
-        i, j = np.argwhere(np.isinf(M))[0]
-        raise ValueError(f"{name} has an infinite entry at [{i}, {j}]; similarities must be finite")
-    missing = missing_concepts(M)
-    stray = np.isnan(M) & ~(missing[:, None] | missing[None, :])
-    if stray.any():
-        i, j = np.argwhere(stray)[0]
-        raise ValueError(f"{name} has a NaN at [{i}, {j}] outside a whole NaN row and column; only a concept "
-                         "with constant representations may be NaN, across its entire row and column")
-    if not np.allclose(M, M.T, rtol=1e-6, atol=1e-9, equal_nan=True):
+    if not np.isfinite(M).all():
+        _check_missing_rows(M, name)
+    if not _is_symmetric(M):
         gap = np.nanmax(np.abs(M - M.T))
         raise ValueError(f"{name} is not symmetric (max |M - M.T| = {gap:.3g}); pass a similarity matrix "
                          "between concepts, not raw representations")
