@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from benchsuite.metrics.backend import resolve_backend
-from benchsuite.metrics.statistics import STATISTICS, get_metric
+from benchsuite.metrics.statistics import evaluate_checked, get_metric
 from benchsuite.metrics.validation import check_similarity_pair, missing_concepts
 
-BATCH_ELEMENTS = 1 << 22
-"""Default batch size aims at this many entries per (batch, k, k) array (32 MiB in float64)."""
+BATCH_ELEMENTS = 1 << 17
+"""Default batch size aims at this many entries per (batch, k, k) array (1 MiB in float64): the
+kernels make a dozen passes over a few such arrays, which then stay in the CPU's cache."""
 
 P_VALUE_TOLERANCE = 1e-12
 """A null value this close below the observed one still counts as reaching it (rounding)."""
@@ -90,7 +92,7 @@ def permutation_test(
         observed = float(backend.to_numpy(values(backend.asarray(np.arange(k)[None, :])))[0])
         null = np.concatenate([backend.to_numpy(values(backend.asarray(p))) for p in batches])
     else:
-        function = STATISTICS[statistic] if spec is not None else statistic
+        function = partial(evaluate_checked, spec) if spec is not None else statistic
         observed = float(function(A, B))
         null = np.array([function(A, B[np.ix_(p, p)]) for batch in batches for p in batch], dtype=float)
     return PermutationResult(name, observed, null.astype(np.float64), permutation_p_value(observed, null))

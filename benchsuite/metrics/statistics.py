@@ -50,6 +50,11 @@ def evaluate(spec: MetricSpec, A: ArrayLike, B: ArrayLike, device: str = "cpu") 
     row, i.e. constant representations) in either matrix.
     """
     A, B = check_similarity_pair(A, B)
+    return evaluate_checked(spec, A, B, device)
+
+
+def evaluate_checked(spec: MetricSpec, A: np.ndarray, B: np.ndarray, device: str = "cpu") -> float:
+    """``evaluate`` on matrices that have passed ``check_similarity_pair`` (as every relabelling of them does)."""
     if not spec.handles_missing:
         A, B = drop_missing(A, B)
     backend = resolve_backend(device)
