@@ -93,3 +93,13 @@ def test_bad_options_are_named(options, message):
     A, B = related_pair(6, 0)
     with pytest.raises(ValueError, match=message):
         permutation_test(A, B, **options)
+
+
+@pytest.mark.parametrize("distance_case", ["complete", "missing"])
+def test_two_vs_two_null_matches_each_relabelled_run_across_batches_and_torch(distance_case):
+    A, B = related_pair(18, 8) if distance_case == "complete" else with_constant_concepts(18, 8, [3, 11])
+    perms = next(concept_permutations(18, 11, seed=4, batch_size=11))
+    expected = [two_vs_two(A, B[np.ix_(p, p)]).accuracy for p in perms]
+    for options in ({"batch_size": 3}, {"batch_size": 11}, {"batch_size": 2, "device": "torch"}):
+        result = permutation_test(A, B, n_permutations=11, seed=4, **options)
+        np.testing.assert_allclose(result.null, expected, atol=1e-12)

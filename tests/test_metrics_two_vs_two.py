@@ -189,3 +189,28 @@ def test_unknown_device_and_missing_cuda_are_named():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA device; use --device cpu"):
             two_vs_two(np.eye(5), np.eye(5), device="cuda")
+
+
+def test_symmetry_within_tolerance_and_nan_rows_are_accepted():
+    A, B = with_constant_concepts(12, 17, [5])
+    nudged = B * (1 + np.triu(np.full(B.shape, 1e-7), 1))
+    result = two_vs_two(A, nudged)
+    np.testing.assert_allclose(result.margin, two_vs_two(A, B).margin, atol=1e-6, equal_nan=True)
+    with pytest.raises(ValueError, match="not symmetric"):
+        two_vs_two(A, B + np.triu(np.full(B.shape, 1e-3), 1))
+
+
+def test_repeated_calls_on_one_kernel_reuse_its_workspace_safely():
+    from benchsuite.metrics.backend import resolve_backend
+    from benchsuite.metrics.two_vs_two import pair_margins
+
+    A, B = related_pair(15, 18)
+    margins = pair_margins(A, B, resolve_backend("cpu"))
+    perms = np.array([np.random.default_rng(s).permutation(15) for s in range(5)])
+    whole = margins(perms).copy()
+    for size in (1, 3, 5):
+        np.testing.assert_allclose(margins(perms[:size]), whole[:size], atol=1e-12)
+    identity = margins(None)[0]
+    np.testing.assert_allclose(identity, identity.T, equal_nan=True)
+    iu, ju = np.triu_indices(15, 1)
+    np.testing.assert_allclose(identity[iu, ju], two_vs_two_loop(A, B)[2], atol=1e-9)
