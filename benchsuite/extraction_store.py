@@ -24,6 +24,7 @@ ROW_DTYPE = np.dtype(np.float32)
 GEMM_COLUMNS = 8192
 SPILL_READ_BYTES = 64 * 2**20
 FORWARD_RESERVE_FACTOR = 6
+CENTRE_BLOCK = 1 << 16
 
 
 def current_rss() -> int:
@@ -37,28 +38,31 @@ def current_rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def unit_centred_rows(activations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each image's flattened activation centred and scaled to unit length, and which were constant.
+def write_unit_centred(values: np.ndarray, out: np.ndarray) -> bool:
+    """Write ``values`` centred and scaled to unit length into ``out``; True when constant.
 
-    Mean and norm are taken in float64 one image at a time, so there is no
-    cancellation and no batch-sized float64 copy (the squared norm by einsum:
-    a threaded BLAS dot is slower on vectors this size). A constant activation
-    gives a zero row and is flagged.
+    Mean and norm are accumulated in float64 (no cancellation), a cache-sized
+    block at a time so that no float64 copy of a large activation is ever made.
+    A constant activation leaves a zero row.
     """
-    flat = activations.reshape(len(activations), -1)
-    rows = np.empty(flat.shape, dtype=ROW_DTYPE)
-    constant = np.zeros(len(flat), dtype=bool)
-    for index, values in enumerate(flat):
-        centred = values.astype(np.float64)
-        centred -= centred.mean()
-        norm = np.sqrt(np.einsum("i,i->", centred, centred))
-        if norm == 0.0 or not np.isfinite(norm):
-            constant[index] = True
-            rows[index] = 0.0
-        else:
-            centred /= norm
-            rows[index] = centred
-    return rows, constant
+    mean = values.mean(dtype=np.float64)
+    scratch = np.empty(min(CENTRE_BLOCK, len(values)), dtype=np.float64)
+    blocks = [slice(start, start + CENTRE_BLOCK) for start in range(0, len(values), CENTRE_BLOCK)]
+    squares = 0.0
+    for block in blocks:
+        part = scratch[: len(values[block])]
+        np.subtract(values[block], mean, out=part)
+        squares += np.einsum("i,i->", part, part)
+    norm = np.sqrt(squares)
+    if norm == 0.0 or not np.isfinite(norm):
+        out[:] = 0.0
+        return True
+    for block in blocks:
+        part = scratch[: len(values[block])]
+        np.subtract(values[block], mean, out=part)
+        np.divide(part, norm, out=part)
+        out[block] = part
+    return False
 
 
 class RowStore(Protocol):
@@ -66,7 +70,13 @@ class RowStore(Protocol):
 
     width: int
 
-    def append(self, rows: np.ndarray) -> None: ...
+    def claim(self, count: int) -> np.ndarray:
+        """Writable float32 room for the next ``count`` rows."""
+        ...
+
+    def commit(self, rows: np.ndarray) -> None:
+        """Keep the rows written into the room last claimed."""
+        ...
 
     def column_blocks(self) -> Iterator[np.ndarray]: ...
 
@@ -81,8 +91,10 @@ class MemoryRows:
         self.rows = np.empty((n_rows, width), dtype=ROW_DTYPE)
         self.filled = 0
 
-    def append(self, rows: np.ndarray) -> None:
-        self.rows[self.filled : self.filled + len(rows)] = rows
+    def claim(self, count: int) -> np.ndarray:
+        return self.rows[self.filled : self.filled + count]
+
+    def commit(self, rows: np.ndarray) -> None:
         self.filled += len(rows)
 
     def column_blocks(self) -> Iterator[np.ndarray]:
@@ -100,10 +112,16 @@ class SpilledRows:
         self.width = width
         self.path = path
         self.handle = open(self.path, "wb+")
+        self.scratch = np.empty((0, width), dtype=ROW_DTYPE)
         self.filled = 0
 
-    def append(self, rows: np.ndarray) -> None:
-        self.handle.write(np.ascontiguousarray(rows, dtype=ROW_DTYPE).data)
+    def claim(self, count: int) -> np.ndarray:
+        if len(self.scratch) < count:
+            self.scratch = np.empty((count, self.width), dtype=ROW_DTYPE)
+        return self.scratch[:count]
+
+    def commit(self, rows: np.ndarray) -> None:
+        self.handle.write(rows.data)
         self.filled += len(rows)
 
     def column_blocks(self) -> Iterator[np.ndarray]:
@@ -123,6 +141,7 @@ class SpilledRows:
 
     def close(self) -> None:
         self.handle.close()
+        self.scratch = np.empty((0, self.width), dtype=ROW_DTYPE)
         self.path.unlink(missing_ok=True)
 
 
@@ -206,17 +225,19 @@ class LayerGram:
                 f"layer {self.name!r} received {self.seen + len(activations)} images, "
                 f"more than the {self.n_images} in the group"
             )
-        rows, constant = unit_centred_rows(np.asarray(activations))
+        flat = np.asarray(activations).reshape(len(activations), -1)
         if self.store is None:
-            self.store = self.plan.store_for(self.name, self.n_images, rows.shape[1])
-        elif rows.shape[1] != self.store.width:
+            self.store = self.plan.store_for(self.name, self.n_images, flat.shape[1])
+        elif flat.shape[1] != self.store.width:
             raise RuntimeError(
-                f"layer {self.name!r} changed size from {self.store.width} to {rows.shape[1]} values "
+                f"layer {self.name!r} changed size from {self.store.width} to {flat.shape[1]} values "
                 "per image within one group; preprocessing must give every image the same shape"
             )
-        self.store.append(rows)
-        self.constant[self.seen : self.seen + len(rows)] = constant
-        self.seen += len(rows)
+        rows = self.store.claim(len(flat))
+        for index, values in enumerate(flat):
+            self.constant[self.seen + index] = write_unit_centred(values, rows[index])
+        self.store.commit(rows)
+        self.seen += len(flat)
 
     def matrix(self) -> np.ndarray:
         """The k×k correlation matrix (float64); constant activations give NaN rows and columns."""

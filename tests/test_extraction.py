@@ -174,20 +174,25 @@ def test_memory_plan_keeps_layers_in_memory_greedily_until_the_budget_is_spent(t
     width=st.integers(2, 300),
     budget=st.sampled_from([None, 1]),
     batch=st.integers(1, 4),
+    block=st.sampled_from([7, 64, 1 << 16]),
     seed=st.integers(0, 2**16),
 )
-def test_layer_gram_equals_correlation_matrix(rows, width, budget, batch, seed):
+def test_layer_gram_equals_correlation_matrix(rows, width, budget, batch, block, seed):
     generator = np.random.default_rng(seed)
     values = (generator.normal(size=(rows, width)) * generator.uniform(0.01, 1000)).astype(np.float32)
+    values[:, : width // 2] += np.float32(generator.normal() * 1e4)
     values[generator.random(rows) < 0.2] = 3.0
     plan = MemoryPlan(budget, batch)
     gram = LayerGram("layer", rows, plan)
-    for start in range(0, rows, batch):
-        gram.add(values[start : start + batch])
-    try:
-        np.testing.assert_allclose(gram.matrix(), correlation_matrix(values), atol=1e-5, rtol=0)
-    finally:
-        plan.cleanup()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(extraction_store, "CENTRE_BLOCK", block)
+        patch.setattr(extraction_store, "GEMM_COLUMNS", block)
+        for start in range(0, rows, batch):
+            gram.add(values[start : start + batch])
+        try:
+            np.testing.assert_allclose(gram.matrix(), correlation_matrix(values), atol=1e-5, rtol=0)
+        finally:
+            plan.cleanup()
 
 
 def test_a_layer_missing_from_a_batch_is_an_error(photos):

@@ -89,6 +89,13 @@ def no_grad() -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def as_numpy(tensor: Any) -> np.ndarray:
+    """The tensor's values as numpy, without a copy under the torch backend on CPU."""
+    if keras.backend.backend() == "torch" and tensor.device.type == "cpu":
+        return tensor.detach().numpy()
+    return keras.ops.convert_to_numpy(tensor)
+
+
 def run_graph(network: Any, inputs: np.ndarray, visit: Callable[[str, Any], None]) -> Any:
     """Evaluate a functional model node by node, calling ``visit(layer name, output)`` after each.
 
@@ -140,7 +147,7 @@ class KerasVisionModel:
 
         def visit(name: str, output: Any) -> None:
             if name in wanted:
-                on_layer(name, keras.ops.convert_to_numpy(output))
+                on_layer(name, as_numpy(output))
 
         with no_grad(), keras.device(self.device):
             probabilities = run_graph(self.network, batch, visit)
