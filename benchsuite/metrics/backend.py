@@ -63,7 +63,7 @@ class Backend:
         stalls for milliseconds when another process holds a core.
         """
         small = not self.is_torch and x.shape[0] * x.shape[1] * y.shape[1] < SMALL_PRODUCT
-        with _one_blas_thread() if small else nullcontext():
+        with one_blas_thread() if small else nullcontext():
             return self.xp.matmul(x, y, out=out)
 
     def contiguous(self, x: Any) -> Any:
@@ -113,7 +113,8 @@ def _blas_threads() -> Any:
     return ThreadpoolController()
 
 
-def _one_blas_thread() -> Any:
+def one_blas_thread() -> Any:
+    """A context in which numpy's BLAS runs on one thread (for the whole process)."""
     controller = _blas_threads()
     return nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
 

@@ -7,14 +7,19 @@ permutations in the same order, whatever the batch size.
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from benchsuite.metrics.backend import resolve_backend
+from benchsuite.metrics.backend import Backend, one_blas_thread, resolve_backend
 from benchsuite.metrics.statistics import evaluate_checked, get_metric
 from benchsuite.metrics.validation import check_similarity_pair, missing_concepts
 
@@ -56,6 +61,36 @@ def default_batch_size(k: int, n_permutations: int) -> int:
     return max(1, min(n_permutations, BATCH_ELEMENTS // (k * k)))
 
 
+def batched_null(
+    kernel: Callable[[], Callable[[Any], Any]], backend: Backend, batches: Iterator[np.ndarray]
+) -> np.ndarray:
+    """A built-in statistic's kernel applied to every batch of relabellings, in order.
+
+    On numpy the batches run on one thread per CPU core, each with its own kernel (and
+    workspace) and one BLAS thread, so every core does the array passes as well as the
+    products, and no core waits on another that a different process is holding.
+    """
+    if backend.is_torch:
+        values = kernel()
+        return np.concatenate([backend.to_numpy(values(backend.asarray(p))) for p in batches])
+    local = threading.local()
+
+    def run(perms: np.ndarray) -> np.ndarray:
+        if not hasattr(local, "values"):
+            local.values = kernel()
+        return local.values(perms)
+
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    results, pending = [], deque()
+    with one_blas_thread(), ThreadPoolExecutor(workers) as pool:
+        for perms in batches:
+            pending.append(pool.submit(run, perms))
+            if len(pending) > 2 * workers:
+                results.append(pending.popleft().result())
+        results.extend(future.result() for future in pending)
+    return np.concatenate(results)
+
+
 def permutation_test(
     A: ArrayLike,
     B: ArrayLike,
@@ -88,9 +123,9 @@ def permutation_test(
     has_missing = bool(missing_concepts(A).any() or missing_concepts(B).any())
     if spec is not None and (spec.handles_missing or not has_missing):
         backend = resolve_backend(device)
-        values = spec.kernel(A, B, backend)
-        observed = float(backend.to_numpy(values(backend.asarray(np.arange(k)[None, :])))[0])
-        null = np.concatenate([backend.to_numpy(values(backend.asarray(p))) for p in batches])
+        kernel = partial(spec.kernel, A, B, backend)
+        observed = float(backend.to_numpy(kernel()(backend.asarray(np.arange(k)[None, :])))[0])
+        null = batched_null(kernel, backend, batches)
     else:
         function = partial(evaluate_checked, spec) if spec is not None else statistic
         observed = float(function(A, B))
