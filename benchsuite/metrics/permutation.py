@@ -24,8 +24,11 @@ from benchsuite.metrics.statistics import evaluate_checked, get_metric
 from benchsuite.metrics.validation import check_similarity_pair, missing_concepts
 
 BATCH_ELEMENTS = 1 << 17
-"""Default batch size aims at this many entries per (batch, k, k) array (1 MiB in float64): the
-kernels make a dozen passes over a few such arrays, which then stay in the CPU's cache."""
+"""On the CPU the default batch size aims at this many entries per (batch, k, k) array (1 MiB in
+float64): the kernels make a dozen passes over a few such arrays, which then stay in cache."""
+
+TORCH_BATCH_ELEMENTS = 1 << 22
+"""On torch devices it aims at this many (32 MiB): a GPU wants few, large launches."""
 
 P_VALUE_TOLERANCE = 1e-12
 """A null value this close below the observed one still counts as reaching it (rounding)."""
@@ -57,8 +60,9 @@ def permutation_p_value(observed: float, null: np.ndarray) -> float:
     return (1 + reached) / (1 + null.size)
 
 
-def default_batch_size(k: int, n_permutations: int) -> int:
-    return max(1, min(n_permutations, BATCH_ELEMENTS // (k * k)))
+def default_batch_size(k: int, n_permutations: int, device: str = "cpu") -> int:
+    elements = BATCH_ELEMENTS if device == "cpu" else TORCH_BATCH_ELEMENTS
+    return max(1, min(n_permutations, elements // (k * k)))
 
 
 def batched_null(
@@ -116,7 +120,7 @@ def permutation_test(
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     k = A.shape[0]
-    batch_size = batch_size or default_batch_size(k, n_permutations)
+    batch_size = batch_size or default_batch_size(k, n_permutations, device)
     batches = concept_permutations(k, n_permutations, seed, batch_size)
     name = statistic if isinstance(statistic, str) else getattr(statistic, "__name__", "custom")
     spec = get_metric(statistic) if isinstance(statistic, str) else None
