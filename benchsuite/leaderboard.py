@@ -174,9 +174,16 @@ def render(records: list[Record], out: Path) -> str:
 
 
 def publish(results: Path, out: Path) -> Path:
-    """Write ``out/README.md`` and its plots from ``results`` (a results.json file)."""
+    """Write ``out/README.md``, its plots, and a copy of the results data it was built from.
+
+    ``results`` is a results.json file; the concept inventories beside it
+    (``concepts-<suite>.json``) are copied too, so the published folder is self-contained.
+    """
     records = read_records(results)
     out.mkdir(parents=True, exist_ok=True)
+    for data in [results, *sorted(results.parent.glob("concepts-*.json"))]:
+        if data.resolve() != (out / data.name).resolve():
+            atomic_write_text(out / data.name, data.read_text())
     page = out / "README.md"
     atomic_write_text(page, render(records, out))
     return page
