@@ -7,6 +7,7 @@ Prints a markdown table for benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 import tracemalloc
@@ -62,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip the 1000-permutation run at k=1000")
     args = parser.parse_args()
+    load_start = os.getloadavg()[0]
     rows: list[tuple[str, str, str]] = []
     A, B = related(166)
     baseline = seconds(lambda: paper_loop(A, B))
@@ -87,7 +89,8 @@ def main() -> None:
     if not args.quick:
         thousand = seconds(lambda: permutation_test(A, B, n_permutations=1000))
         rows.append(("`permutation_test` two_vs_two, 1000 perms, k=1000", f"{thousand:.1f} s", "target < 180 s"))
-    print(f"Machine: {platform.machine()}, numpy {np.__version__}, CPU backend (numpy)\n")
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, CPU backend (numpy); "
+          f"load average (1 min) {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end\n")
     print("| measurement | time | note |\n|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")

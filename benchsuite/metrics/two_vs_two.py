@@ -141,6 +141,7 @@ def pair_margins(
             u_a, ua_a, u_a_t, t_a_gap = a_terms(a * w[:, None, :], n)
         sums_b, root_b = _masked_spreads(b_p, b_p_diagonal, n, centred, be, [root_b, sums_b, cross])
         be.matmul(b_p.reshape(-1, k), a.T, out=cross.reshape(-1, k))
+        # [i, j]: r(A_i, B_i) − r(A_j, B_i), both over S(i, j); the margin adds its transpose.
         xp.multiply(be.diagonal(cross)[..., None], u_a, out=margin)
         margin -= xp.multiply(b_p, ua_a, out=b_p)
         cross *= u_a_t
