@@ -26,6 +26,11 @@ from benchsuite.extraction_images import check_rgb_uint8
 from benchsuite.extraction_store import LayerGram, MemoryPlan
 from benchsuite.schemas import VisionModel, VisionModelMeta
 
+# The per-layer numpy work runs between a network's OpenMP regions; spinning
+# OpenMP workers would take the cores from it (2x slower on 2 cores). Effective
+# only when set before torch loads, hence at import.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 CACHE_NAMESPACE = "vision"
 SIZE_UNITS = {
     "": 1,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Protocol
 import numpy as np
 
 ROW_DTYPE = np.dtype(np.float32)
-GEMM_COLUMNS = 8192
+GEMM_COLUMNS = 16384
 SPILL_READ_BYTES = 64 * 2**20
 FORWARD_RESERVE_FACTOR = 6
 CENTRE_BLOCK = 1 << 16
@@ -149,6 +150,15 @@ def safe_file_name(name: str) -> str:
     return "".join(char if char.isalnum() or char in "._-" else "_" for char in name)[:80]
 
 
+def block_products(block: np.ndarray) -> np.ndarray:
+    """B Bᵀ in float32, through torch's BLAS when torch is already loaded (MKL: about 2.5x numpy's here)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return block @ block.T
+    tensor = torch.from_numpy(block)
+    return (tensor @ tensor.T).numpy()
+
+
 def gram_from_blocks(blocks: Iterator[np.ndarray], n_rows: int) -> np.ndarray:
     """Σ over column blocks of B Bᵀ: float32 products on narrow blocks, summed in float64.
 
@@ -157,8 +167,7 @@ def gram_from_blocks(blocks: Iterator[np.ndarray], n_rows: int) -> np.ndarray:
     """
     gram = np.zeros((n_rows, n_rows), dtype=np.float64)
     for block in blocks:
-        contiguous = np.ascontiguousarray(block)
-        gram += contiguous @ contiguous.T
+        gram += block_products(np.ascontiguousarray(block))
     return gram
 
 

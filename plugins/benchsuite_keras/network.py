@@ -18,6 +18,7 @@ from benchsuite.extraction_images import resized_batch
 from .architectures import KerasArchitecture
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP workers must not spin during extraction
 
 import keras  # noqa: E402
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP workers must not spin during extraction
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 from benchsuite.cache import file_sha256
 from benchsuite.errors import ResourceMissing
