@@ -8,7 +8,6 @@ permutations in the same order, whatever the batch size.
 from __future__ import annotations
 
 import os
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -65,30 +64,20 @@ def default_batch_size(k: int, n_permutations: int, device: str = "cpu") -> int:
     return max(1, min(n_permutations, elements // (k * k)))
 
 
-def batched_null(
-    kernel: Callable[[], Callable[[Any], Any]], backend: Backend, batches: Iterator[np.ndarray]
-) -> np.ndarray:
+def batched_null(values: Callable[[Any], Any], backend: Backend, batches: Iterator[np.ndarray]) -> np.ndarray:
     """A built-in statistic's kernel applied to every batch of relabellings, in order.
 
-    On numpy the batches run on one thread per CPU core, each with its own kernel (and
-    workspace) and one BLAS thread, so every core does the array passes as well as the
-    products, and no core waits on another that a different process is holding.
+    On numpy the batches run on one thread per CPU core, with one BLAS thread, so every
+    core does the array passes as well as the products, and no core waits on another
+    that a different process is holding. (Kernels are safe to share between threads.)
     """
     if backend.is_torch:
-        values = kernel()
         return np.concatenate([backend.to_numpy(values(backend.asarray(p))) for p in batches])
-    local = threading.local()
-
-    def run(perms: np.ndarray) -> np.ndarray:
-        if not hasattr(local, "values"):
-            local.values = kernel()
-        return local.values(perms)
-
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     results, pending = [], deque()
     with one_blas_thread(), ThreadPoolExecutor(workers) as pool:
         for perms in batches:
-            pending.append(pool.submit(run, perms))
+            pending.append(pool.submit(values, perms))
             if len(pending) > 2 * workers:
                 results.append(pending.popleft().result())
         results.extend(future.result() for future in pending)
@@ -127,9 +116,9 @@ def permutation_test(
     has_missing = bool(missing_concepts(A).any() or missing_concepts(B).any())
     if spec is not None and (spec.handles_missing or not has_missing):
         backend = resolve_backend(device)
-        kernel = partial(spec.kernel, A, B, backend)
-        observed = float(backend.to_numpy(kernel()(backend.asarray(np.arange(k)[None, :])))[0])
-        null = batched_null(kernel, backend, batches)
+        values = spec.kernel(A, B, backend)
+        observed = float(backend.to_numpy(values(backend.asarray(np.arange(k)[None, :])))[0])
+        null = batched_null(values, backend, batches)
     else:
         function = partial(evaluate_checked, spec) if spec is not None else statistic
         observed = float(function(A, B))

@@ -11,6 +11,7 @@ a batch of relabellings costs one batched product plus the same passes.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -94,7 +95,7 @@ def pair_margins(
 
     Entries [i, j] and [j, i] both hold pair (i, j)'s margin; the diagonal and every
     pair involving a missing concept (NaN row) are NaN. The returned matrices live in
-    a workspace that the next call overwrites.
+    a per-thread workspace that the thread's next call overwrites; threads may share the function.
     """
     if distance not in ("correlation", "cosine"):
         raise ValueError(f"unknown distance {distance!r}; use 'correlation' or 'cosine'")
@@ -106,11 +107,13 @@ def pair_margins(
     a, a_diagonal = (be.asarray(x) for x in _scaled_rows(A, valid_a, centred))
     b, b_diagonal = (be.asarray(x) for x in _scaled_rows(B, valid_b, centred))
     valid_a, valid_b = be.asarray(valid_a.astype(np.float64)), be.asarray(valid_b.astype(np.float64))
-    workspace: list[Any] = []
+    local = threading.local()
 
-    def buffers(batch: int, count: int = 5) -> list[Any]:
-        if not workspace or workspace[0].shape[0] < batch:
-            workspace[:] = [be.empty((batch, k, k)) for _ in range(count)]
+    def buffers(batch: int) -> list[Any]:
+        """This thread's five (batch, k, k) work arrays, kept from call to call."""
+        workspace = getattr(local, "workspace", None)
+        if workspace is None or workspace[0].shape[0] < batch:
+            workspace = local.workspace = [be.empty((batch, k, k)) for _ in range(5)]
         return [buffer[:batch] for buffer in workspace]
 
     def a_terms(a_masked: Any, n: Any) -> tuple[Any, Any, Any, Any]:
