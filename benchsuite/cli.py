@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +27,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     vision = "vision"
     text = "text"
     images = "images"
@@ -47,7 +47,9 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-RegistryOption = Annotated[Path | None, typer.Option(help="Suites file (default: ./registry.toml, else the bundled one).")]
+RegistryOption = Annotated[
+    Path | None, typer.Option(help="Suites file (default: ./registry.toml, else the bundled one).")
+]
 
 
 @app.command("list")
@@ -108,10 +110,14 @@ def run(
     leaderboard_dir: Annotated[Path, typer.Option("--leaderboard", help="Where to publish the leaderboard.")] = Path(
         "leaderboard"
     ),
-    cache_dir: Annotated[Path | None, typer.Option("--cache", help="Cache folder (default ~/.cache/benchsuite).")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache", help="Cache folder (default ~/.cache/benchsuite).")
+    ] = None,
     memory_budget: Annotated[str | None, typer.Option(help="Extraction memory budget, e.g. 2GiB.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 8,
-    set_: Annotated[list[str], typer.Option("--set", help="ITEM.OPTION=VALUE, e.g. vgg16.weights=/x.h5")] = [],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="ITEM.OPTION=VALUE, e.g. vgg16.weights=/x.h5")
+    ] = None,
     weights: Annotated[
         str | None, typer.Option(help="Weights file for the one selected vision model (same as --set NAME.weights=).")
     ] = None,
@@ -133,7 +139,7 @@ def run(
         suites = load_suites(registry)
         if suite not in suites:
             fail(f"no suite {suite!r} in the registry; declared: {', '.join(suites)}")
-        overrides = parse_overrides(set_)
+        overrides = parse_overrides(set_ or [])
         vision_names = split_names(vision)
         if weights is not None:
             if not vision_names or len(vision_names) != 1:

@@ -58,7 +58,7 @@ def worker_source(name: str, options_json: str) -> Any:
 
 
 def extract_on_worker(vision: str, vision_options: str, source_name: str, source_options: str, image_records: list,
-                      cache_root: str, batch_size: int, memory_budget: int | None) -> Any:
+                      cache_root: str, batch_size: int, memory_budget: int | None, rows: dict[str, Any]) -> Any:
     """One (vision model × group) extraction, inside a Ray worker."""
     model = worker_model(vision, vision_options)
     source = worker_source(source_name, source_options)
@@ -70,6 +70,7 @@ def extract_on_worker(vision: str, vision_options: str, source_name: str, source
         lambda: [source.read(record) for record in image_records],
         batch_size=batch_size,
         memory_budget=memory_budget,
+        **rows,
     )
 
 
@@ -88,12 +89,15 @@ class RayExecutor:
 
     def extract(self, run: SuiteRun, meta: VisionModelMeta, model: Any, source: Any,
                 groups: Sequence[ImageGroup]) -> list[Any]:
+        from benchsuite.runner import extraction_rows
+
         vision_options = json.dumps({**run.item_options(meta.name), "device": run.options.device}, sort_keys=True)
         source_name = run.suite.images
         source_options = json.dumps(run.item_options(source_name), sort_keys=True)
         futures = [
             self.extract_task.remote(meta.name, vision_options, source_name, source_options, list(group.images),
-                                     str(run.options.cache.root), run.options.batch_size, run.options.memory_budget)
+                                     str(run.options.cache.root), run.options.batch_size, run.options.memory_budget,
+                                     extraction_rows(group))
             for group in groups
         ]
         return self.ray.get(futures)

@@ -141,6 +141,7 @@ def score_one_vs_two(
     pooled = float(np.dot(counts, values) / counts.sum())
     p_value = None
     if n_permutations > 0:
-        null = np.sum([c * np.asarray(r.null, dtype=float) for c, r in zip(counts, results)], axis=0) / counts.sum()
+        weighted = [c * np.asarray(r.null, dtype=float) for c, r in zip(counts, results, strict=True)]
+        null = np.sum(weighted, axis=0) / counts.sum()
         p_value = pooled_p_value(pooled, null)
     return Score(value=pooled, groups=values, p_value=p_value), int(counts.sum())

@@ -190,13 +190,16 @@ class SuiteRun:
         covered = {m.name: set(m.vectors) for m in text_models}
         designs = []
         for design in self.suite.designs:
-            selection = select_concepts(candidates, readable, covered, min_images=design.groups)
+            selection = select_concepts(candidates, readable, covered, min_images=design.required_images)
             if len(selection.chosen) < 4:
                 raise BenchsuiteError(
                     f"design {design.name!r} of suite {self.suite.name!r} keeps only {len(selection.chosen)} "
                     "concepts (at least 4 are needed); provide more images or text models with wider coverage"
                 )
-            groups = make_groups(selection.chosen, readable, n_groups=design.groups, seed=self.seed)
+            if design.aggregate == "concept_mean":
+                groups = [pooled_group(selection.chosen, readable)]
+            else:
+                groups = make_groups(selection.chosen, readable, n_groups=design.groups, seed=self.seed)
             matrices = {m.name: self.text_matrix(m, selection.chosen) for m in text_models}
             designs.append(DesignData(design, selection, groups, matrices))
         inventory = {
@@ -210,6 +213,7 @@ class SuiteRun:
             "designs": {
                 d.design.name: {
                     "groups": d.design.groups,
+                    "aggregate": d.design.aggregate,
                     "chosen": [c.id for c in d.selection.chosen],
                     "names": {c.id: c.names[0] for c in d.selection.chosen},
                     "dropped": d.selection.dropped,
@@ -222,16 +226,20 @@ class SuiteRun:
 
     # -- vision ----------------------------------------------------------------
 
-    def records_key(self, meta: VisionModelMeta, weights_hash: str, data: DesignData, text_models: list[TextModel]) -> str:
+    def records_key(self, meta: VisionModelMeta, weights_hash: str, data: DesignData,
+                    text_models: list[TextModel]) -> str:
+        """A digest of everything that changes one model's records for one design."""
         return key_digest({
-            "suite": self.suite.model_dump(mode="json", exclude={"vision", "text", "description"}),
+            "suite": self.suite.model_dump(mode="json", exclude={"vision", "text", "description", "designs"}),
+            "design": data.design.model_dump(mode="json"),
             "vision": meta.public(),
             "weights_hash": weights_hash,
             "groups": [[im.id for im in g.images] for g in data.groups],
             "text": {m.name: m.fingerprint for m in text_models},
             "permutations": self.permutations,
             "seed": self.seed,
-            "metrics": [(n, self.registry.metrics[n].version) for n in self.suite.metrics if n in self.registry.metrics],
+            "metrics": [(n, self.registry.metrics[n].version) for n in self.suite.metrics
+                        if n in self.registry.metrics],
         })
 
     def records_path(self, data: DesignData, vision: str) -> Path:
@@ -261,7 +269,7 @@ class SuiteRun:
             atomic_write_text(key_path, key)
 
     def extract(self, meta: VisionModelMeta, model: Any, source: Any, group: ImageGroup) -> Any:
-        """One group's layer matrices and predictions, from the cache when present."""
+        """One group's layer matrices (concept order) and predictions, from the cache when present."""
         bar = None
         if self.options.progress:
             from tqdm import tqdm
@@ -277,6 +285,7 @@ class SuiteRun:
                 batch_size=self.options.batch_size,
                 memory_budget=self.options.memory_budget,
                 progress=(lambda done: bar.update(done - bar.n)) if bar is not None else None,
+                **extraction_rows(group),
             )
         finally:
             if bar is not None:
@@ -293,7 +302,7 @@ class SuiteRun:
             "vision": meta.name,
             "n_layers": len(layers),
             "n_concepts": n_concepts,
-            "n_images": n_concepts * len(data.groups),
+            "n_images": sum(len(g.images) for g in data.groups),
         }
         provenance = {
             "versions": self.versions,
@@ -320,7 +329,7 @@ class SuiteRun:
         ]
         scores = self.executor.score(tasks, desc=f"{meta.name} metrics", progress=self.options.progress)
         records = []
-        for (layer, text, metric), score in zip(steps, scores):
+        for (layer, text, metric), score in zip(steps, scores, strict=True):
             metric_meta = self.registry.metrics[metric]
             records.append(Record(
                 **base, text=text.name, layer=layer, depth=layers.index(layer), metric=metric,
@@ -328,7 +337,7 @@ class SuiteRun:
                 higher_is_better=metric_meta.higher_is_better,
                 provenance={**provenance, "text_fingerprint": text.fingerprint},
             ))
-        if extractions[0].predictions is not None:
+        if extractions[0].predictions is not None and data.design.aggregate == "groups":
             records.extend(self.one_vs_two_records(base, provenance, layers, extractions, text_models, data))
         return records
 
@@ -345,7 +354,7 @@ class SuiteRun:
             for layer in layers:
                 per_group = [
                     one_vs_two_inputs(e.matrices[layer], t, np.asarray(e.predictions), class_vectors)
-                    for e, t in zip(extractions, true)
+                    for e, t in zip(extractions, true, strict=True)
                 ]
                 scored = score_one_vs_two(per_group, n_permutations=self.permutations, seed=self.seed,
                                           device=self.options.device)
@@ -391,6 +400,22 @@ class SuiteRun:
         others = [r for r in read_records(results) if r.suite != self.suite.name] if results.exists() else []
         write_records(results, others + records)
         return records
+
+
+def pooled_group(concepts: Sequence[Concept], images: Sequence[ImageRecord]) -> ImageGroup:
+    """Every photo of every concept in one group, concept by concept (the concept-mean design)."""
+    wanted = {c.id for c in concepts}
+    order = {c.id: i for i, c in enumerate(concepts)}
+    pooled = sorted((im for im in images if im.concept_id in wanted), key=lambda im: (order[im.concept_id], im.id))
+    return ImageGroup(index=0, concept_ids=tuple(im.concept_id for im in pooled), images=tuple(pooled))
+
+
+def extraction_rows(group: ImageGroup) -> dict[str, Any]:
+    """``members`` for extraction when a group holds several photos of a concept (their mean is one row)."""
+    if len(set(group.concept_ids)) == len(group.concept_ids):
+        return {}
+    rows: dict[str, int] = {}
+    return {"members": [rows.setdefault(cid, len(rows)) for cid in group.concept_ids]}
 
 
 def run_suite(registry: Registry, suite: Suite, options: RunOptions, executor: Executor | None = None) -> list[Record]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from benchsuite.errors import BenchsuiteError
 
@@ -14,12 +14,33 @@ REGISTRY_FILE = "registry.toml"
 
 
 class Design(BaseModel):
-    """How a suite's images are split: ``groups`` groups, each concept once per group."""
+    """How a suite's photos become k×k layer matrices.
+
+    ``aggregate="groups"`` (the paper's): ``groups`` groups, each concept once per
+    group, one matrix per group, scores averaged over groups. ``"concept_mean"``:
+    one matrix from each concept's activations averaged over all of its photos
+    (concepts need ``min_images`` photos; no spread over groups, no 1 vs 2 test).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    groups: int = Field(ge=1)
+    groups: int = Field(default=1, ge=1)
+    aggregate: Literal["groups", "concept_mean"] = "groups"
+    min_images: int | None = Field(default=None, ge=1)
+
+    @property
+    def required_images(self) -> int:
+        """Photos a concept needs to take part in this design."""
+        if self.min_images is not None:
+            return self.min_images
+        return self.groups if self.aggregate == "groups" else 1
+
+    @model_validator(mode="after")
+    def _one_group_for_means(self) -> Design:
+        if self.aggregate == "concept_mean" and self.groups != 1:
+            raise ValueError("a concept_mean design pools every photo into one matrix: leave groups at 1")
+        return self
 
 
 class Suite(BaseModel):

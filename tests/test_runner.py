@@ -173,3 +173,20 @@ def test_leaderboard_from_results_alone(first_run, tmp_path):
     assert "failed: RuntimeError: kaboom while loading" in text
     assert (tmp_path / "board" / "plots" / "smoke" / "one-photo" / "mobilenet_v2.png").stat().st_size > 5000
     assert (tmp_path / "board" / "plots" / "smoke" / "one-photo" / "mobilenet_v2-1v2.png").exists()
+
+
+def test_concept_mean_design_pools_every_photo(registry, tmp_path):
+    options = RunOptions(out=tmp_path / "results", cache=ArrayCache(tmp_path / "cache"), progress=False)
+    suite = small_suite(vision=["pixels"], permutations=10,
+                        designs=[Design(name="means", aggregate="concept_mean", min_images=2)])
+    records = by(run_suite(registry, suite, options), status="ok")
+    inventory = json.loads((options.out / "concepts-smoke.json").read_text())["designs"]["means"]
+    (pooled,) = inventory["group_images"]
+    assert len(inventory["chosen"]) == records[0].n_concepts
+    assert records[0].n_images == len(pooled) > 2 * records[0].n_concepts
+    assert all(len(r.groups) == 1 for r in records)
+
+
+def test_concept_mean_design_needs_one_group():
+    with pytest.raises(ValueError, match="leave groups at 1"):
+        Design(name="bad", aggregate="concept_mean", groups=2)
