@@ -151,11 +151,12 @@ def test_a_space_against_itself_scores_one(params):
     assert two_vs_two(A, A).accuracy == 1.0
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15, deadline=None, derandomize=True)
 @given(st.integers(0, 2**32 - 1))
 def test_unrelated_spaces_score_near_chance(seed):
+    # at k = 200 the accuracy's spread over seeds is about 0.037, so 0.15 is four spreads
     rng = np.random.default_rng(seed)
-    A, B = correlation_matrix(rng.normal(size=(60, 30))), correlation_matrix(rng.normal(size=(60, 30)))
+    A, B = correlation_matrix(rng.normal(size=(200, 30))), correlation_matrix(rng.normal(size=(200, 30)))
     assert abs(two_vs_two(A, B).accuracy - 0.5) < 0.15
 
 
