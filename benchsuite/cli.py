@@ -195,14 +195,23 @@ def cuda_or_cpu() -> str:
 def leaderboard(
     results: Annotated[Path, typer.Option(help="results.json, or the folder holding it.")] = Path("results"),
     out: Annotated[Path, typer.Option(help="Folder for README.md and plots.")] = Path("leaderboard"),
+    readme: Annotated[
+        Path | None, typer.Option(help="Also refresh the top table between leaderboard markers in this file.")
+    ] = None,
 ) -> None:
     """Rebuild the markdown leaderboard and plots from results alone."""
-    from benchsuite.leaderboard import publish
+    from benchsuite.leaderboard import publish, update_readme
 
     path = results / "results.json" if results.is_dir() else results
     if not path.exists():
         fail(f"{path} not found; run `benchsuite run --all` first or pass --results")
     console.print(f"leaderboard written to {publish(path, out)}")
+    if readme is not None:
+        try:
+            update_readme(readme, path)
+        except ValueError as error:
+            fail(str(error))
+        console.print(f"top table refreshed in {readme}")
 
 
 @app.command()

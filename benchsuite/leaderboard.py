@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -187,3 +188,27 @@ def publish(results: Path, out: Path) -> Path:
     page = out / "README.md"
     atomic_write_text(page, render(records, out))
     return page
+
+
+README_BLOCK = re.compile(r"<!-- leaderboard:start -->.*<!-- leaderboard:end -->", re.S)
+
+
+def update_readme(readme: Path, results: Path, leaderboard_link: str = "leaderboard/README.md") -> None:
+    """Replace the block between ``<!-- leaderboard:start/end -->`` with the first design's main table."""
+    records = read_records(results)
+    designs = [r for r in records if r.design != "*"]
+    if not designs:
+        return
+    suite, design = designs[0].suite, designs[0].design
+    mine = [r for r in records if r.suite == suite and r.design in (design, "*")]
+    n_concepts = max(r.n_concepts for r in mine)
+    block = (
+        "<!-- leaderboard:start -->\n"
+        f"Top of the published [leaderboard]({leaderboard_link}): suite `{suite}`, design \"{design}\" "
+        f"({n_concepts} concepts; 2 vs 2 accuracy of each model's best layer, chance 0.5; untrained networks "
+        f"and raw pixels are the controls):\n\n{main_table(mine)}\n<!-- leaderboard:end -->"
+    )
+    text = readme.read_text()
+    if not README_BLOCK.search(text):
+        raise ValueError(f"{readme} has no <!-- leaderboard:start --> ... <!-- leaderboard:end --> block")
+    atomic_write_text(readme, README_BLOCK.sub(lambda _: block, text))

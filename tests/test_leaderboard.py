@@ -1,5 +1,7 @@
 """Leaderboard tables from records alone."""
 
+import pytest
+
 from benchsuite.leaderboard import best_layers, main_table, model_table, publish
 from benchsuite.records import Record, write_records
 
@@ -43,3 +45,18 @@ def test_publish_writes_page_and_plots(tmp_path):
     text = page.read_text()
     assert "## Suite `s`, design: d" in text and "![2 vs 2 by layer for big](plots/s/d/big.png)" in text
     assert (tmp_path / "board" / "plots" / "s" / "d" / "big.png").stat().st_size > 5000
+
+
+def test_readme_block_is_refreshed(tmp_path):
+    from benchsuite.leaderboard import update_readme
+
+    results = tmp_path / "results.json"
+    write_records(results, RECORDS)
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- leaderboard:start -->\nold\n<!-- leaderboard:end -->\nrest\n")
+    update_readme(readme, results)
+    text = readme.read_text()
+    assert "old" not in text and "| 1 | big |" in text and text.startswith("intro") and text.endswith("rest\n")
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="leaderboard:start"):
+        update_readme(readme, results)
