@@ -1,9 +1,11 @@
 """Per layer and image group, the exact k×k Pearson correlation matrix of a vision model.
 
 One forward pass over the group feeds every requested layer: each image's
-activation is centred and scaled to unit length in float64 as it arrives and
-then dropped, and only those rows are kept (in memory or, beyond the memory
-budget, in a spill file) until the layer's matrix is multiplied out. The
+activation is centred (about a float64 mean) into a float32 row as it arrives
+and then dropped, and only those rows are kept (in memory or, beyond the memory
+budget, in a spill file) until the layer's matrix is multiplied out. With
+``members`` several images share a row, whose running sum gives the
+correlation of per-concept mean activations. The
 matrices and the top-1 ImageNet predictions are cached per layer under a key of
 everything that changes them, so a second run reads no image.
 """
@@ -64,7 +66,7 @@ def parse_size(text: str) -> int:
 
 @dataclass
 class GroupExtraction:
-    """Each layer's k×k correlation matrix (image order) and the top-1 ImageNet predictions."""
+    """Each layer's correlation matrix (image order, or row order with members) and the per-image top-1 predictions."""
 
     matrices: dict[str, np.ndarray]
     predictions: np.ndarray | None
@@ -82,6 +84,18 @@ def requested_layers(model: VisionModel, layers: Sequence[str] | None) -> list[s
     return [layer for layer in available if layer in wanted]
 
 
+def member_rows(members: Sequence[int] | None, n_images: int) -> int:
+    """How many output rows ``members`` (one row index per image) fills; every row needs an image."""
+    if members is None:
+        return n_images
+    if len(members) != n_images:
+        raise ValueError(f"members has {len(members)} entries for {n_images} images; give one row index per image")
+    used = sorted({int(row) for row in members})
+    if used != list(range(len(used))):
+        raise ValueError(f"members must number the rows 0..m-1 with every row used at least once, got rows {used[:10]}")
+    return len(used)
+
+
 def extract_group(
     model: VisionModel,
     images: Sequence[np.ndarray],
@@ -91,19 +105,25 @@ def extract_group(
     memory_budget: int | None = None,
     spill_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    members: Sequence[int] | None = None,
 ) -> GroupExtraction:
-    """Run the group through the model once; each requested layer's correlation matrix and the predictions."""
+    """Run the group through the model once; each requested layer's correlation matrix and the predictions.
+
+    ``members[i]`` puts image ``i`` in output row ``members[i]`` (rows 0..m-1):
+    the matrices are then m×m correlations of each row's mean activation.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if len(images) == 0:
         raise ValueError("an image group needs at least one image")
     for position, image in enumerate(images):
         check_rgb_uint8(image, position)
+    n_rows = member_rows(members, len(images))
     names = requested_layers(model, layers)
     plan = MemoryPlan(memory_budget, batch_size, spill_dir)
-    grams = {name: LayerGram(name, len(images), plan) for name in names}
+    grams = {name: LayerGram(name, n_rows, plan, members) for name in names}
 
-    def on_layer(name: str, activations: np.ndarray) -> None:
+    def on_layer(name: str, activations: Any) -> None:
         if name in grams:
             grams[name].add(activations)
 
@@ -148,9 +168,18 @@ def framework_versions(framework: str) -> dict[str, Any]:
     return versions
 
 
-def cache_key(meta: VisionModelMeta, weights_hash: str, image_ids: Sequence[str], layer: str | None) -> dict[str, Any]:
-    """The cache key of one layer's matrix (``layer=None``: the predictions) for one image group."""
-    return {
+def cache_key(
+    meta: VisionModelMeta,
+    weights_hash: str,
+    image_ids: Sequence[str],
+    layer: str | None,
+    members: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """The cache key of one layer's matrix (``layer=None``: the predictions) for one image group.
+
+    Members change a matrix, so they join its key; without them the key is as it always was.
+    """
+    key = {
         "item": "predictions" if layer is None else "layer",
         "layer": layer,
         "model": meta.public(),
@@ -158,6 +187,9 @@ def cache_key(meta: VisionModelMeta, weights_hash: str, image_ids: Sequence[str]
         "versions": framework_versions(meta.framework),
         "image_ids": list(image_ids),
     }
+    if members is not None and layer is not None:
+        key["members"] = [int(row) for row in members]
+    return key
 
 
 def extract_group_cached(
@@ -167,14 +199,17 @@ def extract_group_cached(
     image_ids: Sequence[str],
     load_images: Callable[[], Sequence[np.ndarray]],
     layers: Sequence[str] | None = None,
+    *,
+    members: Sequence[int] | None = None,
     **kwargs: Any,
 ) -> GroupExtraction:
     """``extract_group`` through the cache: only missing layers (or predictions) run a forward pass."""
     if len(set(image_ids)) != len(image_ids):
         raise ValueError("image ids within a group must be unique; the cache is keyed on them")
+    member_rows(members, len(image_ids))
     names = requested_layers(model, layers)
     keys: dict[str | None, Mapping[str, Any]] = {
-        name: cache_key(meta, model.weights_hash, image_ids, name) for name in names
+        name: cache_key(meta, model.weights_hash, image_ids, name, members) for name in names
     }
     if meta.predicts_imagenet:
         keys[None] = cache_key(meta, model.weights_hash, image_ids, None)
@@ -184,7 +219,8 @@ def extract_group_cached(
         images = load_images()
         if len(images) != len(image_ids):
             raise ValueError(f"load_images gave {len(images)} images for {len(image_ids)} image ids")
-        fresh = extract_group(model, images, [item for item in missing if item is not None], **kwargs)
+        wanted = [item for item in missing if item is not None]
+        fresh = extract_group(model, images, wanted, members=members, **kwargs)
         for item in missing:
             if item is None:
                 if fresh.predictions is None:

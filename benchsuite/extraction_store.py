@@ -1,23 +1,27 @@
-"""Where a layer's centred, unit-length image rows wait until its Gram matrix is taken.
+"""Where a layer's centred rows wait until its Gram matrix is taken.
 
-A Pearson correlation between two images is the dot product of their
-activations once each is centred and scaled to unit length, so one forward pass
-only has to keep those rows (float32, normalised in float64) and multiply them
-out at the end. Rows stay in memory while the memory plan allows, otherwise they
-are appended to a plain file (read back with ``pread``, never mapped, so the
-process's resident memory stays bounded) and multiplied column block by column
-block: the chunked path gives the same matrix.
+A Pearson correlation between two rows is the dot product of their centred
+activations divided by both norms, so one forward pass only has to keep each
+row centred (float32, about a float64 mean) and multiply the rows out at the
+end; the norms come from the Gram matrix's diagonal. A row is one image, or,
+with ``members``, the sum of several images' centred activations (centring is
+linear, so that is the centred mean up to a scale the correlation ignores).
+Rows stay in memory while the memory plan allows, otherwise they are written to
+a plain file (read back with ``pread``, never mapped, so the process's resident
+memory stays bounded) and multiplied column block by column block: the chunked
+path gives the same matrix.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -25,7 +29,8 @@ ROW_DTYPE = np.dtype(np.float32)
 GEMM_COLUMNS = 16384
 SPILL_READ_BYTES = 64 * 2**20
 FORWARD_RESERVE_FACTOR = 6
-CENTRE_BLOCK = 1 << 16
+SAFE_SQUARES = (2.0**-60, 2.0**60)
+PRODUCT_CHUNK = 512
 
 
 def current_rss() -> int:
@@ -39,44 +44,62 @@ def current_rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def write_unit_centred(values: np.ndarray, out: np.ndarray) -> bool:
-    """Write ``values`` centred and scaled to unit length into ``out``; True when constant.
+def as_rows(activations: Any) -> np.ndarray:
+    """A batch's activations as (images, values) float32 or float64: numpy arrays or torch tensors, no copy on CPU."""
+    if not isinstance(activations, np.ndarray) and hasattr(activations, "detach"):
+        activations = activations.detach().cpu().numpy()
+    flat = np.asarray(activations)
+    flat = flat.reshape(len(flat), -1)
+    return flat if flat.dtype in (np.float32, np.float64) else flat.astype(ROW_DTYPE)
 
-    Mean and norm are accumulated in float64 (no cancellation), a cache-sized
-    block at a time so that no float64 copy of a large activation is ever made.
-    A constant activation leaves a zero row.
+
+def power_of_two_scale(values: np.ndarray) -> float:
+    """1, or a power of two bringing the row near unit length when its float32 squares could over- or underflow.
+
+    Scaling by a power of two is exact, so it changes no correlation.
     """
-    mean = values.mean(dtype=np.float64)
-    scratch = np.empty(min(CENTRE_BLOCK, len(values)), dtype=np.float64)
-    blocks = [slice(start, start + CENTRE_BLOCK) for start in range(0, len(values), CENTRE_BLOCK)]
-    squares = 0.0
-    for block in blocks:
-        part = scratch[: len(values[block])]
-        np.subtract(values[block], mean, out=part)
-        squares += np.einsum("i,i->", part, part)
-    norm = np.sqrt(squares)
-    if norm == 0.0 or not np.isfinite(norm):
-        out[:] = 0.0
-        return True
-    for block in blocks:
-        part = scratch[: len(values[block])]
-        np.subtract(values[block], mean, out=part)
-        np.divide(part, norm, out=part)
-        out[block] = part
-    return False
+    squares = float(np.dot(values, values))
+    if squares == 0.0 or SAFE_SQUARES[0] < squares < SAFE_SQUARES[1]:
+        return 1.0
+    if not math.isfinite(squares):
+        largest = float(np.max(np.abs(values)))
+        if not math.isfinite(largest):
+            return 1.0
+        squares = largest * largest * len(values)
+    return math.ldexp(1.0, -math.frexp(math.sqrt(squares))[1])
+
+
+def add_centred(values: np.ndarray, out: np.ndarray, scale: float, fresh: bool) -> float:
+    """Write (``fresh``) or add ``scale × (values − mean)`` into the float32 row ``out``; the offset left in it.
+
+    The mean is accumulated in float64 and the row centred about its float32
+    rounding in one float32 pass, so no float64 copy is made. What that
+    rounding leaves, ``scale × (mean − float32(mean))``, is returned for the
+    Gram matrix to take out exactly.
+    """
+    mean = np.add.reduce(values, dtype=np.float64) / len(values)
+    shift = np.float32(mean)
+    if scale == 1.0:
+        centred = np.subtract(values, shift, out=out if fresh else None)
+    else:
+        centred = np.multiply(values, np.float32(scale), out=out if fresh else None)
+        centred -= shift * np.float32(scale)
+    if not fresh:
+        out += centred
+    return (float(mean) - float(shift)) * scale
 
 
 class RowStore(Protocol):
-    """Rows of one layer, appended in image order and read back by column blocks."""
+    """A layer's rows, written by row index and read back by column blocks."""
 
     width: int
 
-    def claim(self, count: int) -> np.ndarray:
-        """Writable float32 room for the next ``count`` rows."""
+    def row(self, index: int, fresh: bool) -> np.ndarray:
+        """Writable float32 room for row ``index``; holding what was kept there unless ``fresh``."""
         ...
 
-    def commit(self, rows: np.ndarray) -> None:
-        """Keep the rows written into the room last claimed."""
+    def keep(self, index: int, row: np.ndarray) -> None:
+        """Keep what was written into the room of row ``index``."""
         ...
 
     def column_blocks(self) -> Iterator[np.ndarray]: ...
@@ -90,59 +113,60 @@ class MemoryRows:
     def __init__(self, n_rows: int, width: int):
         self.width = width
         self.rows = np.empty((n_rows, width), dtype=ROW_DTYPE)
-        self.filled = 0
 
-    def claim(self, count: int) -> np.ndarray:
-        return self.rows[self.filled : self.filled + count]
+    def row(self, index: int, fresh: bool) -> np.ndarray:
+        return self.rows[index]
 
-    def commit(self, rows: np.ndarray) -> None:
-        self.filled += len(rows)
+    def keep(self, index: int, row: np.ndarray) -> None:
+        pass
 
     def column_blocks(self) -> Iterator[np.ndarray]:
         for start in range(0, self.width, GEMM_COLUMNS):
-            yield self.rows[: self.filled, start : start + GEMM_COLUMNS]
+            yield self.rows[:, start : start + GEMM_COLUMNS]
 
     def close(self) -> None:
         self.rows = np.empty((0, self.width), dtype=ROW_DTYPE)
 
 
 class SpilledRows:
-    """A layer's rows appended to a file, read back a column block at a time."""
+    """A layer's rows in a file at fixed offsets, read back a column block at a time."""
 
-    def __init__(self, path: Path, width: int):
+    def __init__(self, path: Path, n_rows: int, width: int):
         self.width = width
+        self.n_rows = n_rows
         self.path = path
         self.handle = open(self.path, "wb+")
-        self.scratch = np.empty((0, width), dtype=ROW_DTYPE)
-        self.filled = 0
+        self.scratch = np.empty(width, dtype=ROW_DTYPE)
 
-    def claim(self, count: int) -> np.ndarray:
-        if len(self.scratch) < count:
-            self.scratch = np.empty((count, self.width), dtype=ROW_DTYPE)
-        return self.scratch[:count]
+    def offset(self, index: int, column: int = 0) -> int:
+        return (index * self.width + column) * ROW_DTYPE.itemsize
 
-    def commit(self, rows: np.ndarray) -> None:
-        self.handle.write(rows.data)
-        self.filled += len(rows)
+    def row(self, index: int, fresh: bool) -> np.ndarray:
+        if not fresh and os.preadv(self.handle.fileno(), [self.scratch.data.cast("B")], self.offset(index)) != (
+            self.scratch.nbytes
+        ):
+            raise OSError(f"short read from spill file {self.path}")
+        return self.scratch
+
+    def keep(self, index: int, row: np.ndarray) -> None:
+        if os.pwrite(self.handle.fileno(), row.data.cast("B"), self.offset(index)) != row.nbytes:
+            raise OSError(f"short write to spill file {self.path}")
 
     def column_blocks(self) -> Iterator[np.ndarray]:
-        self.handle.flush()
-        itemsize = ROW_DTYPE.itemsize
-        span = max(GEMM_COLUMNS, SPILL_READ_BYTES // (itemsize * max(self.filled, 1)))
+        span = max(GEMM_COLUMNS, SPILL_READ_BYTES // (ROW_DTYPE.itemsize * max(self.n_rows, 1)))
         fd = self.handle.fileno()
         for start in range(0, self.width, span):
             stop = min(start + span, self.width)
-            block = np.empty((self.filled, stop - start), dtype=ROW_DTYPE)
-            for row in range(self.filled):
-                offset = (row * self.width + start) * itemsize
-                if os.preadv(fd, [memoryview(block[row]).cast("B")], offset) != block[row].nbytes:
+            block = np.empty((self.n_rows, stop - start), dtype=ROW_DTYPE)
+            for row in range(self.n_rows):
+                if os.preadv(fd, [memoryview(block[row]).cast("B")], self.offset(row, start)) != block[row].nbytes:
                     raise OSError(f"short read from spill file {self.path}")
             for inner in range(0, stop - start, GEMM_COLUMNS):
                 yield block[:, inner : inner + GEMM_COLUMNS]
 
     def close(self) -> None:
         self.handle.close()
-        self.scratch = np.empty((0, self.width), dtype=ROW_DTYPE)
+        self.scratch = np.empty(0, dtype=ROW_DTYPE)
         self.path.unlink(missing_ok=True)
 
 
@@ -150,17 +174,30 @@ def safe_file_name(name: str) -> str:
     return "".join(char if char.isalnum() or char in "._-" else "_" for char in name)[:80]
 
 
-def block_products(block: np.ndarray) -> np.ndarray:
-    """B Bᵀ in float32, through torch's BLAS when torch is already loaded (MKL: about 2.5x numpy's here)."""
+def stacked_products(chunks: np.ndarray) -> np.ndarray:
+    """C Cᵀ for each (rows, columns) chunk in float32, through torch's BLAS when torch is already loaded."""
     torch = sys.modules.get("torch")
     if torch is None:
-        return block @ block.T
-    tensor = torch.from_numpy(block)
-    return (tensor @ tensor.T).numpy()
+        return chunks @ chunks.transpose(0, 2, 1)
+    tensor = torch.from_numpy(chunks)
+    return (tensor @ tensor.transpose(1, 2)).numpy()
+
+
+def block_products(block: np.ndarray) -> np.ndarray:
+    """B Bᵀ in float64 from float32 products over ``PRODUCT_CHUNK`` columns at a time.
+
+    One long float32 dot product of two correlated rows drifts by about 1e-5;
+    short chunks summed in float64 keep each entry, diagonal included, near 1e-8.
+    """
+    n_rows, width = block.shape
+    body = width - width % PRODUCT_CHUNK
+    chunks = block[:, :body].reshape(n_rows, -1, PRODUCT_CHUNK).transpose(1, 0, 2)
+    products = stacked_products(chunks).sum(axis=0, dtype=np.float64)
+    return products + stacked_products(block[None, :, body:])[0]
 
 
 def gram_from_blocks(blocks: Iterator[np.ndarray], n_rows: int) -> np.ndarray:
-    """Σ over column blocks of B Bᵀ: float32 products on narrow blocks, summed in float64.
+    """Σ over column blocks of B Bᵀ, in float64.
 
     Each block is copied to contiguous memory first: a strided block whose row
     stride is a power of two makes BLAS thrash the cache.
@@ -201,7 +238,7 @@ class MemoryPlan:
             self.committed += need
             return MemoryRows(n_rows, width)
         self.spilled.append(name)
-        return SpilledRows(self.spill_folder() / f"{len(self.spilled):04d}-{safe_file_name(name)}.f32", width)
+        return SpilledRows(self.spill_folder() / f"{len(self.spilled):04d}-{safe_file_name(name)}.f32", n_rows, width)
 
     def spill_folder(self) -> Path:
         if self.folder is None:
@@ -217,50 +254,63 @@ class MemoryPlan:
 
 
 class LayerGram:
-    """One layer's rows for a group of images, turned into their k×k Pearson correlation matrix."""
+    """One layer's rows for a group of images, turned into their Pearson correlation matrix.
 
-    def __init__(self, name: str, n_images: int, plan: MemoryPlan):
+    ``members[i]`` is the row image ``i`` adds to (default: its own row), so
+    with members the matrix correlates the rows' mean activations.
+    """
+
+    def __init__(self, name: str, n_rows: int, plan: MemoryPlan, members: Sequence[int] | None = None):
         self.name = name
-        self.n_images = n_images
+        self.n_rows = n_rows
         self.plan = plan
+        self.members = np.arange(n_rows) if members is None else np.asarray(members, dtype=np.int64)
         self.store: RowStore | None = None
-        self.constant = np.zeros(n_images, dtype=bool)
+        self.scales = np.zeros(n_rows, dtype=np.float64)
+        self.offsets = np.zeros(n_rows, dtype=np.float64)
         self.seen = 0
 
-    def add(self, activations: np.ndarray) -> None:
-        """Normalise a batch's activations, keep their rows, and let the activations go."""
-        if self.seen + len(activations) > self.n_images:
+    def add(self, activations: Any) -> None:
+        """Centre a batch's activations into their rows and let the activations go."""
+        flat = as_rows(activations)
+        if self.seen + len(flat) > len(self.members):
             raise RuntimeError(
-                f"layer {self.name!r} received {self.seen + len(activations)} images, "
-                f"more than the {self.n_images} in the group"
+                f"layer {self.name!r} received {self.seen + len(flat)} images, "
+                f"more than the {len(self.members)} in the group"
             )
-        flat = np.asarray(activations).reshape(len(activations), -1)
         if self.store is None:
-            self.store = self.plan.store_for(self.name, self.n_images, flat.shape[1])
+            self.store = self.plan.store_for(self.name, self.n_rows, flat.shape[1])
         elif flat.shape[1] != self.store.width:
             raise RuntimeError(
                 f"layer {self.name!r} changed size from {self.store.width} to {flat.shape[1]} values "
                 "per image within one group; preprocessing must give every image the same shape"
             )
-        rows = self.store.claim(len(flat))
-        for index, values in enumerate(flat):
-            self.constant[self.seen + index] = write_unit_centred(values, rows[index])
-        self.store.commit(rows)
+        for values, index in zip(flat, self.members[self.seen : self.seen + len(flat)], strict=True):
+            fresh = self.scales[index] == 0.0
+            if fresh:
+                self.scales[index] = power_of_two_scale(values)
+            row = self.store.row(index, fresh)
+            self.offsets[index] += add_centred(values, row, self.scales[index], fresh)
+            self.store.keep(index, row)
         self.seen += len(flat)
 
     def matrix(self) -> np.ndarray:
-        """The k×k correlation matrix (float64); constant activations give NaN rows and columns."""
-        if self.store is None or self.seen != self.n_images:
+        """The correlation matrix (float64) of the rows; constant rows give NaN rows and columns."""
+        if self.store is None or self.seen != len(self.members):
             raise RuntimeError(
-                f"layer {self.name!r} saw {self.seen} of {self.n_images} images: the model's forward "
+                f"layer {self.name!r} saw {self.seen} of {len(self.members)} images: the model's forward "
                 "did not report it for every batch"
             )
         try:
-            gram = gram_from_blocks(self.store.column_blocks(), self.n_images)
+            gram = gram_from_blocks(self.store.column_blocks(), self.n_rows)
         finally:
             self.store.close()
-        gram = np.clip((gram + gram.T) / 2.0, -1.0, 1.0)
-        np.fill_diagonal(gram, 1.0)
-        gram[self.constant, :] = np.nan
-        gram[:, self.constant] = np.nan
-        return gram
+        gram -= self.store.width * np.outer(self.offsets, self.offsets)
+        squares = np.diag(gram).copy()
+        constant = ~(squares > 0.0) | ~np.isfinite(squares)
+        norms = np.sqrt(np.where(constant, 1.0, squares))
+        correlation = np.clip((gram + gram.T) / (2.0 * np.outer(norms, norms)), -1.0, 1.0)
+        np.fill_diagonal(correlation, 1.0)
+        correlation[constant, :] = np.nan
+        correlation[:, constant] = np.nan
+        return correlation

@@ -116,6 +116,41 @@ def test_chunked_path_equals_brute_force_and_cleans_up(photos, tmp_path, monkeyp
     assert list((tmp_path / "spill").iterdir()) == []
 
 
+@pytest.mark.parametrize("budget", [None, 1])
+def test_members_correlate_each_rows_mean_activation(photos, tmp_path, budget):
+    model, members = ProjectionModel(), [2, 0, 1, 0, 2, 1, 1]
+    result = extract_group(model, photos, batch_size=3, members=members, memory_budget=budget, spill_dir=tmp_path)
+    assert_matrices_close(result.matrices, brute_force(model, photos, model.layers, members))
+    assert result.matrices["pixels"].shape == (3, 3) and np.isfinite(result.matrices["pixels"]).all()
+    assert len(result.predictions) == len(photos)
+
+
+def test_members_one_image_per_row_equals_the_plain_path(photos):
+    plain = extract_group(ProjectionModel(), photos, batch_size=4)
+    rows = extract_group(ProjectionModel(), photos, batch_size=4, members=range(len(photos)))
+    assert_matrices_close(rows.matrices, plain.matrices, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("members", "message"), [([0, 1], "2 entries for 3 images"), ([0, 2, 2], "every row used"), ([-1, 0, 1], "0..m-1")]
+)
+def test_bad_members_name_the_rule(photos, members, message):
+    with pytest.raises(ValueError, match=message):
+        extract_group(ProjectionModel(), photos[:3], members=members)
+
+
+def test_cached_members_are_their_own_entries(photos, tmp_path):
+    cache, meta, model = ArrayCache(tmp_path), projection_meta(), ProjectionModel()
+    ids = [f"img{i}" for i in range(len(photos))]
+    members = [0, 0, 1, 1, 2, 2, 2]
+    plain = extract_group_cached(cache, meta, model, ids, CountingLoader(photos))
+    means = extract_group_cached(cache, meta, model, ids, CountingLoader(photos), members=members)
+    again = extract_group_cached(cache, meta, model, ids, CountingLoader([]), members=members)
+    assert plain.matrices["projection"].shape == (7, 7) and means.matrices["projection"].shape == (3, 3)
+    assert_matrices_close(again.matrices, brute_force(model, photos, model.layers, members))
+    np.testing.assert_array_equal(means.predictions, plain.predictions)
+
+
 def test_constant_activations_give_nan_rows_and_columns(photos):
     result = extract_group(ProjectionModel(), photos)
     pixels = result.matrices["pixels"]
@@ -174,7 +209,7 @@ def test_memory_plan_keeps_layers_in_memory_greedily_until_the_budget_is_spent(t
     width=st.integers(2, 300),
     budget=st.sampled_from([None, 1]),
     batch=st.integers(1, 4),
-    block=st.sampled_from([7, 64, 1 << 16]),
+    block=st.sampled_from([7, 64, 1 << 14]),
     seed=st.integers(0, 2**16),
 )
 def test_layer_gram_equals_correlation_matrix(rows, width, budget, batch, block, seed):
@@ -185,7 +220,6 @@ def test_layer_gram_equals_correlation_matrix(rows, width, budget, batch, block,
     plan = MemoryPlan(budget, batch)
     gram = LayerGram("layer", rows, plan)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(extraction_store, "CENTRE_BLOCK", block)
         patch.setattr(extraction_store, "GEMM_COLUMNS", block)
         for start in range(0, rows, batch):
             gram.add(values[start : start + batch])
@@ -260,7 +294,9 @@ def test_cache_key_changes_with_everything_that_changes_a_matrix():
         cache_key(meta, "hash1", ids, None),
         cache_key(projection_meta(version="2"), "hash1", ids, "pixels"),
         cache_key(projection_meta(preprocessing="16 px crop"), "hash1", ids, "pixels"),
+        cache_key(meta, "hash1", ids, "pixels", members=[0, 0, 1]),
     ]
+    assert cache_key(meta, "hash1", ids, None, members=[0, 0, 1]) == cache_key(meta, "hash1", ids, None)
     assert all(variant != base for variant in variants)
     assert {"numpy", "pillow"} <= set(base["versions"])
 

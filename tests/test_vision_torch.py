@@ -95,6 +95,14 @@ def test_streaming_and_chunked_extraction_equal_brute_force(mobilenet, tmp_path)
     assert streamed.predictions[1] == ESPRESSO
 
 
+def test_per_concept_means_equal_brute_force(mobilenet):
+    photos, members = sample_photos(6), [0, 1, 0, 2, 1, 2]
+    layers = ["features.7", "pool"]
+    means = extract_group(mobilenet, photos, layers, batch_size=4, members=members)
+    assert_matrices_close(means.matrices, brute_force(mobilenet, photos, layers, members))
+    assert len(means.predictions) == 6
+
+
 def test_local_weights_file_loads_identically(registry, mobilenet, tmp_path):
     path = tmp_path / "mobilenet.pth"
     torch.save(mobilenet.network.state_dict(), path)

@@ -26,13 +26,19 @@ def sample_photos(count: int = 6) -> list[np.ndarray]:
     return photos[:count]
 
 
-def brute_force(model, images: Sequence[np.ndarray], layers: Sequence[str]) -> dict[str, np.ndarray]:
-    """Every layer's activations for every image held at once, then correlated in float64."""
+def brute_force(
+    model, images: Sequence[np.ndarray], layers: Sequence[str], members: Sequence[int] | None = None
+) -> dict[str, np.ndarray]:
+    """Every layer's activations for every image held at once (averaged per member row), correlated in float64."""
     captured: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
     model.forward(model.preprocess(images), layers, lambda name, values: captured[name].append(np.array(values)))
-    return {
-        layer: correlation_matrix(np.concatenate(parts).reshape(len(images), -1)) for layer, parts in captured.items()
-    }
+    rows = np.arange(len(images)) if members is None else np.asarray(members)
+    matrices = {}
+    for layer, parts in captured.items():
+        flat = np.concatenate(parts).reshape(len(images), -1).astype(np.float64)
+        means = np.stack([flat[rows == row].mean(axis=0) for row in range(rows.max() + 1)])
+        matrices[layer] = correlation_matrix(means)
+    return matrices
 
 
 def assert_matrices_close(got: dict[str, np.ndarray], want: dict[str, np.ndarray], atol: float = 1e-5) -> None:
