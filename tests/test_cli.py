@@ -63,7 +63,7 @@ def test_run_and_rebuild_leaderboard(tmp_path):
     assert result.exit_code == 0, result.output
     records = json.loads((out / "results.json").read_text())
     designs = {r["design"] for r in records if r["status"] == "ok"}
-    assert designs == {"1 photo x 1 group", "2 photos x 2 groups"}
+    assert designs == {"1 photo x 1 group", "2 photos x 2 groups", "mean over all photos"}
     assert {r["metric"] for r in records} == {"two_vs_two", "rsa", "cka_debiased", "mutual_knn"}
     first = (board / "README.md").read_text()
     (board / "README.md").unlink()

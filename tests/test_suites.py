@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_shipped_registry_declares_offline_and_paper():
     suites = load_suites(ROOT / "registry.toml")
     offline, paper = suites["offline"], suites["paper"]
-    assert offline.images == "pypi_photos" and [d.groups for d in offline.designs] == [1, 2]
+    assert offline.images == "pypi_photos" and [d.groups for d in offline.designs] == [1, 2, 1]
+    assert [d.aggregate for d in offline.designs] == ["groups", "groups", "concept_mean"]
     assert {"mobilenet_v2", "mobilenet_v2_untrained", "pixels"} <= set(offline.vision)
     assert set(offline.text) == {"glove_6b_50d", "minilm", "e5_multilingual"}
     assert {"vgg16", "resnet50", "inception_v3"} <= set(paper.vision)
