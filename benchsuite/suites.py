@@ -63,11 +63,11 @@ class Suite(BaseModel):
 
 
 def default_registry_path() -> Path:
-    """``./registry.toml`` when present, else the one shipped with the package."""
+    """``./registry.toml`` when present, else the checkout's own (beside the ``benchsuite`` package)."""
     local = Path.cwd() / REGISTRY_FILE
     if local.exists():
         return local
-    return Path(__file__).with_name(REGISTRY_FILE)
+    return Path(__file__).resolve().parents[1] / REGISTRY_FILE
 
 
 def load_suites(path: Path | str | None = None) -> dict[str, Suite]:

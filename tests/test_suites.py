@@ -49,3 +49,12 @@ def test_overrides():
         "vgg16": {"weights": "/w.h5"}, "skipgram": {"path": "/v.bin"}}
     with pytest.raises(BenchsuiteError, match="ITEM.OPTION=VALUE"):
         parse_overrides(["weights=/w.h5"])
+
+
+def test_default_registry_is_found_from_any_folder(tmp_path, monkeypatch):
+    from benchsuite.suites import default_registry_path
+
+    monkeypatch.chdir(tmp_path)
+    assert default_registry_path() == ROOT / "registry.toml"
+    (tmp_path / "registry.toml").write_text("")
+    assert default_registry_path() == tmp_path / "registry.toml"
