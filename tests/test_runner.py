@@ -19,8 +19,21 @@ from benchsuite.suites import Design, Suite
 PERMUTATIONS = 50
 
 
+class CrashingModel:
+    """Loads, then fails inside its forward pass."""
+
+    layers = ("x",)
+    weights_hash = "none"
+
+    def preprocess(self, images):
+        return images
+
+    def forward(self, batch, layers, on_layer):
+        raise FloatingPointError("activation overflow in layer x")
+
+
 class TroublePlugin:
-    """Two vision models that cannot run: one raises, one lacks its weights."""
+    """Vision models that cannot run: one raises loading, one while running, one lacks its weights."""
 
     @hookimpl
     def register_vision_models(self, register):
@@ -33,6 +46,7 @@ class TroublePlugin:
         common = dict(framework="numpy", input_size=8, preprocessing="none", weights_source="test", layers=("x",))
         register(VisionModelMeta(name="exploding", loader=explode, **common))
         register(VisionModelMeta(name="missing_weights", loader=missing, **common))
+        register(VisionModelMeta(name="crashing", loader=lambda **options: CrashingModel(), **common))
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +59,7 @@ def registry():
 def small_suite(**changes) -> Suite:
     fields = dict(
         name="smoke",
-        vision=["pixels", "mobilenet_v2", "exploding", "missing_weights", "not_installed"],
+        vision=["pixels", "mobilenet_v2", "exploding", "crashing", "missing_weights", "not_installed"],
         text=["glove_6b_50d"],
         images="pypi_photos",
         concepts="imagenet1k",
@@ -110,6 +124,9 @@ def test_failures_are_reported_and_the_run_goes_on(first_run):
     assert exploding.status == "failed" and "RuntimeError: kaboom while loading" in exploding.error
     (missing,) = by(records, vision="missing_weights")
     assert missing.status == "skipped" and "trouble_weights.h5" in missing.error
+    (crashing,) = by(records, vision="crashing")
+    assert crashing.status == "failed" and crashing.design == "one photo"
+    assert "FloatingPointError: activation overflow in layer x" in crashing.error
     (absent,) = by(records, vision="not_installed")
     assert absent.status == "skipped" and "no installed plugin" in absent.error
 
