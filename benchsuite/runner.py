@@ -14,7 +14,7 @@ import logging
 import platform
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -30,7 +30,7 @@ from benchsuite.executors import Executor, LocalExecutor
 from benchsuite.extraction import extract_group_cached
 from benchsuite.plugins import Registry
 from benchsuite.records import Record, read_records, slug, write_records
-from benchsuite.schemas import Concept, ImageRecord, VisionModelMeta
+from benchsuite.schemas import Concept, ConceptVector, ImageRecord, VisionModelMeta
 from benchsuite.similarity import correlation_matrix
 from benchsuite.suites import Design, Suite
 
@@ -82,6 +82,11 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def as_vectors(embedded: Mapping[str, ConceptVector]) -> dict[str, np.ndarray]:
+    """Concept id -> float64 vector, from a text model's ``embed`` output."""
+    return {cid: np.asarray(cv.vector, dtype=np.float64) for cid, cv in embedded.items()}
 
 
 def describe_error(error: BaseException) -> str:
@@ -161,11 +166,9 @@ class SuiteRun:
                 TextModel(
                     name=name,
                     fingerprint=str(getattr(loaded, "fingerprint", self.registry.text[name].version)),
-                    vectors={cid: np.asarray(cv.vector, dtype=np.float64) for cid, cv in embedded.items()},
+                    vectors=as_vectors(embedded),
                     how={cid: cv.how for cid, cv in embedded.items()},
-                    embed=lambda concepts, _m=loaded: {
-                        cid: np.asarray(cv.vector, dtype=np.float64) for cid, cv in _m.embed(concepts).items()
-                    },
+                    embed=lambda concepts, _m=loaded: as_vectors(_m.embed(concepts)),
                 )
             )
         return models
