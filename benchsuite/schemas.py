@@ -9,12 +9,16 @@ say what a loaded item must offer.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
+
+Framework = Literal["keras", "torch", "numpy"]
+FRAMEWORKS: tuple[str, ...] = get_args(Framework)
+"""Allowed ``VisionModelMeta.framework`` values: they decide which library versions join the cache key."""
 
 
 class PluginItemMeta(BaseModel):
@@ -22,11 +26,25 @@ class PluginItemMeta(BaseModel):
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
 
-    name: str = Field(pattern=NAME_PATTERN)
-    description: str = ""
-    version: str = "1"
-    license: str = "unknown"
-    loader: Callable[..., Any] = Field(exclude=True, repr=False)
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="Unique name within its kind: lower case letters, digits, `_`, `.`, `-`; used on the "
+        "command line, in `registry.toml` and in `--set NAME.OPTION=VALUE`.",
+    )
+    description: str = Field("", description="One line shown by `benchsuite list`; cosmetic (never in a cache key).")
+    version: str = Field(
+        "1",
+        description="The item's own version: bump it whenever your code changes the numbers it computes, "
+        "so that cached results are recomputed.",
+    )
+    license: str = Field("unknown", description="Licence of the weights or data (SPDX id where there is one).")
+    loader: Callable[..., Any] = Field(
+        exclude=True,
+        repr=False,
+        description="Called with keyword options (`registry.toml` options, `--set`, `device`, and for vision "
+        "`weights` and `seed`) to build the runnable item; heavy imports belong inside it. "
+        "Raise `ResourceMissing` when files are absent.",
+    )
 
     def load(self, **options: Any) -> Any:
         """Build the runnable item; heavy imports and file reads happen here."""
@@ -38,13 +56,37 @@ class PluginItemMeta(BaseModel):
 
 
 class VisionModelMeta(PluginItemMeta):
-    framework: Literal["keras", "torch", "numpy"]
-    input_size: int = Field(gt=0)
-    preprocessing: str
-    weights_source: str
-    layers: tuple[str, ...]
-    predicts_imagenet: bool = False
-    trained: bool = True
+    """A vision model: its layers in network order and how images reach it."""
+
+    framework: Framework = Field(
+        description="The library that computes the activations, one of "
+        + ", ".join(f"`{name}`" for name in FRAMEWORKS)
+        + "; its version (and the Keras backend's) joins the layer cache key. Use `numpy` for anything else."
+    )
+    input_size: int = Field(
+        gt=0,
+        description="Side in pixels of the square input the model's `preprocess` produces (e.g. 224); "
+        "informative: the harness never resizes for you. Use 1 when the model takes images at their own size.",
+    )
+    preprocessing: str = Field(
+        description="How `preprocess` turns an RGB uint8 photo into input (crop, resize, resampling, "
+        "scaling, mean/std): part of the cache key, so describe every step that changes the numbers."
+    )
+    weights_source: str = Field(
+        description="Where the weights come from (package, URL, file, or `none`); shown in provenance."
+    )
+    layers: tuple[str, ...] = Field(
+        description="Every layer `forward` can report, unique, in network order (the leaderboard's depth axis)."
+    )
+    predicts_imagenet: bool = Field(
+        False,
+        description="True when `forward` returns top-1 ImageNet-1k indices (0 = tench, 0-999) for every "
+        "batch: this, with concepts that carry an `imagenet_index` and a design with image groups, is what "
+        "enables the 1 vs 2 test. True with a `forward` that returns None is an error.",
+    )
+    trained: bool = Field(
+        True, description="False for random-weight controls and parameter-free baselines (recorded with the results)."
+    )
 
     @field_validator("layers")
     @classmethod
@@ -57,25 +99,43 @@ class VisionModelMeta(PluginItemMeta):
 
 
 class TextEmbeddingMeta(PluginItemMeta):
-    dimension: int = Field(gt=0)
-    source: str
-    cased: bool = False
+    """A text embedding: concept names to vectors of one fixed dimension."""
+
+    dimension: int = Field(
+        gt=0, description="Length of every vector `embed` returns (checked by `benchsuite check`)."
+    )
+    source: str = Field(
+        description="Where the vectors come from: the corpus or model and its citation (shown in provenance)."
+    )
+    cased: bool = Field(
+        False, description="True when the vocabulary distinguishes case, so `Dog` and `dog` may differ."
+    )
 
 
 class ImageSourceMeta(PluginItemMeta):
-    pass
+    """An image source: labelled photos; its loader gets the suite's options (e.g. `root`)."""
 
 
 class ConceptSetMeta(PluginItemMeta):
-    pass
+    """A concept set: the candidate concepts a suite draws from."""
 
 
 class MetricMeta(PluginItemMeta):
     """A statistic on two k×k similarity matrices over the same concepts."""
 
-    chance: float | None = None  # None: read chance off the permutation null
-    higher_is_better: bool = True
-    permutable: bool = True
+    chance: float | None = Field(
+        None,
+        description="The statistic's value when the two matrices are unrelated (0.5 for 2 vs 2, 0 for RSA); "
+        "None when it depends on the number of concepts, and is then read off the permutation null.",
+    )
+    higher_is_better: bool = Field(
+        True, description="False for a distance-like statistic; the leaderboard ranks and picks best layers by it."
+    )
+    permutable: bool = Field(
+        True,
+        description="True when a permutation test (relabelling one matrix's concepts) is meaningful for it; "
+        "declarative: the runner tests every metric by permutation today.",
+    )
 
 
 class Concept(BaseModel):
@@ -83,9 +143,14 @@ class Concept(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str
-    names: tuple[str, ...]
-    imagenet_index: int | None = None
+    id: str = Field(description="Stable id that aligns images, vectors and matrices (a wnid for ImageNet classes).")
+    names: tuple[str, ...] = Field(
+        description="Names to look up in text models, preferred first (synonyms in order, phrases allowed); "
+        "a text model takes the first name it covers and no earlier concept took."
+    )
+    imagenet_index: int | None = Field(
+        None, description="The ImageNet-1k class index (0-999) when the concept is one; needed by the 1 vs 2 test."
+    )
 
     @field_validator("names")
     @classmethod
@@ -100,9 +165,9 @@ class ImageRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str
-    concept_id: str
-    path: str
+    id: str = Field(description="Stable across machines, e.g. `label/file.jpg`; never an absolute path.")
+    concept_id: str = Field(description="The `Concept.id` the photo shows.")
+    path: str = Field(description="Where `ImageSource.read` finds the file (may be absolute; not part of any key).")
 
 
 class ConceptVector(BaseModel):
@@ -110,20 +175,29 @@ class ConceptVector(BaseModel):
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    vector: np.ndarray
-    matched: str
-    how: Literal["word", "phrase", "mean", "sentence"]
+    vector: np.ndarray = Field(description="The concept's vector, 1-D, of the model's declared `dimension`.")
+    matched: str = Field(
+        description="The text actually embedded: the vocabulary token, phrase token or name that was looked up."
+    )
+    how: Literal["word", "phrase", "mean", "sentence"] = Field(
+        description="`word`: one vocabulary word; `phrase`: a multi-word token (e.g. `ice_cream`); `mean`: "
+        "the mean of the name's word vectors; `sentence`: a sentence encoder's embedding of the name."
+    )
 
 
 @runtime_checkable
 class VisionModel(Protocol):
-    """A loaded vision model."""
+    """A loaded vision model: what the runner reads and calls, in this order."""
 
     layers: Sequence[str]
-    weights_hash: str
+    """The layers it reports, in network order (the registered ``VisionModelMeta.layers``)."""
 
-    def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """RGB uint8 images (H, W, 3) to the model's input batch."""
+    weights_hash: str
+    """Identifies the weights (a file's sha256, or e.g. ``untrained-seed0``): its fingerprint in every cache key,
+    so it must change whenever the loaded numbers change (other weights, another seed)."""
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> Any:
+        """RGB uint8 images (H, W, 3), of any sizes, to the model's input batch."""
 
     def forward(
         self, batch: np.ndarray, layers: Sequence[str], on_layer: Callable[[str, np.ndarray], None]
@@ -139,12 +213,21 @@ class VisionModel(Protocol):
 class TextEmbedding(Protocol):
     """A loaded text embedding."""
 
+    fingerprint: str
+    """Identifies the vectors (file digest, package version, options that change them): part of the cache key;
+    when absent the runner falls back to the registered ``version``."""
+
     def embed(self, concepts: Sequence[Concept]) -> Mapping[str, ConceptVector]:
         """Vectors by concept id; a concept the model cannot cover is absent."""
 
 
 @runtime_checkable
 class ImageSource(Protocol):
+    """A loaded image source."""
+
+    fingerprint: str
+    """Identifies the photos on offer (their ids, labels and content): changes when they change."""
+
     def images(self) -> Sequence[ImageRecord]:
         """Every labelled image the source offers."""
 
@@ -154,5 +237,15 @@ class ImageSource(Protocol):
 
 @runtime_checkable
 class ConceptSet(Protocol):
+    """A loaded concept set."""
+
     def concepts(self) -> Sequence[Concept]:
         """Candidate concepts, in a stable order."""
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """What ``MetricMeta.load()`` returns: a statistic on two k×k similarity matrices over the same concepts."""
+
+    def __call__(self, a: np.ndarray, b: np.ndarray, /) -> float:
+        """The statistic for (vision matrix, text matrix); symmetric in its arguments unless documented."""

@@ -1,7 +1,6 @@
 """Concept sets: ImageNet-1k classes, a folder of user concepts."""
 
-from benchsuite.hookspecs import hookimpl
-from benchsuite.schemas import ConceptSetMeta
+from benchsuite.plugin import ConceptSetMeta, hookimpl
 
 
 def _load_imagenet1k():

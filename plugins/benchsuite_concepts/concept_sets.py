@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchsuite.errors import ResourceMissing
-from benchsuite.imagenet import concepts_by_wnid, imagenet_concepts
-from benchsuite.schemas import Concept
+from benchsuite.plugin import Concept, ResourceMissing, concepts_by_wnid, imagenet_concepts
 
 FOLDER_LAYOUT = "one sub-folder per concept named by its wnid or its name, e.g. DIR/n02123045/ or DIR/aardvark/"
 

@@ -1,7 +1,6 @@
 """Image sources: ImageNet validation folders, packaged PyPI photos, any folder tree."""
 
-from benchsuite.hookspecs import hookimpl
-from benchsuite.schemas import ImageSourceMeta
+from benchsuite.plugin import ImageSourceMeta, hookimpl
 
 
 def _load_imagenet_val(root: str | None = None):

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchsuite.errors import ResourceMissing
-from benchsuite.images import image_files, read_image
-from benchsuite.schemas import ImageRecord
+from benchsuite.plugin import ImageRecord, ResourceMissing, image_files, read_image
 
 
 def listing_fingerprint(name: str, records: Iterable[ImageRecord]) -> str:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from benchsuite.imagenet import concept_by_index, concepts_by_wnid, val_labels
-from benchsuite.images import image_files
-from benchsuite.schemas import ImageRecord
+from benchsuite.plugin import ImageRecord, concept_by_index, concepts_by_wnid, image_files, val_labels
 from benchsuite_images.folder_source import FileImageSource, existing_root
 
 VAL_LAYOUTS = (

@@ -26,11 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from benchsuite.cache import default_cache_dir, file_sha256
-from benchsuite.errors import ResourceMissing
-from benchsuite.imagenet import concept_by_index, tiny_imagenet_wnids
-from benchsuite.images import read_image
-from benchsuite.schemas import ImageRecord
+from benchsuite.plugin import (
+    ImageRecord,
+    ResourceMissing,
+    concept_by_index,
+    default_cache_dir,
+    file_sha256,
+    read_image,
+    tiny_imagenet_wnids,
+)
 
 MANIFEST = "manifest.json"
 PHOTOS_FOLDER = "pypi_photos"

@@ -11,9 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from benchsuite.cache import file_sha256
-from benchsuite.errors import ResourceMissing
-from benchsuite.extraction_images import resized_batch
+from benchsuite.plugin import ResourceMissing, file_sha256, resized_batch
 
 from .architectures import KerasArchitecture
 

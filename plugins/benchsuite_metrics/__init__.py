@@ -1,8 +1,6 @@
 """Built-in similarity-encoding metrics: 2 vs 2, RSA, CKA, mutual k-NN."""
 
-from benchsuite.hookspecs import hookimpl
-from benchsuite.metrics import METRICS, STATISTICS
-from benchsuite.schemas import MetricMeta
+from benchsuite.plugin import METRICS, STATISTICS, MetricMeta, hookimpl
 
 
 @hookimpl

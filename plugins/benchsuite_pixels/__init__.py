@@ -6,9 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from benchsuite.extraction_images import resized_batch
-from benchsuite.hookspecs import hookimpl
-from benchsuite.schemas import VisionModelMeta
+from benchsuite.plugin import VisionModelMeta, hookimpl, resized_batch
 
 INPUT_SIZE = 224
 LAYER = "pixels"

@@ -1,7 +1,6 @@
 """Packaged sentence encoders: all-MiniLM-L6-v2, multilingual-e5-small."""
 
-from benchsuite.hookspecs import hookimpl
-from benchsuite.schemas import TextEmbeddingMeta
+from benchsuite.plugin import TextEmbeddingMeta, hookimpl
 
 
 def _load_minilm(device: str = "cpu"):

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchsuite.concepts import match_concept_names
-from benchsuite.errors import ResourceMissing
-from benchsuite.schemas import Concept, ConceptVector
+from benchsuite.plugin import Concept, ConceptVector, ResourceMissing, match_concept_names
 
 _PLACEHOLDER = np.zeros(0, dtype=np.float32)
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchsuite.hookspecs import hookimpl
-from benchsuite.schemas import VisionModelMeta
+from benchsuite.plugin import VisionModelMeta, hookimpl
 
 from .architectures import ARCHITECTURES, MOBILENET_V2, TorchArchitecture
 

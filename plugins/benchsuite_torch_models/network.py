@@ -15,9 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP workers must 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from benchsuite.cache import file_sha256
-from benchsuite.errors import ResourceMissing
-from benchsuite.extraction_images import resized_batch
+from benchsuite.plugin import ResourceMissing, file_sha256, resized_batch
 
 from .architectures import TorchArchitecture
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from benchsuite.hookspecs import hookimpl
-from benchsuite.schemas import TextEmbeddingMeta
+from benchsuite.plugin import TextEmbeddingMeta, hookimpl
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class WordVectorModel:
 
     def missing_help(self) -> str:
         """What to download and where to put it (the ResourceMissing message)."""
-        from benchsuite.cache import default_cache_dir
+        from benchsuite.plugin import default_cache_dir
 
         target = default_cache_dir() / "vectors" / self.file_name
         online = f", or, online, --set {self.name}.gensim_name={self.gensim_name}" if self.gensim_name else ""

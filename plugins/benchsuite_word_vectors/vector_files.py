@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchsuite.cache import default_cache_dir, file_sha256
-from benchsuite.errors import BenchsuiteError, ResourceMissing
+from benchsuite.plugin import BenchsuiteError, ResourceMissing, default_cache_dir, file_sha256
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from benchsuite.concepts import match_concept_names
-from benchsuite.schemas import Concept, ConceptVector
+from benchsuite.plugin import Concept, ConceptVector, match_concept_names
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors

@@ -8,8 +8,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from benchsuite.hookspecs import hookimpl
-from benchsuite.schemas import VisionModelMeta
+from benchsuite.plugin import VisionModelMeta, hookimpl
 
 BINS = {"rgb_4": 4, "rgb_8": 8}
 

@@ -1,0 +1,107 @@
+"""The public plugin API: everything a benchsuite plugin may import, and nothing else.
+
+A plugin imports only from this module: the hook marker, the metadata records a
+hook registers, the protocols a loaded item satisfies, the errors the runner
+treats specially, and the helpers (ImageNet classes, image reading and resizing,
+file hashing, concept-name matching, the built-in statistics) that plugins share.
+
+Stability promise, stated by ``API_VERSION`` ("MAJOR.MINOR"):
+
+- a MINOR bump adds to the API (a new name in ``__all__``, a new optional metadata
+  field with a default, a new optional protocol attribute); every plugin written
+  for an earlier minor of the same major keeps working unchanged;
+- a MAJOR bump removes or renames a name, adds a required field or protocol
+  method, or changes what a field, hook or helper means; plugins must be updated.
+
+Names not in ``__all__`` (and every other ``benchsuite`` module) are internal and
+may change in any release. A plugin declares the range it was written for in its
+own ``pyproject.toml``, e.g. ``dependencies = ["benchsuite>=0.1,<1"]``, and can
+assert ``API_VERSION`` at import time where it needs a newer minor.
+"""
+
+from pathlib import Path
+
+from benchsuite import cache
+from benchsuite.concepts import match_concept_names
+from benchsuite.errors import BenchsuiteError, ImageUnreadable, ResourceMissing
+from benchsuite.extraction_images import check_rgb_uint8, resized_batch
+from benchsuite.hookspecs import hookimpl
+from benchsuite.imagenet import (
+    concept_by_index,
+    concepts_by_wnid,
+    imagenet_concepts,
+    tiny_imagenet_wnids,
+    val_labels,
+)
+from benchsuite.images import image_files, read_image
+from benchsuite.metrics import METRICS, STATISTICS, MetricSpec
+from benchsuite.schemas import (
+    FRAMEWORKS,
+    Concept,
+    ConceptSet,
+    ConceptSetMeta,
+    ConceptVector,
+    ImageRecord,
+    ImageSource,
+    ImageSourceMeta,
+    Metric,
+    MetricMeta,
+    PluginItemMeta,
+    TextEmbedding,
+    TextEmbeddingMeta,
+    VisionModel,
+    VisionModelMeta,
+)
+
+API_VERSION = "1.0"
+"""The plugin API's version, "MAJOR.MINOR": a minor bump only adds, a major bump breaks."""
+
+
+
+def default_cache_dir() -> Path:
+    """The folder where plugins keep downloaded files: ``$BENCHSUITE_CACHE``, else ``~/.cache/benchsuite``."""
+    return cache.default_cache_dir()
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 hex digest of a file's bytes, read in blocks: a weights or vector file's fingerprint."""
+    return cache.file_sha256(path)
+
+
+__all__ = [
+    "API_VERSION",
+    "FRAMEWORKS",
+    "METRICS",
+    "STATISTICS",
+    "BenchsuiteError",
+    "Concept",
+    "ConceptSet",
+    "ConceptSetMeta",
+    "ConceptVector",
+    "ImageRecord",
+    "ImageSource",
+    "ImageSourceMeta",
+    "ImageUnreadable",
+    "Metric",
+    "MetricMeta",
+    "MetricSpec",
+    "PluginItemMeta",
+    "ResourceMissing",
+    "TextEmbedding",
+    "TextEmbeddingMeta",
+    "VisionModel",
+    "VisionModelMeta",
+    "check_rgb_uint8",
+    "concept_by_index",
+    "concepts_by_wnid",
+    "default_cache_dir",
+    "file_sha256",
+    "hookimpl",
+    "image_files",
+    "imagenet_concepts",
+    "match_concept_names",
+    "read_image",
+    "resized_batch",
+    "tiny_imagenet_wnids",
+    "val_labels",
+]
