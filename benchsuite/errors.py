@@ -26,3 +26,10 @@ class UnknownPlugin(BenchsuiteError, KeyError):
 
 class ImageUnreadable(BenchsuiteError):
     """An image file that cannot be decoded; the runner skips and lists it."""
+
+
+class PluginDataError(BenchsuiteError):
+    """A plugin returned data that breaks its contract (NaN or ragged vectors, changing coverage).
+
+    The runner fails that item alone, with the message naming the item and what was wrong.
+    """

@@ -7,6 +7,7 @@ p-value for the mean over groups.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,9 +19,16 @@ from benchsuite.similarity import correlation_matrix
 
 @dataclass(frozen=True)
 class Score:
+    """A metric's mean over groups, per-group values and p-value; ``error`` when the metric failed."""
+
     value: float
     groups: list[float]
     p_value: float | None
+    error: str | None = None
+
+    @classmethod
+    def failure(cls, error: str) -> Score:
+        return cls(value=math.nan, groups=[], p_value=None, error=error)
 
 
 def pooled_p_value(observed: float, null: np.ndarray) -> float:
@@ -41,6 +49,18 @@ class ScoreTask:
     device: str = "cpu"
 
     def run(self) -> Score:
+        """The score, never an exception: a metric that raises or returns NaN/inf fails only this task."""
+        try:
+            score = self.compute()
+        except Exception as error:  # a plugin metric may raise anything; it fails only its own records
+            return Score.failure(f"{type(error).__name__}: {error}")
+        values = [score.value, *score.groups] + ([] if score.p_value is None else [score.p_value])
+        if not all(math.isfinite(v) for v in values):
+            return Score.failure(f"returned a non-finite value ({score.value!r}, per group {score.groups!r}); "
+                                 "a metric must return a finite number")
+        return score
+
+    def compute(self) -> Score:
         return score_groups(self.layer_matrices, self.text_matrix, metric=self.metric, statistic=self.statistic,
                             n_permutations=self.n_permutations, seed=self.seed, device=self.device)
 
@@ -95,12 +115,13 @@ def one_vs_two_inputs(
     ``layer_matrix`` is the group's image×image correlation matrix; images whose
     prediction is right are the references. A misclassified image counts only
     when both its true and predicted classes have a vector (``class_vectors``,
-    by ImageNet index).
+    by ImageNet index). Images with constant activations (NaN rows) are left out, as in the 2 vs 2 test.
     """
+    usable = ~np.isnan(layer_matrix).all(axis=1)  # an image with constant activations has no correlations
     correct = predictions == true_indices
-    references = np.flatnonzero(correct)
+    references = np.flatnonzero(correct & usable)
     wrong = [
-        i for i in np.flatnonzero(~correct)
+        i for i in np.flatnonzero(~correct & usable)
         if int(true_indices[i]) in class_vectors and int(predictions[i]) in class_vectors
     ]
     if not wrong or len(references) < 3:

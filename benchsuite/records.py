@@ -1,20 +1,33 @@
 """Result records: the one schema the runner writes and the leaderboard reads.
 
-``results.json`` is a JSON list of :class:`Record`; see ``docs/results.md``.
+``results.json`` is a :class:`Results` document (``schema_version``, score
+:class:`Record` s, plugin :class:`Problem` s); see ``docs/results.md``. Files
+written before the schema had a version (a bare JSON list of records, plugin
+problems as records with ``"*"`` placeholders) are upgraded on read.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
+import os
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from benchsuite.cache import atomic_write_text
 
+log = logging.getLogger("benchsuite")
+
+SCHEMA_VERSION = 2
 Status = Literal["ok", "failed", "skipped"]
+ProblemKind = Literal["plugin", "vision", "text", "images", "concepts", "metrics"]
 
 
 def slug(name: str) -> str:
@@ -22,8 +35,32 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
+def one_line(text: str) -> str:
+    """An error message on one line (tables and logs stay intact): whitespace runs become one space."""
+    return " ".join(str(text).split())
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Provenance(BaseModel):
+    """Where a score came from: library versions, weights, settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    versions: dict[str, str] = {}
+    weights_hash: str | None = None
+    weights_source: str | None = None
+    seed: int | None = None
+    permutations: int | None = None
+    device: str | None = None
+    text_fingerprint: str | None = None
+    time: str | None = None
+
+
 class Record(BaseModel):
-    """One (vision layer, text model, metric) result, or one failed/skipped plugin."""
+    """One (vision layer, text model, metric) result; ``status="failed"`` when that metric or layer failed."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -44,16 +81,136 @@ class Record(BaseModel):
     n_images: int | None = None
     status: Status = "ok"
     error: str | None = None
-    provenance: dict[str, Any] = {}
+    excluded: dict[str, str] = Field(default_factory=dict)
+    concept_scope: Literal["suite", "text_model"] = "suite"
+    provenance: Provenance = Field(default_factory=Provenance)
+
+
+class Problem(BaseModel):
+    """A plugin item that was skipped (resources absent) or failed (it raised or returned bad data)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suite: str
+    kind: ProblemKind
+    name: str
+    plugin: str | None = None
+    design: str | None = None
+    status: Literal["failed", "skipped"]
+    error: str
+    time: str = Field(default_factory=utc_now)
+
+
+class Results(BaseModel):
+    """The whole of ``results.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    records: list[Record] = []
+    problems: list[Problem] = []
+    mixed_settings: dict[str, list[str]] = Field(default_factory=dict)
 
 
 RECORDS = TypeAdapter(list[Record])
+LEGACY = TypeAdapter(list[dict[str, Any]])
 
 
 def write_records(path: Path, records: list[Record]) -> None:
-    """Write records atomically: a reader sees the old file or the new one, never half."""
+    """Write one model's records atomically: a reader sees the old file or the new one, never half."""
     atomic_write_text(path, json.dumps([r.model_dump(mode="json") for r in records], indent=1, allow_nan=False))
 
 
 def read_records(path: Path) -> list[Record]:
+    """One model's records file (a JSON list of records)."""
     return RECORDS.validate_json(Path(path).read_bytes())
+
+
+def upgrade_legacy(items: list[dict[str, Any]]) -> Results:
+    """A results file from before ``schema_version``: problems were records with ``"*"`` placeholders."""
+    records, problems = [], []
+    for item in items:
+        if item.get("status", "ok") != "ok" and (item.get("design") == "*" or item.get("layer") is None):
+            kind = item.get("provenance", {}).get("kind") or ("text" if item.get("vision") == "*" else "vision")
+            name = item.get("text") if kind == "text" else item.get("vision")
+            problems.append(Problem(suite=item["suite"], kind=kind, name=name or "?", status=item["status"],
+                                    error=one_line(item.get("error") or ""),
+                                    design=None if item.get("design") == "*" else item.get("design"),
+                                    time=item.get("provenance", {}).get("time") or utc_now()))
+        else:
+            records.append(Record.model_validate(item))
+    return Results(records=records, problems=problems, mixed_settings=mixed_settings(records))
+
+
+def read_results(path: Path) -> Results:
+    """``results.json`` of any schema version, upgraded to the current one; a ValueError names a bad file."""
+    raw = Path(path).read_bytes()
+    try:
+        data = json.loads(raw)
+        if isinstance(data, list):
+            return upgrade_legacy(LEGACY.validate_python(data))
+        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+            version = data.get("schema_version") if isinstance(data, dict) else None
+            raise ValueError(f"schema_version {version!r}, this benchsuite reads {SCHEMA_VERSION} and lists")
+        return Results.model_validate(data)
+    except (ValueError, ValidationError) as error:
+        raise ValueError(f"{path} is not a valid results file: {one_line(str(error))[:300]}") from None
+
+
+def write_results(path: Path, results: Results) -> None:
+    atomic_write_text(path, json.dumps(results.model_dump(mode="json"), indent=1, allow_nan=False))
+
+
+def mixed_settings(records: list[Record]) -> dict[str, list[str]]:
+    """For each suite whose records were computed under different seeds or permutation counts, the settings found."""
+    found: dict[str, set[str]] = {}
+    for record in records:
+        if record.status == "ok":
+            setting = f"seed={record.provenance.seed}, permutations={record.provenance.permutations}"
+            found.setdefault(record.suite, set()).add(setting)
+    return {suite: sorted(settings) for suite, settings in found.items() if len(settings) > 1}
+
+
+def move_aside(path: Path, why: str) -> Path:
+    """Rename a bad file to ``<name>.corrupt-<time>`` (kept for inspection) and warn, naming both."""
+    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    os.replace(path, target)
+    log.warning("%s: %s; moved it aside to %s and rebuilding it", path, one_line(why), target)
+    return target
+
+
+def read_results_or_move_aside(path: Path) -> Results:
+    """The results file, or empty results when it is absent; an unreadable one is moved aside, never fatal."""
+    if not path.exists():
+        return Results()
+    try:
+        return read_results(path)
+    except ValueError as error:
+        move_aside(path, str(error))
+        return Results()
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``<path>.lock`` while a read-modify-write of ``path`` runs (other runs wait)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def merge_results(path: Path, suite: str, records: list[Record], problems: list[Problem]) -> Results:
+    """Replace ``suite``'s records and problems in ``path``, keeping every other suite's, under a lock."""
+    with locked(path):
+        current = read_results_or_move_aside(path)
+        kept = [r for r in current.records if r.suite != suite] + records
+        merged = Results(records=kept, problems=[p for p in current.problems if p.suite != suite] + problems,
+                         mixed_settings=mixed_settings(kept))
+        write_results(path, merged)
+    for name, settings in merged.mixed_settings.items():
+        log.warning("%s mixes records of suite %r computed under different settings (%s); the leaderboard "
+                    "ranks each setting separately", path, name, "; ".join(settings))
+    return merged
