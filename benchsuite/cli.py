@@ -5,15 +5,21 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
+from collections import Counter
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from benchsuite.errors import BenchsuiteError
+
+if TYPE_CHECKING:
+    from benchsuite.records import Results
 
 # Idle OpenMP threads must sleep, not spin: spinning doubled extraction's CPU cost on 2 cores.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -25,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+MAX_LISTED = 20
 
 
 class Kind(StrEnum):
@@ -43,8 +50,23 @@ def split_names(value: str | None) -> list[str] | None:
 
 
 def fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    """Print a one-line error (never read as console markup) and exit with status 2."""
+    console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(2)
+
+
+def usable_folder(path: Path, option: str) -> Path:
+    """``path`` as a folder this process can write into (created when absent), else a BenchsuiteError."""
+    if path.exists() and not path.is_dir():
+        raise BenchsuiteError(f"{option} {path} is a file, not a folder; pass a folder path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise BenchsuiteError(f"{option} {path} is not writable ({error.strerror or error}); pass a folder you "
+                              "can write to") from None
+    return path
 
 
 RegistryOption = Annotated[
@@ -57,8 +79,10 @@ def list_items(
     kind: Annotated[Kind | None, typer.Argument(help="Which kind to list; all kinds when omitted.")] = None,
     registry: RegistryOption = None,
 ) -> None:
-    """List registered plugin items (imports no model code) or the declared suites."""
-    from benchsuite.plugins import KINDS, Registry
+    """List registered plugin items (imports no model code) or the declared suites; broken items say why."""
+    from rich.text import Text
+
+    from benchsuite.plugins import KINDS, PLUGIN_KIND, Registry
     from benchsuite.suites import load_suites
 
     kinds = [kind.value] if kind else [*KINDS, "suites"]
@@ -66,35 +90,61 @@ def list_items(
     for name in kinds:
         table = Table(title=name, title_justify="left")
         if name == "suites":
-            table.add_column("suite")
-            table.add_column("vision")
-            table.add_column("text")
-            table.add_column("images")
-            table.add_column("designs")
-            for suite in load_suites(registry).values():
-                table.add_row(suite.name, ", ".join(suite.vision), ", ".join(suite.text), suite.images,
-                              "; ".join(f"{d.name} ({d.groups} groups)" for d in suite.designs))
+            try:
+                suites = load_suites(registry)
+            except BenchsuiteError as error:
+                fail(str(error))
+            for column in ("suite", "vision", "text", "images", "designs"):
+                table.add_column(column)
+            for suite in suites.values():
+                table.add_row(*map(Text, (suite.name, ", ".join(suite.vision), ", ".join(suite.text), suite.images,
+                                          "; ".join(f"{d.name} ({d.groups} groups)" for d in suite.designs))))
         else:
             catalogue = items[name]
-            table.add_column("name")
-            table.add_column("plugin")
-            table.add_column("description")
+            for column in ("name", "plugin", "description"):
+                table.add_column(column)
             for item in catalogue.names():
-                table.add_row(item, catalogue.owners[item], catalogue[item].description)
+                table.add_row(*map(Text, (item, catalogue.owners[item], catalogue[item].description)))
+            for problem in items.problems:
+                if problem.kind == name:
+                    table.add_row(*map(Text, (problem.item or "?", problem.plugin, f"BROKEN: {problem.error}")))
         Console().print(table)
+    if items is not None:
+        broken = [p for p in items.problems if p.kind == PLUGIN_KIND]
+        if broken:
+            Console().print(problems_table(broken))
+
+
+def problems_table(problems: list) -> Table:
+    """One row per plugin problem: who (plugin, distribution), what (kind, item) and the one-line error."""
+    from rich.text import Text
+
+    table = Table(title="problems (these items are not loaded; the rest are)", title_justify="left")
+    for column in ("plugin", "distribution", "kind", "item", "error"):
+        table.add_column(column, overflow="fold")
+    for problem in problems:
+        distribution = f"{problem.distribution} {problem.version}" if problem.distribution else "—"
+        table.add_row(*map(Text, (problem.plugin, distribution, problem.kind, problem.item or "—", problem.error)))
+    return table
 
 
 @app.command()
 def plugins() -> None:
-    """Show the loaded plugins and the hooks each implements."""
+    """Show the loaded plugins, their distributions and hooks, and every plugin that failed to load."""
+    from rich.text import Text
+
     from benchsuite.plugins import ALLOWLIST_ENV, Registry
 
+    loaded = Registry()
     table = Table(title=f"plugins (limit with {ALLOWLIST_ENV}=a,b)", title_justify="left")
-    table.add_column("plugin")
-    table.add_column("hooks")
-    for name, hooks in Registry().plugin_hooks().items():
-        table.add_row(name, ", ".join(hooks))
+    for column in ("plugin", "distribution", "hooks"):
+        table.add_column(column)
+    for name, hooks in loaded.plugin_hooks().items():
+        distribution, version = loaded.distribution(name)
+        table.add_row(*map(Text, (name, f"{distribution} {version}" if distribution else "—", ", ".join(hooks))))
     Console().print(table)
+    if loaded.problems:
+        Console().print(problems_table(loaded.problems))
 
 
 @app.command()
@@ -121,12 +171,19 @@ def run(
     weights: Annotated[
         str | None, typer.Option(help="Weights file for the one selected vision model (same as --set NAME.weights=).")
     ] = None,
+    metrics: Annotated[
+        str | None, typer.Option(help="Comma-separated metrics (default: the suite's), e.g. a plugin's metric.")
+    ] = None,
     executor: Annotated[str, typer.Option(help="local, or ray (needs the ray extra).")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (with --executor ray).")] = None,
     registry: RegistryOption = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
-    """Run a suite and publish its leaderboard; a killed run resumes where it stopped."""
+    """Run a suite and publish its leaderboard; a killed run resumes where it stopped.
+
+    Exit status: 0 when at least one result was scored (failed and skipped items are listed), 1 when
+    nothing was scored, 2 when an option or file is refused before any work starts.
+    """
     from benchsuite.cache import ArrayCache
     from benchsuite.extraction import parse_size
     from benchsuite.leaderboard import publish
@@ -145,37 +202,62 @@ def run(
             if not vision_names or len(vision_names) != 1:
                 fail("--weights needs exactly one --vision model; use --set NAME.weights=PATH for several")
             overrides.setdefault(vision_names[0], {})["weights"] = weights
-        if device == "cuda":
-            device = cuda_or_cpu()
+        if executor not in ("local", "ray"):
+            fail(f"--executor {executor!r} is not known; use local or ray")
+        try:
+            budget = parse_size(memory_budget) if memory_budget is not None else None
+        except ValueError as error:
+            fail(f"--memory-budget: {error}")
+        usable_folder(out, "--out")
+        usable_folder(leaderboard_dir, "--leaderboard")
+        cache = ArrayCache(cache_dir)
+        usable_folder(cache.root, "--cache")
         options = RunOptions(
             out=out,
-            cache=ArrayCache(cache_dir),
+            cache=cache,
             vision=vision_names,
             text=split_names(text),
             permutations=permutations,
             seed=seed,
             device=device,
-            memory_budget=parse_size(memory_budget) if memory_budget else None,
+            memory_budget=budget,
             batch_size=batch_size,
             overrides=overrides,
             progress=not quiet,
+            metrics=split_names(metrics),
         )
+        if options.device == "cuda":
+            options.device = cuda_or_cpu()
         if executor == "ray":
             from benchsuite.distributed import run_suite_on_ray
 
-            records = run_suite_on_ray(suites[suite], options, address=address)
-        elif executor == "local":
-            records = run_suite(Registry(), suites[suite], options)
+            results = run_suite_on_ray(suites[suite], options, address=address)
         else:
-            fail(f"unknown executor {executor!r}; use local or ray")
+            results = run_suite(Registry(), suites[suite], options)
         page = publish(out / "results.json", leaderboard_dir)
     except BenchsuiteError as error:
         fail(str(error))
-    ok = sum(r.status == "ok" for r in records)
-    console.print(f"{ok} results in {out / 'results.json'}; leaderboard at {page}")
-    for record in records:
-        if record.status != "ok":
-            console.print(f"[yellow]{record.status}[/] {record.vision} {record.text or ''}: {record.error}")
+    print_summary(results, out / "results.json", page)
+    if not any(r.status == "ok" for r in results.records):
+        raise typer.Exit(1)
+
+
+def print_summary(results: Results, path: Path, page: Path) -> None:
+    """Counts of ok, failed and skipped, then one line per problem and per failed record (plain text, no markup)."""
+    counts = Counter(r.status for r in results.records) + Counter(p.status for p in results.problems)
+    console.print(f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped: results in {path}; "
+                  f"leaderboard at {page}", markup=False)
+    for problem in results.problems:
+        plugin = f" (plugin {problem.plugin})" if problem.plugin else ""
+        design = f" on {problem.design}" if problem.design else ""
+        console.print(f"{problem.status} {problem.kind} {problem.name}{plugin}{design}: {problem.error}", markup=False)
+    failed = [r for r in results.records if r.status == "failed"]
+    for record in failed[:MAX_LISTED]:
+        console.print(f"failed {record.error}", markup=False)
+    if len(failed) > MAX_LISTED:
+        console.print(f"... and {len(failed) - MAX_LISTED} more failed records (see {path})", markup=False)
+    if not counts["ok"]:
+        console.print("nothing was scored: every item above failed or was skipped", markup=False)
 
 
 def cuda_or_cpu() -> str:
@@ -205,13 +287,13 @@ def leaderboard(
     path = results / "results.json" if results.is_dir() else results
     if not path.exists():
         fail(f"{path} not found; run `benchsuite run --all` first or pass --results")
-    console.print(f"leaderboard written to {publish(path, out)}")
+    console.print(f"leaderboard written to {publish(path, out)}", markup=False)
     if readme is not None:
         try:
             update_readme(readme, path)
         except ValueError as error:
             fail(str(error))
-        console.print(f"top table refreshed in {readme}")
+        console.print(f"top table refreshed in {readme}", markup=False)
 
 
 @app.command()
@@ -229,7 +311,7 @@ def fetch(
         images = source.images()
     except (BenchsuiteError, KeyError) as error:
         fail(str(error))
-    console.print(f"{chosen.images}: {len(images)} images ready")
+    console.print(f"{chosen.images}: {len(images)} images ready", markup=False)
 
 
 if __name__ == "__main__":

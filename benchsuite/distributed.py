@@ -24,7 +24,7 @@ from benchsuite.plugins import Registry
 
 if TYPE_CHECKING:
     from benchsuite.concepts import ImageGroup
-    from benchsuite.records import Record
+    from benchsuite.records import Results
     from benchsuite.runner import RunOptions, SuiteRun
     from benchsuite.schemas import VisionModelMeta
     from benchsuite.suites import Suite
@@ -97,7 +97,7 @@ class RayExecutor:
         futures = [
             self.extract_task.remote(meta.name, vision_options, source_name, source_options, list(group.images),
                                      str(run.options.cache.root), run.options.batch_size, run.options.memory_budget,
-                                     extraction_rows(group))
+                                     {**extraction_rows(group), **run.cache_inputs(meta, source, group)})
             for group in groups
         ]
         return self.ray.get(futures)
@@ -107,7 +107,7 @@ class RayExecutor:
 
 
 def run_suite_on_ray(suite: Suite, options: RunOptions, *, address: str | None = None,
-                     num_cpus: int | None = None) -> list[Record]:
+                     num_cpus: int | None = None) -> Results:
     """Run a suite with every task on Ray; ``address`` joins a cluster, else a local one starts."""
     from benchsuite.runner import run_suite
 

