@@ -3,19 +3,28 @@
 Built-in plugins are ordinary entry points of this distribution, registered the
 same way a third party's would be. ``BENCHSUITE_PLUGINS`` (comma-separated
 plugin names) limits which plugins load.
+
+A broken plugin never blocks the others: an entry point that fails to import, a
+hook that raises, a registration of the wrong record type and a name claimed by
+two plugins each become a :class:`PluginProblem` in ``Registry.problems``, and the
+rest loads.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import os
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pluggy
+from pydantic import BaseModel, ValidationError
 
 from benchsuite import hookspecs
-from benchsuite.errors import PluginConflict, UnknownPlugin
+from benchsuite.errors import UnknownPlugin
 from benchsuite.schemas import (
     ConceptSetMeta,
     ImageSourceMeta,
@@ -27,6 +36,7 @@ from benchsuite.schemas import (
 
 ENTRY_POINT_GROUP = "benchsuite"
 ALLOWLIST_ENV = "BENCHSUITE_PLUGINS"
+PLUGIN_KIND = "plugin"
 
 M = TypeVar("M", bound=PluginItemMeta)
 
@@ -40,27 +50,73 @@ KINDS: dict[str, tuple[str, type[PluginItemMeta]]] = {
 }
 
 
+@dataclass(frozen=True)
+class PluginProblem:
+    """A plugin, or one item it registers, that could not be loaded; its neighbours load regardless.
+
+    ``kind`` is ``"plugin"`` for an entry point that failed to import or register,
+    else the item kind (``vision``, ``text``...) whose hook or registration failed;
+    ``item`` names the item when it is known; ``error`` is one line.
+    """
+
+    plugin: str
+    distribution: str | None
+    version: str | None
+    kind: str
+    item: str | None
+    error: str
+
+    def origin(self) -> str:
+        """``plugin 'x' (distribution 1.0)``: who to blame, as messages name it."""
+        return describe_origin(self.plugin, self.distribution, self.version)
+
+
+def describe_origin(plugin: str, distribution: str | None, version: str | None) -> str:
+    where = f" ({distribution} {version})" if distribution else " (no distribution)"
+    return f"plugin {plugin!r}{where}"
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def describe_error(error: BaseException) -> str:
+    """One line: a pydantic error as ``Model: field: message; ...``, anything else as ``Type: message``."""
+    if isinstance(error, ValidationError):
+        fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(record)'}: {e['msg']}" for e in error.errors())
+        return one_line(f"invalid {error.title}: {fields}")
+    return one_line(f"{type(error).__name__}: {error}")
+
+
+def failed_item_name(error: BaseException) -> str | None:
+    """The ``name`` given to the metadata record whose validation raised ``error``, when it is one."""
+    if not isinstance(error, ValidationError):
+        return None
+    name = None
+    frame_tb = error.__traceback__
+    while frame_tb is not None:
+        if frame_tb.tb_frame.f_code is BaseModel.__init__.__code__:
+            data = frame_tb.tb_frame.f_locals.get("data")
+            if isinstance(data, dict) and isinstance(data.get("name"), str):
+                name = data["name"]
+        frame_tb = frame_tb.tb_next
+    return name
+
+
 @dataclass
 class Catalogue(Generic[M]):
-    """Registered items of one kind, by name, remembering which plugin gave each."""
+    """Registered items of one kind, by name, remembering which plugin gave each.
+
+    ``broken`` maps a name that some plugin tried to register but could not (invalid
+    record, name claimed twice) to the one-line reason.
+    """
 
     kind: str
     items: dict[str, M] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)
 
     def add(self, meta: M, plugin: str) -> None:
-        expected = KINDS[self.kind][1]
-        if not isinstance(meta, expected):
-            raise TypeError(
-                f"plugin {plugin!r} registered a {type(meta).__name__} as a {self.kind} item; "
-                f"expected {expected.__name__}"
-            )
-        if meta.name in self.items:
-            raise PluginConflict(
-                f"{self.kind} name {meta.name!r} is registered by both plugin "
-                f"{self.owners[meta.name]!r} and plugin {plugin!r}; rename one of them "
-                f"or limit loading with {ALLOWLIST_ENV}"
-            )
         self.items[meta.name] = meta
         self.owners[meta.name] = plugin
 
@@ -68,6 +124,8 @@ class Catalogue(Generic[M]):
         try:
             return self.items[name]
         except KeyError:
+            if name in self.broken:
+                raise UnknownPlugin(f"{self.kind} item {name!r} is broken: {self.broken[name]}") from None
             known = ", ".join(sorted(self.items)) or "none"
             raise UnknownPlugin(
                 f"no {self.kind} item named {name!r}; registered: {known}. "
@@ -81,6 +139,16 @@ class Catalogue(Generic[M]):
         return list(self.items)
 
 
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, remembering each plugin's distribution and the entry points that failed to load."""
+
+    def __init__(self) -> None:
+        super().__init__("benchsuite")
+        self.add_hookspecs(hookspecs)
+        self.distributions: dict[str, tuple[str | None, str | None]] = {}
+        self.load_problems: list[PluginProblem] = []
+
+
 def allowlist() -> set[str] | None:
     raw = os.environ.get(ALLOWLIST_ENV, "").strip()
     if not raw:
@@ -88,33 +156,130 @@ def allowlist() -> set[str] | None:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
-def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
-    """A plugin manager with every allowed entry-point plugin registered."""
-    pm = pluggy.PluginManager("benchsuite")
-    pm.add_hookspecs(hookspecs)
+def distribution_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str | None, str | None]:
+    """The (name, version) of the distribution that declares ``entry_point``."""
+    dist = getattr(entry_point, "dist", None)
+    if dist is None:
+        return None, None
+    return dist.name, dist.version
+
+
+def make_plugin_manager(load_entry_points: bool = True) -> PluginManager:
+    """A plugin manager with every allowed entry-point plugin registered; failures go to ``load_problems``."""
+    pm = PluginManager()
     if not load_entry_points:
         return pm
     allowed = allowlist()
+    claims: dict[str, list[importlib.metadata.EntryPoint]] = defaultdict(list)
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if allowed is not None and entry_point.name not in allowed:
+        if allowed is None or entry_point.name in allowed:
+            claims[entry_point.name].append(entry_point)
+    for name, entry_points in claims.items():
+        origins = [distribution_of(entry_point) for entry_point in entry_points]
+        pm.distributions[name] = origins[0]
+        if len(entry_points) > 1:
+            both = " and ".join(f"{dist} {version}" for dist, version in origins)
+            for dist, version in origins:
+                pm.load_problems.append(PluginProblem(
+                    name, dist, version, PLUGIN_KIND, None,
+                    f"entry point {name!r} is declared by {both}; neither is loaded: uninstall one of them",
+                ))
             continue
-        if pm.get_plugin(entry_point.name) is not None:
-            continue
-        pm.register(entry_point.load(), name=entry_point.name)
+        try:
+            pm.register(entry_points[0].load(), name=name)
+        except (Exception, SystemExit) as error:  # a plugin that cannot load must not stop the others
+            pm.load_problems.append(PluginProblem(
+                name, *origins[0], PLUGIN_KIND, None,
+                f"cannot load entry point {entry_points[0].value!r}: {describe_error(error)}",
+            ))
     return pm
 
 
 class Registry:
-    """Every item the loaded plugins register, by kind."""
+    """Every item the loaded plugins register, by kind.
+
+    ``problems`` (a list of :class:`PluginProblem`, read by ``benchsuite plugins``,
+    ``benchsuite list`` and the runner) holds everything that could not be registered:
+    - an entry point that failed to import or register (kind ``"plugin"``);
+    - a hook that raised: the items it registered before raising are kept, the rest
+      are missing; when the error is an invalid metadata record its ``name`` is
+      recovered, so that item is reported as broken;
+    - a registration of the wrong record type;
+    - a name claimed twice (by two plugins, or twice by one): every claimant is
+      skipped, never first-come-wins.
+    ``problem(kind, name)`` gives the reason an item is broken.
+    """
 
     def __init__(self, pm: pluggy.PluginManager | None = None):
         self.pm = pm if pm is not None else make_plugin_manager()
-        self.catalogues: dict[str, Catalogue] = {kind: Catalogue(kind) for kind in KINDS}
-        for kind, (hook_name, _) in KINDS.items():
-            hook = getattr(self.pm.hook, hook_name)
-            for impl in hook.get_hookimpls():
-                plugin = impl.plugin_name
-                impl.function(register=lambda meta, _p=plugin, _k=kind: self.catalogues[_k].add(meta, _p))
+        self.problems: list[PluginProblem] = list(getattr(self.pm, "load_problems", []))
+        self.catalogues: dict[str, Catalogue] = {kind: self._catalogue(kind) for kind in KINDS}
+
+    def distribution(self, plugin: str) -> tuple[str | None, str | None]:
+        """The (distribution, version) a plugin came from; (None, None) for one registered by hand."""
+        return getattr(self.pm, "distributions", {}).get(plugin, (None, None))
+
+    def _problem(self, plugin: str, kind: str, item: str | None, error: str) -> PluginProblem:
+        problem = PluginProblem(plugin, *self.distribution(plugin), kind, item, one_line(error))
+        self.problems.append(problem)
+        return problem
+
+    def _claims(self, kind: str) -> list[tuple[str, PluginItemMeta]]:
+        """(plugin, record) for every valid registration of ``kind``, in plugin order; failures become problems."""
+        hook_name, expected = KINDS[kind]
+        claims: list[tuple[str, PluginItemMeta]] = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            plugin = impl.plugin_name
+
+            def register(meta: Any, _plugin: str = plugin) -> None:
+                if isinstance(meta, expected):
+                    claims.append((_plugin, meta))
+                    return
+                name = getattr(meta, "name", None)
+                self._problem(_plugin, kind, name if isinstance(name, str) else None,
+                              f"registered a {type(meta).__name__} through {hook_name}; expected {expected.__name__}")
+
+            try:
+                impl.function(**{arg: register for arg in impl.argnames})
+            except Exception as error:  # one plugin's hook must not stop the others
+                item = failed_item_name(error)
+                kept = "items it registered before the error are kept"
+                self._problem(plugin, kind, item, f"{hook_name} raised {describe_error(error)} ({kept})")
+        return claims
+
+    def _catalogue(self, kind: str) -> Catalogue:
+        catalogue: Catalogue = Catalogue(kind)
+        by_name: dict[str, list[str]] = defaultdict(list)
+        claims = self._claims(kind)
+        for plugin, meta in claims:
+            by_name[meta.name].append(plugin)
+        for plugin, meta in claims:
+            claimants = by_name[meta.name]
+            if len(claimants) == 1:
+                catalogue.add(meta, plugin)
+            elif plugin == claimants[0] and meta.name not in catalogue.broken:
+                origins = " and ".join(describe_origin(p, *self.distribution(p)) for p in claimants)
+                message = (f"{kind} name {meta.name!r} is registered by {origins}; both are skipped: rename one "
+                           f"of them, uninstall one, or limit loading with {ALLOWLIST_ENV}")
+                catalogue.broken[meta.name] = message
+                for claimant in dict.fromkeys(claimants):
+                    self._problem(claimant, kind, meta.name, message)
+        for problem in self.problems:
+            if problem.kind == kind and problem.item and problem.item not in catalogue:
+                catalogue.broken.setdefault(problem.item, f"{problem.origin()}: {problem.error}")
+        return catalogue
+
+    def problem(self, kind: str, name: str) -> str | None:
+        """Why item ``name`` of ``kind`` is broken (invalid record, name claimed twice), or None."""
+        return self.catalogues[kind].broken.get(name)
+
+    def absence(self, kind: str, name: str) -> str:
+        """Why ``name`` is not registered, naming plugins that failed to load and might have provided it."""
+        message = f"no installed plugin registers {kind} {name!r}"
+        failed = sorted({p.plugin for p in self.problems if p.item is None and p.kind in (PLUGIN_KIND, kind)})
+        if failed:
+            message += f" (plugins that failed to load: {', '.join(failed)}; see `benchsuite plugins`)"
+        return message
 
     def __getitem__(self, kind: str) -> Catalogue:
         return self.catalogues[kind]
@@ -145,3 +310,18 @@ class Registry:
         for name, plugin in self.pm.list_name_plugin():
             table[name] = sorted(impl.name for impl in self.pm.get_hookcallers(plugin) or [])
         return table
+
+
+def loader_parameters(loader: Callable[..., Any]) -> set[str] | None:
+    """The keyword options ``loader`` accepts; None when it takes any (``**kwargs``) or cannot be inspected.
+
+    Parameters whose names start with ``_`` are the plugin's own (bound by default values), not options.
+    """
+    try:
+        parameters = inspect.signature(loader).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for p in parameters if p.kind in keyword and not p.name.startswith("_")}

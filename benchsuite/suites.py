@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from benchsuite.errors import BenchsuiteError
+from benchsuite.records import slug
+
+if TYPE_CHECKING:
+    from benchsuite.plugins import Registry
 
 REGISTRY_FILE = "registry.toml"
 
@@ -61,6 +67,26 @@ class Suite(BaseModel):
     def options_for(self, item: str) -> dict[str, Any]:
         return dict(self.options.get(item, {}))
 
+    @model_validator(mode="after")
+    def _design_files_distinct(self) -> Suite:
+        clash = slug_clash(design.name for design in self.designs)
+        if clash:
+            raise ValueError(f"designs {clash}: rename one of them")
+        return self
+
+
+def slug_clash(names: Iterable[str]) -> str | None:
+    """A description of the first two names that share a file name (``records.slug``), or of one with none."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = slug(name)
+        if not key:
+            return f"{name!r} has no letters or digits, so it cannot name a results folder"
+        if key in seen:
+            return f"{seen[key]!r} and {name!r} share the file name {key!r} (records/<suite>/<design>/)"
+        seen[key] = name
+    return None
+
 
 def default_registry_path() -> Path:
     """``./registry.toml`` when present, else the checkout's own (beside the ``benchsuite`` package)."""
@@ -86,16 +112,106 @@ def load_suites(path: Path | str | None = None) -> dict[str, Suite]:
             raise BenchsuiteError(f"suite {name!r} in {path} is invalid:\n{error}") from None
     if not suites:
         raise BenchsuiteError(f"{path} declares no [suites.<name>] tables")
+    clash = slug_clash(suites)
+    if clash:
+        raise BenchsuiteError(f"suites in {path}: {clash}; rename one of them")
     return suites
 
 
+def option_value(text: str) -> Any:
+    """A ``--set`` value typed as in registry.toml: ``7`` int, ``true`` bool, ``1.5`` float, ``"x"`` string,
+    ``[1, 2]`` list; anything that is not one TOML value (a bare path, a date) stays the plain string."""
+    try:
+        parsed = tomllib.loads(f"value = {text}")
+    except tomllib.TOMLDecodeError:
+        return text
+    value = parsed.get("value")
+    if set(parsed) != {"value"} or contains_datetime(value):
+        return text
+    return value
+
+
+def contains_datetime(value: Any) -> bool:
+    if isinstance(value, datetime.date | datetime.time):
+        return True
+    if isinstance(value, list):
+        return any(contains_datetime(v) for v in value)
+    if isinstance(value, dict):
+        return any(contains_datetime(v) for v in value.values())
+    return False
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:
-    """``["vgg16.weights=/x.h5"]`` -> ``{"vgg16": {"weights": "/x.h5"}}``."""
+    """``["vgg16.weights=/x.h5", "skipgram.mean_fallback=false"]`` -> ``{"vgg16": {"weights": "/x.h5"},
+    "skipgram": {"mean_fallback": False}}`` (values typed by ``option_value``)."""
     overrides: dict[str, dict[str, Any]] = {}
     for pair in pairs:
         target, sep, value = pair.partition("=")
         item, dot, option = target.partition(".")
         if not (sep and dot and item and option):
             raise BenchsuiteError(f"--set expects ITEM.OPTION=VALUE (e.g. vgg16.weights=/path/file.h5), got {pair!r}")
-        overrides.setdefault(item, {})[option] = value
+        overrides.setdefault(item, {})[option] = option_value(value)
     return overrides
+
+
+def check_suite_run(
+    registry: Registry,
+    suite: Suite,
+    *,
+    vision: list[str] | None = None,
+    text: list[str] | None = None,
+    metrics: list[str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """Refuse, before any work starts, what would otherwise be dropped or misapplied silently.
+
+    A metric, image source or concept set no plugin registers (vision and text
+    names are reported as skipped rows instead), and an option for an item the run
+    does not use or that its loader does not accept (registry.toml's or ``--set``).
+    """
+    for metric in suite.metrics if metrics is None else metrics:
+        check_registered(registry, "metrics", metric, f"metric {metric!r} of suite {suite.name!r}")
+    check_registered(registry, "images", suite.images, f"image source {suite.images!r} of suite {suite.name!r}")
+    check_registered(registry, "concepts", suite.concepts, f"concept set {suite.concepts!r} of suite {suite.name!r}")
+    kinds = {
+        "vision": [*suite.vision, *(vision or [])],
+        "text": [*suite.text, *(text or [])],
+        "images": [suite.images],
+        "concepts": [suite.concepts],
+        "metrics": [*suite.metrics, *(metrics or [])],
+    }
+    for where, options in ((f"[suites.{suite.name}.options]", suite.options), ("--set", overrides or {})):
+        for item, values in options.items():
+            for option in values:
+                check_option(registry, kinds, item, option, where, suite.name)
+
+
+def check_registered(registry: Registry, kind: str, name: str, what: str) -> None:
+    """A BenchsuiteError naming ``what`` and the registered names, unless ``name`` is registered."""
+    if name in registry[kind]:
+        return
+    broken = registry.problem(kind, name)
+    if broken:
+        raise BenchsuiteError(f"{what} is broken: {broken}")
+    known = ", ".join(sorted(registry[kind].names())) or "none"
+    raise BenchsuiteError(f"{what}: {registry.absence(kind, name)}; registered {kind}: {known} "
+                          "(install its plugin or fix the name)")
+
+
+def check_option(registry: Registry, kinds: Mapping[str, list[str]], item: str, option: str, where: str,
+                 suite: str) -> None:
+    """A BenchsuiteError unless ``item`` is one of the run's items and its loader accepts ``option``."""
+    from benchsuite.plugins import loader_parameters
+
+    kind = next((k for k, names in kinds.items() if item in names), None)
+    if kind is None:
+        usable = ", ".join(sorted({name for names in kinds.values() for name in names}))
+        raise BenchsuiteError(f"{where} {item}.{option}: {item!r} is not an item of suite {suite!r} or of this run; "
+                              f"options can be given to: {usable}")
+    if item not in registry[kind]:
+        return  # not installed: the run reports it as skipped
+    accepted = loader_parameters(registry[kind][item].loader)
+    if accepted is not None and option not in accepted:
+        listed = ", ".join(sorted(accepted)) or "none"
+        raise BenchsuiteError(f"{where} {item}.{option}: the {kind} item {item!r} has no option {option!r}; "
+                              f"its loader accepts: {listed}")
