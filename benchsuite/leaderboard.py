@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from benchsuite.cache import atomic_write_text
-from benchsuite.records import Record, read_records, slug
+from benchsuite.records import Problem, Record, Results, one_line, read_results, slug
 
 MAIN_METRIC = "two_vs_two"
 ONE_VS_TWO = "one_vs_two"
@@ -55,11 +55,11 @@ def best_layers(records: Iterable[Record], metric: str) -> dict[tuple[str, str],
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(one_line(cell).replace("|", "/") for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def main_table(records: list[Record]) -> str:
+def main_table(records: list[Record], problems: Iterable[Problem] = ()) -> str:
     """Vision models ranked by their best layer's 2 vs 2 accuracy, one column per text model."""
     best = best_layers(records, MAIN_METRIC)
     texts = sorted({text for _, text in best})
@@ -76,10 +76,10 @@ def main_table(records: list[Record]) -> str:
                          f"p {fmt_p(record.p_value)})")
         concepts = {best[(vision, t)].n_concepts for t in texts if (vision, t) in best}
         rows.append([str(rank), vision, *cells, ", ".join(map(str, sorted(concepts)))])
-    problems = [r for r in records if r.status != "ok"]
-    for record in problems:
-        rows.append(["—", record.vision if record.vision != "*" else (record.text or "?"),
-                     *[""] * len(texts), f"{record.status}: {record.error}"])
+    for problem in problems:
+        plugin = f", plugin {problem.plugin}" if problem.plugin else ""
+        rows.append(["—", f"{problem.name} ({problem.kind}{plugin})", *[""] * len(texts),
+                     f"{problem.status}: {problem.error}"])
     return markdown_table(header, rows) + "\n\nChance is 0.5; p is a permutation test of the mean over groups."
 
 
@@ -96,6 +96,9 @@ def model_table(records: list[Record]) -> str:
             record = cell.get((layer, text, metric))
             if record is None:
                 row.append("")
+                continue
+            if record.status != "ok":
+                row.append(record.status)
                 continue
             star = "*" if record.p_value is not None and record.p_value < SIGNIFICANCE else ""
             row.append(fmt_value(record.value) + star)
@@ -136,9 +139,13 @@ def plot_curves(records: list[Record], metric: str, title: str, path: Path) -> N
     plt.close(fig)
 
 
-def design_section(suite: str, design: str, records: list[Record], out: Path) -> list[str]:
+def design_section(suite: str, design: str, records: list[Record], problems: list[Problem], out: Path,
+                   setting: str = "") -> list[str]:
     ok = [r for r in records if r.status == "ok"]
-    lines = [f"## Suite `{suite}`, design: {design}", "", main_table(records), ""]
+    heading = f"## Suite `{suite}`, design: {design}" + (f" ({setting})" if setting else "")
+    lines = [heading, "", main_table(records, problems), ""]
+    if not ok:
+        lines += ["No result was scored in this design: every model failed or was skipped (reasons above).", ""]
     for vision in sorted({r.vision for r in ok}):
         mine = [r for r in ok if r.vision == vision]
         base = Path("plots") / slug(suite) / slug(design)
@@ -155,12 +162,19 @@ def design_section(suite: str, design: str, records: list[Record], out: Path) ->
     return lines
 
 
-def render(records: list[Record], out: Path) -> str:
-    sections: dict[tuple[str, str], list[Record]] = defaultdict(list)
-    problems = [r for r in records if r.design == "*"]
-    for record in records:
-        if record.design != "*":
-            sections[(record.suite, record.design)].append(record)
+def setting_of(record: Record) -> str:
+    return f"seed {record.provenance.seed}, {record.provenance.permutations} permutations"
+
+
+def render(results: Results, out: Path) -> str:
+    """The page: one section per (suite, design), and per setting where a suite mixes seeds or permutations."""
+    sections: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
+    for record in results.records:
+        setting = setting_of(record) if record.suite in results.mixed_settings else ""
+        sections[(record.suite, record.design, setting)].append(record)
+    for problem in results.problems:
+        if not any(suite == problem.suite for suite, _, _ in sections):
+            sections[(problem.suite, problem.design or "every design", "")] = []
     lines = [
         "# benchsuite leaderboard",
         "",
@@ -169,8 +183,14 @@ def render(records: list[Record], out: Path) -> str:
         "layer per model; per-layer curves, RSA, debiased CKA, mutual k-NN and the 1 vs 2 test below.",
         "",
     ]
-    for (suite, design), mine in sorted(sections.items()):
-        lines += design_section(suite, design, mine + [p for p in problems if p.suite == suite], out)
+    if results.mixed_settings:
+        lines += ["Some suites mix records computed under different seeds or permutation counts; each setting "
+                  "is ranked in its own section, never against another.", ""]
+    if not any(r.status == "ok" for r in results.records):
+        lines += ["**Nothing was scored**: every model failed or was skipped; the reasons are listed below.", ""]
+    for (suite, design, setting), mine in sorted(sections.items()):
+        mine_problems = [p for p in results.problems if p.suite == suite and p.design in (None, design)]
+        lines += design_section(suite, design, mine, mine_problems, out, setting)
     return "\n".join(lines) + "\n"
 
 
@@ -180,13 +200,13 @@ def publish(results: Path, out: Path) -> Path:
     ``results`` is a results.json file; the concept inventories beside it
     (``concepts-<suite>.json``) are copied too, so the published folder is self-contained.
     """
-    records = read_records(results)
+    data = read_results(results)
     out.mkdir(parents=True, exist_ok=True)
-    for data in [results, *sorted(results.parent.glob("concepts-*.json"))]:
-        if data.resolve() != (out / data.name).resolve():
-            atomic_write_text(out / data.name, data.read_text())
+    for source in [results, *sorted(results.parent.glob("concepts-*.json"))]:
+        if source.resolve() != (out / source.name).resolve():
+            atomic_write_text(out / source.name, source.read_text())
     page = out / "README.md"
-    atomic_write_text(page, render(records, out))
+    atomic_write_text(page, render(data, out))
     return page
 
 
@@ -195,18 +215,18 @@ README_BLOCK = re.compile(r"<!-- leaderboard:start -->.*<!-- leaderboard:end -->
 
 def update_readme(readme: Path, results: Path, leaderboard_link: str = "leaderboard/README.md") -> None:
     """Replace the block between ``<!-- leaderboard:start/end -->`` with the first design's main table."""
-    records = read_records(results)
-    designs = [r for r in records if r.design != "*"]
-    if not designs:
+    data = read_results(results)
+    if not data.records:
         return
-    suite, design = designs[0].suite, designs[0].design
-    mine = [r for r in records if r.suite == suite and r.design in (design, "*")]
+    suite, design = data.records[0].suite, data.records[0].design
+    mine = [r for r in data.records if r.suite == suite and r.design == design]
+    problems = [p for p in data.problems if p.suite == suite and p.design in (None, design)]
     n_concepts = max(r.n_concepts for r in mine)
     block = (
         "<!-- leaderboard:start -->\n"
         f"Top of the published [leaderboard]({leaderboard_link}): suite `{suite}`, design \"{design}\" "
         f"({n_concepts} concepts; 2 vs 2 accuracy of each model's best layer, chance 0.5; untrained networks "
-        f"and raw pixels are the controls):\n\n{main_table(mine)}\n<!-- leaderboard:end -->"
+        f"and raw pixels are the controls):\n\n{main_table(mine, problems)}\n<!-- leaderboard:end -->"
     )
     text = readme.read_text()
     if not README_BLOCK.search(text):
