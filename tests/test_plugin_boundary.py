@@ -231,3 +231,61 @@ def register_vision_models(register):
     assert "layer names must be unique" in failed.error and "good-plugin 1.0" in failed.error
     assert (skipped.name, skipped.status) == ("not_installed", "skipped")
     assert "no installed plugin registers vision 'not_installed'" in skipped.error
+
+
+def test_run_seed_reaches_vision_loaders_that_take_it_and_device_only_where_accepted(tmp_path):
+    from benchsuite.cache import ArrayCache
+    from benchsuite.hookspecs import hookimpl
+    from benchsuite.plugins import make_plugin_manager
+    from benchsuite.runner import RunOptions, SuiteRun
+    from benchsuite.schemas import VisionModelMeta
+    from benchsuite.suites import Design, Suite
+
+    def meta(name, loader):
+        return VisionModelMeta(name=name, framework="numpy", input_size=1, preprocessing="none",
+                               weights_source="none", layers=("a",), loader=loader)
+
+    class Plugin:
+        @hookimpl
+        def register_vision_models(self, register):
+            register(meta("seeded", lambda seed=0, device="cpu": ("seeded", seed, device)))
+            register(meta("bare", lambda: "bare"))
+            register(meta("anything", lambda **options: options))
+
+    pm = make_plugin_manager(load_entry_points=False)
+    pm.register(Plugin(), name="loaders")
+    suite = Suite(name="s", vision=["seeded", "bare", "anything"], text=[], images="x", concepts="y",
+                  metrics=["m"], designs=[Design(name="d")], seed=3, options={"anything": {"k": 1}})
+
+    def run(seed=None, overrides=None):
+        options = RunOptions(out=tmp_path, cache=ArrayCache(tmp_path / "cache"), seed=seed, overrides=overrides or {})
+        return SuiteRun(Registry(pm), suite, options)
+
+    assert run().guarded_load("vision", "seeded", device="cuda") == ("seeded", 3, "cuda")
+    assert run(seed=11).guarded_load("vision", "seeded", device="cpu") == ("seeded", 11, "cpu")
+    assert run(seed=11, overrides={"seeded": {"seed": 5}}).guarded_load("vision", "seeded") == ("seeded", 5, "cpu")
+    assert run().guarded_load("vision", "bare", device="cuda") == "bare"
+    assert run().guarded_load("vision", "anything", device="cuda") == {"k": 1, "device": "cuda"}
+
+
+def test_run_refuses_an_unknown_metric_before_any_work(tmp_path):
+    from benchsuite.cache import ArrayCache
+    from benchsuite.errors import BenchsuiteError
+    from benchsuite.runner import RunOptions, run_suite
+    from benchsuite.suites import Design, Suite
+
+    suite = Suite(name="s", vision=["pixels"], text=["glove_6b_50d"], images="pypi_photos", concepts="imagenet1k",
+                  metrics=["two_vs_two", "rsaa"], designs=[Design(name="d")])
+    out = tmp_path / "out"
+    with pytest.raises(BenchsuiteError, match="metric 'rsaa' of suite 's'.*registered metrics: .*two_vs_two"):
+        run_suite(Registry(), suite, RunOptions(out=out, cache=ArrayCache(tmp_path / "cache")))
+    assert not out.exists()
+
+
+def test_cli_refuses_an_option_the_loader_does_not_take(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--vision", "pixels", "--set", "pixels.wieghts=x", "--quiet",
+                                      "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
+                                      "--leaderboard", str(tmp_path / "board")])
+    assert result.exit_code == 2, result.output
+    assert "pixels.wieghts" in result.output and "accepts: device, seed, weights" in result.output
+    assert "Traceback" not in result.output
