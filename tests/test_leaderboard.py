@@ -1,9 +1,11 @@
 """Leaderboard tables from records alone."""
 
+import json
+
 import pytest
 
 from benchsuite.leaderboard import best_layers, main_table, model_table, publish
-from benchsuite.records import Record, write_records
+from benchsuite.records import Problem, Record, Results, write_results
 
 
 def record(vision, layer, depth, value, text="glove", metric="two_vs_two", groups=None, p=0.01):
@@ -15,8 +17,9 @@ RECORDS = [
     record("small", "a", 0, 0.61), record("small", "b", 1, 0.70), record("small", "c", 2, 0.66),
     record("big", "a", 0, 0.62, groups=[0.60, 0.64]), record("big", "b", 1, 0.80, groups=[0.78, 0.82], p=0.0009),
     record("big", "c", 2, 0.79), record("big", "b", 1, 0.3, metric="rsa"),
-    Record(suite="s", design="*", vision="broken", status="failed", error="RuntimeError: no"),
 ]
+PROBLEMS = [Problem(suite="s", kind="vision", name="broken", plugin="brokenpkg", status="failed",
+                    error="RuntimeError: no")]
 
 
 def test_best_layer_per_model_and_text():
@@ -25,11 +28,11 @@ def test_best_layer_per_model_and_text():
 
 
 def test_main_table_ranks_by_best_layer_and_lists_failures():
-    table = main_table(RECORDS)
+    table = main_table(RECORDS, PROBLEMS)
     lines = table.splitlines()
     assert lines[2].startswith("| 1 | big | **0.800 ± 0.028** (b, 2/3; p <0.001)")
     assert lines[3].startswith("| 2 | small | **0.700** (b, 2/3; p 0.010)")
-    assert "failed: RuntimeError: no" in lines[4]
+    assert lines[4].startswith("| — | broken (vision, plugin brokenpkg) |") and "failed: RuntimeError: no" in lines[4]
     assert lines[2].endswith("| 42 |")
 
 
@@ -40,7 +43,7 @@ def test_model_table_marks_significance():
 
 def test_publish_writes_page_and_plots(tmp_path):
     results = tmp_path / "results.json"
-    write_records(results, RECORDS)
+    write_results(results, Results(records=RECORDS, problems=PROBLEMS))
     page = publish(results, tmp_path / "board")
     text = page.read_text()
     assert "## Suite `s`, design: d" in text and "![2 vs 2 by layer for big](plots/s/d/big.png)" in text
@@ -51,7 +54,7 @@ def test_readme_block_is_refreshed(tmp_path):
     from benchsuite.leaderboard import update_readme
 
     results = tmp_path / "results.json"
-    write_records(results, RECORDS)
+    write_results(results, Results(records=RECORDS, problems=PROBLEMS))
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- leaderboard:start -->\nold\n<!-- leaderboard:end -->\nrest\n")
     update_readme(readme, results)
@@ -60,3 +63,47 @@ def test_readme_block_is_refreshed(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="leaderboard:start"):
         update_readme(readme, results)
+
+
+def test_legacy_results_files_still_publish(tmp_path):
+    """A results.json from before schema_version: a bare list, problems as records with "*" placeholders."""
+    results = tmp_path / "results.json"
+    legacy = [r.model_dump(mode="json") for r in RECORDS] + [
+        {"suite": "s", "design": "*", "vision": "broken", "status": "failed", "error": "RuntimeError: no",
+         "provenance": {"kind": "vision", "time": "2026-01-01T00:00:00Z"}}]
+    results.write_text(json.dumps(legacy))
+    text = publish(results, tmp_path / "board").read_text()
+    assert "| 1 | big |" in text and "| — | broken (vision) |" in text and "failed: RuntimeError: no" in text
+
+
+def test_multi_line_errors_and_failed_cells_keep_tables_intact():
+    problem = Problem(suite="s", kind="text", name="t", status="failed", error="Line one\nline two | three")
+    failed = record("big", "d", 3, None).model_copy(update={"status": "failed", "error": "x", "value": None})
+    table = main_table(RECORDS, [problem])
+    assert "failed: Line one line two / three |" in table
+    rows = [line for line in table.splitlines() if line.startswith("|")]
+    assert len(rows) == 5 and all(line.count("|") == rows[0].count("|") for line in rows)
+    assert "| 3 | d | failed |" in model_table([*RECORDS, failed])
+
+
+def test_an_all_failed_run_says_so(tmp_path):
+    results = tmp_path / "results.json"
+    write_results(results, Results(problems=PROBLEMS))
+    text = publish(results, tmp_path / "board").read_text()
+    assert "**Nothing was scored**" in text and "failed: RuntimeError: no" in text
+
+
+def test_records_under_different_settings_are_never_ranked_together(tmp_path):
+    other = [r.model_copy(update={"vision": r.vision + "_seed7", "provenance": r.provenance.model_copy(
+        update={"seed": 7, "permutations": 100})}) for r in RECORDS]
+    same = [r.model_copy(update={"provenance": r.provenance.model_copy(update={"seed": 0, "permutations": 1000})})
+            for r in RECORDS]
+    from benchsuite.records import mixed_settings
+
+    results = tmp_path / "results.json"
+    write_results(results, Results(records=same + other, mixed_settings=mixed_settings(same + other)))
+    text = publish(results, tmp_path / "board").read_text()
+    first = text.index("(seed 0, 1000 permutations)")
+    second = text.index("(seed 7, 100 permutations)")
+    assert "| 1 | big |" in text[first:second] and "big_seed7" not in text[first:second]
+    assert "| 1 | big_seed7 |" in text[second:]
