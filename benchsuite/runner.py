@@ -399,6 +399,7 @@ class SuiteRun:
             "versions": framework_versions(meta.framework),
             "context": self.extraction_context(meta),
             "source_fingerprint": str(getattr(source, "fingerprint", "")),
+            "concept_set": numeric_meta(self.registry.concepts[self.suite.concepts]),
             "groups": [{"concepts": list(g.concept_ids), "images": [im.id for im in g.images],
                         "digests": image_digests(source, g.images, self.options.cache.file_digests)}
                        for g in data.groups],

@@ -143,9 +143,9 @@ def test_cached_members_are_their_own_entries(photos, tmp_path):
     cache, meta, model = ArrayCache(tmp_path), projection_meta(), ProjectionModel()
     ids = [f"img{i}" for i in range(len(photos))]
     members = [0, 0, 1, 1, 2, 2, 2]
-    plain = extract_group_cached(cache, meta, model, ids, CountingLoader(photos))
-    means = extract_group_cached(cache, meta, model, ids, CountingLoader(photos), members=members)
-    again = extract_group_cached(cache, meta, model, ids, CountingLoader([]), members=members)
+    plain = extract_group_cached(cache, meta, model, ids, CountingLoader(photos), image_digests=ids)
+    means = extract_group_cached(cache, meta, model, ids, CountingLoader(photos), members=members, image_digests=ids)
+    again = extract_group_cached(cache, meta, model, ids, CountingLoader([]), members=members, image_digests=ids)
     assert plain.matrices["projection"].shape == (7, 7) and means.matrices["projection"].shape == (3, 3)
     assert_matrices_close(again.matrices, brute_force(model, photos, model.layers, members))
     np.testing.assert_array_equal(means.predictions, plain.predictions)
@@ -224,9 +224,56 @@ def test_layer_gram_equals_correlation_matrix(rows, width, budget, batch, block,
         for start in range(0, rows, batch):
             gram.add(values[start : start + batch])
         try:
-            np.testing.assert_allclose(gram.matrix(), correlation_matrix(values), atol=1e-5, rtol=0)
+            np.testing.assert_allclose(gram.matrix(), correlation_matrix(values), atol=1e-9, rtol=0)
         finally:
             plan.cleanup()
+
+
+def shared_mean_probe(n_images: int = 100, width: int = 30000, seed: int = 0) -> np.ndarray:
+    """float32 ReLU activations whose images correlate at about 0.999: a large shared pattern, a little of their own."""
+    generator = np.random.default_rng(seed)
+    shared = np.maximum(generator.normal(size=width), 0.0) * 10.0 + 5.0
+    own = generator.normal(size=(n_images, width)) * 0.0307 * shared.std()
+    return np.maximum(shared + own, 0.0).astype(np.float32)
+
+
+def streamed_matrix(values: np.ndarray, budget: int | None, batch: int, spill_dir) -> np.ndarray:
+    """The layer matrix of ``values`` (images × values) through LayerGram, in batches."""
+    plan = MemoryPlan(budget, batch, spill_dir)
+    gram = LayerGram("probe", len(values), plan)
+    try:
+        for start in range(0, len(values), batch):
+            gram.add(values[start : start + batch])
+        return gram.matrix()
+    finally:
+        plan.cleanup()
+
+
+@pytest.mark.parametrize("budget", [None, 1])
+def test_highly_correlated_images_give_the_float64_matrix_and_2_vs_2(budget, tmp_path):
+    from benchsuite.metrics import two_vs_two
+
+    values = shared_mean_probe()
+    exact = np.corrcoef(values.astype(np.float64))
+    assert 0.999 < exact[np.triu_indices(len(values), 1)].min() < 0.9991
+    streamed = streamed_matrix(values, budget, 8, tmp_path)
+    np.testing.assert_allclose(streamed, exact, atol=1e-9, rtol=0)
+    text = correlation_matrix(np.random.default_rng(5).normal(size=(len(values), 20)))
+    assert two_vs_two(streamed, text).accuracy == two_vs_two(exact, text).accuracy
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([[1e4, 1e4 + 0.01, 0.0, 0.0123, 7.0], [1e4 - 0.5, 1e4, 0.0, 0.01, 7.5], [3.0, 2.0, 1.0, 2.0, 2.0]]),
+        np.array([[-1e-3, 5.0, 5.0 + 1e-4, 4.999], [2.0, 2.0 + 2**-20, 2.0, 2.0 + 3 * 2**-21], [-1.0, 1.0, 0.0, 0.5]]),
+    ],
+)
+def test_rows_are_centred_without_rounding(values, tmp_path):
+    values = values.astype(np.float32)
+    np.testing.assert_allclose(
+        streamed_matrix(values, None, 2, tmp_path), np.corrcoef(values.astype(np.float64)), atol=1e-12, rtol=0
+    )
 
 
 def test_a_layer_missing_from_a_batch_is_an_error(photos):
@@ -252,9 +299,9 @@ def test_second_cached_run_reads_no_image_and_runs_no_forward(photos, tmp_path):
     cache, meta, model = ArrayCache(tmp_path), projection_meta(), ProjectionModel()
     ids = [f"img{i}" for i in range(len(photos))]
     loader = CountingLoader(photos)
-    first = extract_group_cached(cache, meta, model, ids, loader, batch_size=4)
+    first = extract_group_cached(cache, meta, model, ids, loader, batch_size=4, image_digests=ids)
     forwards = len(model.forward_layers)
-    second = extract_group_cached(cache, meta, model, ids, loader, batch_size=4)
+    second = extract_group_cached(cache, meta, model, ids, loader, batch_size=4, image_digests=ids)
     assert loader.calls == 1 and len(model.forward_layers) == forwards
     assert_matrices_close(second.matrices, first.matrices, atol=0)
     np.testing.assert_array_equal(second.predictions, first.predictions)
