@@ -45,12 +45,50 @@ def test_each_format_loads_the_written_vectors(tmp_path, vectors_300, fmt):
     else:
         path = write_text_vectors(tmp_path / "v.txt", vectors_300, header=fmt == "word2vec_text")
     assert guess_format(path) == fmt
+    opt_in = {"allow_pickle": True} if fmt == "keyedvectors" else {}
     for options in ({"path": str(path)}, {"path": str(path), "format": fmt}):
-        model = load("skipgram", **options)
+        model = load("skipgram", **options, **opt_in)
         found = model.embed([TABBY])["n02123045"]
         assert found.how == "word" and found.matched == "tabby"
         np.testing.assert_allclose(found.vector, vectors_300["tabby"], atol=1e-5)
         assert model.fingerprint.startswith(f"{fmt}:sha256:")
+
+
+class FileCreatingPickle:
+    """Unpickling this runs ``open(marker, "w")``: proof that a loader executed code from a data file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("name,options", [
+    ("evil.kv", {}), ("evil.model", {}), ("evil.bin", {"format": "keyedvectors"}),
+    ("evil.kv", {"allow_pickle": "true"}), ("evil.kv", {"allow_pickle": 1}),
+])
+def test_pickle_based_vectors_are_never_unpickled_without_opt_in(tmp_path, name, options):
+    import pickle
+
+    marker = tmp_path / "code-ran"
+    path = tmp_path / name
+    path.write_bytes(pickle.dumps(FileCreatingPickle(marker)))
+    with pytest.raises(VectorFileError, match=r"a Python pickle: loading it can run any code.*"
+                                              r"--set skipgram.allow_pickle=true"):
+        load("skipgram", path=str(path), **options)
+    assert not marker.exists()
+
+
+def test_the_crafted_pickle_does_run_when_the_user_opts_in(tmp_path):
+    import pickle
+
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "evil.kv"
+    path.write_bytes(pickle.dumps(FileCreatingPickle(marker)))
+    with pytest.raises(VectorFileError, match="evil.kv"):
+        load("skipgram", path=str(path), allow_pickle=True)
+    assert marker.exists()
 
 
 def test_gzipped_text_is_detected_and_read(tmp_path, vectors_300):

@@ -101,6 +101,7 @@ def _load_paper_model(
     gensim_name: str | None = None,
     device: str = "cpu",
     mean_fallback: bool = True,
+    allow_pickle: bool = False,
 ):
     from benchsuite_word_vectors.vector_files import locate_vector_file, read_keyed_vectors
     from benchsuite_word_vectors.vocabulary import WordVectors
@@ -110,7 +111,7 @@ def _load_paper_model(
         path=path, format=format, gensim_name=gensim_name, default_names=defaults, missing_help=model.missing_help()
     )
     return WordVectors(
-        read_keyed_vectors(located, model.dimension),
+        read_keyed_vectors(located, model.dimension, allow_pickle=allow_pickle, item=model.name),
         fingerprint=located.fingerprint(),
         cased=model.cased,
         phrase_joiner=model.phrase_joiner,
@@ -138,7 +139,7 @@ def register_text_embeddings(register):
                 cased=model.cased,
                 license=model.license,
                 description=f"{model.description}; file {model.file_name} in the cache's vectors/ folder, "
-                "or options path=, format=, gensim_name=",
+                "or options path=, format=, gensim_name= (a pickle-based .kv file also needs allow_pickle=true)",
                 loader=partial(_load_paper_model, model),
             )
         )

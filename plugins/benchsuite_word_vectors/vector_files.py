@@ -3,6 +3,11 @@
 A file comes from (first that applies) the ``path`` option, a gensim-data name
 (``gensim_name``, which downloads: only when the user asks for it), or the
 default location ``<cache>/vectors/<standard file name>``.
+
+A gensim ``KeyedVectors.save()`` file (``.kv``) is a Python pickle, and unpickling
+a file can run any code it contains; it is read only when the user opts in with
+``allow_pickle=true``. The text and binary word2vec and GloVe formats hold only
+words and numbers and are always safe.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ FORMATS = {
     "a space and DIM float32 values (e.g. GoogleNews-vectors-negative300.bin.gz)",
     "word2vec_text": "word2vec text: a header line 'VOCAB DIM', then one 'word v1 ... vDIM' line per word",
     "glove_text": "GloVe text: no header, one 'word v1 ... vDIM' line per word (e.g. glove.6B.300d.txt)",
-    "keyedvectors": "a gensim KeyedVectors.save() file (.kv)",
+    "keyedvectors": "a gensim KeyedVectors.save() file (.kv), a Python pickle: read only with allow_pickle=true",
 }
 
 # gensim-data distributes GoogleNews in binary and its other vectors as word2vec text.
@@ -80,12 +85,28 @@ def _sniff_or_none(path: Path) -> str | None:
         return None
 
 
-def read_keyed_vectors(source: VectorFile, dimension: int | None = None) -> KeyedVectors:
-    """Load ``source`` with gensim; a file in the wrong format is a ``VectorFileError`` naming it."""
+def refuse_pickle(source: VectorFile, item: str) -> None:
+    """A ``VectorFileError`` naming the risk and the ``allow_pickle`` option, for a pickle-based file."""
+    raise VectorFileError(
+        f"{source.path} is a gensim KeyedVectors file, a Python pickle: loading it can run any code it contains. "
+        f"Convert it to word2vec format (KeyedVectors.save_word2vec_format) and pass that file, or, only if you "
+        f"trust the file and where it came from, set the option allow_pickle=true (--set {item}.allow_pickle=true)"
+    )
+
+
+def read_keyed_vectors(
+    source: VectorFile, dimension: int | None = None, *, allow_pickle: bool = False, item: str = "NAME"
+) -> KeyedVectors:
+    """Load ``source`` with gensim; a file in the wrong format is a ``VectorFileError`` naming it.
+
+    A ``keyedvectors`` (pickle) file is refused unless ``allow_pickle`` is exactly True.
+    """
     from gensim.models import KeyedVectors
 
     if source.format not in FORMATS:
         raise VectorFileError(f"unknown word-vector format {source.format!r}; use one of: {', '.join(FORMATS)}")
+    if source.format == "keyedvectors" and allow_pickle is not True:
+        refuse_pickle(source, item)
     expected = (
         f"expected {FORMATS[source.format]}. If the file is in another format, pass format= one of {', '.join(FORMATS)}"
     )
