@@ -1,6 +1,7 @@
 """Cache keys cover content, not names: photos by their bytes, loader options, seed, text vectors; nothing cosmetic."""
 
 import shutil
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -92,6 +93,19 @@ def test_a_source_without_files_or_digest_is_keyed_on_its_pixels(tmp_path):
 def test_a_source_digest_method_is_used_as_given(tmp_path):
     source = DigestingSource(3)
     assert image_digests(source, source.images(), FileDigests(tmp_path)) == [f"source:3-{c}/0" for c in CONCEPTS]
+
+
+def test_a_folder_fingerprint_notices_a_photo_replaced_by_one_of_the_same_size(tmp_path):
+    photo = tmp_path / "cat" / "1.npy"
+    photo.parent.mkdir()
+    np.save(photo, np.zeros((4, 4, 3), dtype=np.uint8))
+    before = FolderSource(str(tmp_path)).fingerprint
+    assert FolderSource(str(tmp_path)).fingerprint == before
+    size = photo.stat().st_size
+    time.sleep(0.05)  # file times tick coarsely
+    np.save(photo, np.ones((4, 4, 3), dtype=np.uint8))
+    assert photo.stat().st_size == size
+    assert FolderSource(str(tmp_path)).fingerprint != before
 
 
 # -- layer keys --------------------------------------------------------------------

@@ -13,10 +13,14 @@ from benchsuite.plugin import ImageRecord, ResourceMissing, image_files, read_im
 
 
 def listing_fingerprint(name: str, records: Iterable[ImageRecord]) -> str:
-    """A digest of image ids, labels and file sizes: changes when the photos change."""
+    """A digest of image ids, labels, file sizes and modification times (no file is read).
+
+    Changes when a photo is added, removed, relabelled or replaced, even by one of the same size.
+    """
     digest = hashlib.sha256(name.encode())
     for record in records:
-        digest.update(f"{record.id}\0{record.concept_id}\0{Path(record.path).stat().st_size}\n".encode())
+        status = Path(record.path).stat()
+        digest.update(f"{record.id}\0{record.concept_id}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
     return f"{name}:{digest.hexdigest()}"
 
 
