@@ -97,22 +97,22 @@ def paper_records(stand_ins):
 
 
 def test_paper_suite_runs_every_model_and_text_offline(paper_records):
-    problems = [(r.vision, r.text, r.error) for r in paper_records if r.status != "ok"]
-    assert problems == []
-    ok = [r for r in paper_records if r.metric == "two_vs_two"]
+    assert paper_records.problems == []
+    assert [(r.vision, r.text, r.error) for r in paper_records.records if r.status != "ok"] == []
+    ok = [r for r in paper_records.records if r.metric == "two_vs_two"]
     assert {(r.vision, r.text) for r in ok} == {(v, t) for v in VISION for t in TEXT_FILES}
     layers = {v: {r.layer for r in ok if r.vision == v} for v in VISION}
     assert len(layers["vgg16"]) == 15 and {"block1_conv1", "fc2"} <= layers["vgg16"]
     assert {f"mixed{i}" for i in range(11)} <= layers["inception_v3"]
     assert all(len(r.groups) == 5 for r in ok)
     assert {r.n_concepts for r in ok} == {CONCEPTS}
-    weights = {r.vision: r.provenance["weights_hash"] for r in ok}
+    weights = {r.vision: r.provenance.weights_hash for r in ok}
     assert len(set(weights.values())) == len(VISION)
 
 
 def test_paper_suite_text_models_agree_where_vectors_share_a_source(paper_records):
     """All four stand-in files project the same GloVe vectors, so their scores move together."""
-    ok = [r for r in paper_records if r.metric == "rsa" and r.vision == "vgg16"]
+    ok = [r for r in paper_records.records if r.metric == "rsa" and r.vision == "vgg16"]
     by_text = {t: np.array([r.value for r in sorted(ok, key=lambda r: r.depth) if r.text == t]) for t in TEXT_FILES}
     skipgram = by_text.pop("skipgram")
     for values in by_text.values():

@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from toy_plugins import K, ToyPlugin, toy_suite
+import toy_plugins
+from toy_plugins import K, toy_suite
 
 from benchsuite.cache import ArrayCache
 from benchsuite.metrics import two_vs_two
@@ -18,7 +19,7 @@ from benchsuite.runner import RunOptions, run_suite
 @pytest.fixture(scope="module")
 def registry():
     pm = make_plugin_manager()
-    pm.register(ToyPlugin(), name="toy_plugin")
+    pm.register(toy_plugins, name="toy_plugin")
     return Registry(pm)
 
 

@@ -134,38 +134,40 @@ def nan_metric(A: np.ndarray, B: np.ndarray) -> float:
     return float("nan")
 
 
-class ToyPlugin:
-    """Registers the toy suite's items and the misbehaving variants."""
+# The module itself is the plugin: ``pm.register(toy_plugins)`` or an entry point ``toy = toy_plugins``.
+@hookimpl
+def register_image_sources(register):
+    register(ImageSourceMeta(name="toy_photos", loader=lambda **o: ToySource()))
 
-    @hookimpl
-    def register_image_sources(self, register):
-        register(ImageSourceMeta(name="toy_photos", loader=lambda **o: ToySource()))
 
-    @hookimpl
-    def register_concept_sets(self, register):
-        register(ConceptSetMeta(name="toy_concepts", loader=lambda **o: ToyConcepts()))
+@hookimpl
+def register_concept_sets(register):
+    register(ConceptSetMeta(name="toy_concepts", loader=lambda **o: ToyConcepts()))
 
-    @hookimpl
-    def register_vision_models(self, register):
-        def load(nan_layer=None, constant_layer=None, bad_image=3, predictions="none", device="cpu", seed=0):
-            return ToyModel(nan_layer, constant_layer, bad_image, predictions)
 
-        register(VisionModelMeta(name="toy_net", framework="numpy", input_size=8, preprocessing="/255",
-                                 weights_source="random", layers=LAYERS, loader=load))
-        register(VisionModelMeta(name="toy_classifier", framework="numpy", input_size=8, preprocessing="/255",
-                                 weights_source="random", layers=LAYERS, predicts_imagenet=True,
-                                 loader=lambda device="cpu", seed=0, **o: ToyModel(**{"predictions": "half", **o})))
+@hookimpl
+def register_vision_models(register):
+    def load(nan_layer=None, constant_layer=None, bad_image=3, predictions="none", device="cpu", seed=0):
+        return ToyModel(nan_layer, constant_layer, bad_image, predictions)
 
-    @hookimpl
-    def register_text_embeddings(self, register):
-        for mode in ("good", "nan", "ragged", "flaky", "partial", "raw"):
-            register(TextEmbeddingMeta(name=f"toy_text_{mode}", dimension=16, source="random",
-                                       loader=lambda device="cpu", _mode=mode, **o: ToyText(_mode)))
+    register(VisionModelMeta(name="toy_net", framework="numpy", input_size=8, preprocessing="/255",
+                             weights_source="random", layers=LAYERS, loader=load))
+    register(VisionModelMeta(name="toy_classifier", framework="numpy", input_size=8, preprocessing="/255",
+                             weights_source="random", layers=LAYERS, predicts_imagenet=True,
+                             loader=lambda device="cpu", seed=0, **o: ToyModel(**{"predictions": "half", **o})))
 
-    @hookimpl
-    def register_metrics(self, register):
-        register(MetricMeta(name="raising_metric", loader=lambda **o: raising_metric))
-        register(MetricMeta(name="nan_metric", loader=lambda **o: nan_metric))
+
+@hookimpl
+def register_text_embeddings(register):
+    for mode in ("good", "nan", "ragged", "flaky", "partial", "raw"):
+        register(TextEmbeddingMeta(name=f"toy_text_{mode}", dimension=16, source="random",
+                                   loader=lambda device="cpu", _mode=mode, **o: ToyText(_mode)))
+
+
+@hookimpl
+def register_metrics(register):
+    register(MetricMeta(name="raising_metric", loader=lambda **o: raising_metric))
+    register(MetricMeta(name="nan_metric", loader=lambda **o: nan_metric))
 
 
 def toy_suite(**changes) -> Suite:
