@@ -314,5 +314,34 @@ def fetch(
     console.print(f"{chosen.images}: {len(images)} images ready", markup=False)
 
 
+@app.command()
+def check(
+    names: Annotated[list[str], typer.Argument(help="Registered item names (KIND:NAME where a name is ambiguous).")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="ITEM.OPTION=VALUE passed to the item's loader.")
+    ] = None,
+) -> None:
+    """Check items against the plugin contract on a tiny input: one pass/fail/skipped line per check."""
+    from benchsuite.conformance import check_item
+    from benchsuite.plugins import Registry
+    from benchsuite.suites import parse_overrides
+
+    try:
+        overrides = parse_overrides(set_ or [])
+        registry = Registry()
+        results = [result for name in names for result in check_item(name, overrides.get(name.rpartition(":")[2]),
+                                                                      registry=registry)]
+    except BenchsuiteError as error:
+        fail(str(error))
+    colours = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
+    out = Console(highlight=False, soft_wrap=True)
+    for result in results:
+        out.print(f"[{colours[result.status]}]{result.status:<7}[/] {result.summary()}")
+    failed = sum(r.status == "failed" for r in results)
+    console.print(f"{len(results)} checks: {failed} failed, {sum(r.status == 'skipped' for r in results)} skipped")
+    if failed:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

@@ -136,6 +136,9 @@ class MetricMeta(PluginItemMeta):
         description="True when a permutation test (relabelling one matrix's concepts) is meaningful for it; "
         "declarative: the runner tests every metric by permutation today.",
     )
+    symmetric: bool = Field(
+        True, description="True when f(A, B) == f(B, A), as for every built-in statistic; `benchsuite check` tests it."
+    )
 
 
 class Concept(BaseModel):

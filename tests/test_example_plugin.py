@@ -1,6 +1,7 @@
 """The documented third-party plugin installs, is discovered through its entry point and runs."""
 
 import importlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +20,10 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example_plugin"
 @pytest.fixture(scope="module")
 def installed_example(tmp_path_factory):
     target = tmp_path_factory.mktemp("site")
+    source = shutil.copytree(EXAMPLE, tmp_path_factory.mktemp("src") / EXAMPLE.name)  # the build writes beside it
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(EXAMPLE)],
+         "--target", str(target), str(source)],
         check=True,
     )
     sys.path.insert(0, str(target))
