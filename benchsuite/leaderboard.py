@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections import defaultdict
@@ -11,11 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from benchsuite.cache import atomic_write_text
-from benchsuite.records import Problem, Record, Results, one_line, read_results, slug
+from benchsuite.errors import BenchsuiteError
+from benchsuite.records import Problem, Record, Results, one_line, read_results
 
 MAIN_METRIC = "two_vs_two"
 ONE_VS_TWO = "one_vs_two"
 SIGNIFICANCE = 0.05
+MAX_FILE_PART = 80
 
 
 def fmt_value(value: float | None) -> str:
@@ -139,6 +142,25 @@ def plot_curves(records: list[Record], metric: str, title: str, path: Path) -> N
     plt.close(fig)
 
 
+def file_part(name: str) -> str:
+    """``name`` as one file-name component (a-z, 0-9, ``_``, ``-``); an empty or over-long one ends in a digest of
+    the whole name, so a name from results.json (``../x``, ``/abs``, NUL, 10 kB) never becomes a path."""
+    part = re.sub(r"[^a-z0-9_]+", "-", name.lower()).strip("-")
+    if part and len(part) <= MAX_FILE_PART:
+        return part
+    return "-".join(filter(None, [part[: MAX_FILE_PART - 13], hashlib.sha256(name.encode()).hexdigest()[:12]]))
+
+
+def plot_file(out: Path, names: Iterable[str], suffix: str = "") -> Path:
+    """``plots/<part>/.../<last part><suffix>.png`` (relative to ``out``) from data names, confined to ``out``."""
+    parts = [file_part(name) for name in names]
+    relative = Path("plots", *parts[:-1], f"{parts[-1]}{suffix}.png")
+    if not (out / relative).resolve().is_relative_to(out.resolve()):
+        raise BenchsuiteError(f"plot {relative} would be written outside {out} (a link inside it points elsewhere); "
+                              "remove the link or choose another --out")
+    return relative
+
+
 def design_section(suite: str, design: str, records: list[Record], problems: list[Problem], out: Path,
                    setting: str = "") -> list[str]:
     ok = [r for r in records if r.status == "ok"]
@@ -148,14 +170,16 @@ def design_section(suite: str, design: str, records: list[Record], problems: lis
         lines += ["No result was scored in this design: every model failed or was skipped (reasons above).", ""]
     for vision in sorted({r.vision for r in ok}):
         mine = [r for r in ok if r.vision == vision]
-        base = Path("plots") / slug(suite) / slug(design)
+        names = [suite, design, *([setting] if setting else []), vision]
         lines += [f"### {vision}", ""]
-        plot_curves(mine, MAIN_METRIC, f"{vision}: 2 vs 2 by layer ({design})", out / base / f"{vision}.png")
-        lines += [f"![2 vs 2 by layer for {vision}]({base}/{vision}.png)", ""]
+        curve = plot_file(out, names)
+        plot_curves(mine, MAIN_METRIC, f"{vision}: 2 vs 2 by layer ({design})", out / curve)
+        lines += [f"![2 vs 2 by layer for {vision}]({curve.as_posix()})", ""]
         if any(r.metric == ONE_VS_TWO for r in mine):
-            plot_curves(mine, ONE_VS_TWO, f"{vision}: 1 vs 2 by layer ({design})", out / base / f"{vision}-1v2.png")
+            curve = plot_file(out, names, "-1v2")
+            plot_curves(mine, ONE_VS_TWO, f"{vision}: 1 vs 2 by layer ({design})", out / curve)
             n_images = max(r.n_images or 0 for r in mine if r.metric == ONE_VS_TWO)
-            lines += [f"![1 vs 2 by layer for {vision}]({base}/{vision}-1v2.png)", "",
+            lines += [f"![1 vs 2 by layer for {vision}]({curve.as_posix()})", "",
                       f"1 vs 2: up to {n_images} misclassified images per text model.", ""]
         lines += ["<details><summary>every layer and metric (* p < 0.05)</summary>", "",
                   model_table(mine), "", "</details>", ""]
