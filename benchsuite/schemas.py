@@ -131,11 +131,6 @@ class MetricMeta(PluginItemMeta):
     higher_is_better: bool = Field(
         True, description="False for a distance-like statistic; the leaderboard ranks and picks best layers by it."
     )
-    permutable: bool = Field(
-        True,
-        description="True when a permutation test (relabelling one matrix's concepts) is meaningful for it; "
-        "declarative: the runner tests every metric by permutation today.",
-    )
     symmetric: bool = Field(
         True, description="True when f(A, B) == f(B, A), as for every built-in statistic; `benchsuite check` tests it."
     )

@@ -10,7 +10,7 @@ import pytest
 from benchsuite.errors import UnknownPlugin
 from benchsuite.hookspecs import hookimpl
 from benchsuite.plugins import Registry, make_plugin_manager
-from benchsuite.schemas import MetricMeta, TextEmbeddingMeta
+from benchsuite.schemas import MetricMeta, PluginItemMeta, TextEmbeddingMeta
 
 BUILTIN_PLUGINS = {"metrics", "keras", "torch_models", "pixels", "word_vectors", "sentence", "images", "concepts"}
 
@@ -88,3 +88,13 @@ def test_invalid_metadata_is_a_clear_error():
 
 def test_plugin_manager_is_pluggy():
     assert isinstance(make_plugin_manager(load_entry_points=False), pluggy.PluginManager)
+
+
+def test_metric_records_declare_only_fields_the_harness_reads():
+    """``permutable`` was never read (any statistic of two matrices can be tested by relabelling concepts): gone."""
+    from pydantic import ValidationError
+
+    assert set(MetricMeta.model_fields) - set(PluginItemMeta.model_fields) == {"chance", "higher_is_better",
+                                                                                  "symmetric"}
+    with pytest.raises(ValidationError, match="permutable"):
+        MetricMeta(name="m", permutable=False, loader=lambda: None)
