@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchsuite.metrics import STATISTICS, one_vs_two, permutation_test
+from benchsuite.metrics.permutation import permutation_p_value
+from benchsuite.metrics.validation import check_permutation_count, check_seed
 from benchsuite.similarity import correlation_matrix
 
 
@@ -31,9 +33,11 @@ class Score:
         return cls(value=math.nan, groups=[], p_value=None, error=error)
 
 
-def pooled_p_value(observed: float, null: np.ndarray) -> float:
-    """(1 + #null ≥ observed) / (1 + n), the same rule as ``permutation_test``."""
-    return float((1 + np.count_nonzero(null >= observed)) / (1 + len(null)))
+def pooled_p_value(observed: float, null: np.ndarray, higher_is_better: bool = True) -> float | None:
+    """The p-value of a pooled statistic by ``permutation_p_value``, the rule of ``permutation_test``; None when
+    the observed value is NaN (it has no p-value, and never the most significant one)."""
+    p_value = permutation_p_value(observed, null, higher_is_better)
+    return None if math.isnan(p_value) else p_value
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class ScoreTask:
     n_permutations: int
     seed: int
     device: str = "cpu"
+    higher_is_better: bool = True
 
     def run(self) -> Score:
         """The score, never an exception: a metric that raises or returns NaN/inf fails only this task."""
@@ -62,7 +67,8 @@ class ScoreTask:
 
     def compute(self) -> Score:
         return score_groups(self.layer_matrices, self.text_matrix, metric=self.metric, statistic=self.statistic,
-                            n_permutations=self.n_permutations, seed=self.seed, device=self.device)
+                            n_permutations=self.n_permutations, seed=self.seed, device=self.device,
+                            higher_is_better=self.higher_is_better)
 
 
 def score_groups(
@@ -74,25 +80,30 @@ def score_groups(
     n_permutations: int,
     seed: int,
     device: str = "cpu",
+    higher_is_better: bool = True,
 ) -> Score:
-    """Mean of a metric over groups, with a permutation p-value for that mean.
+    """Mean of a metric over groups, with a permutation p-value for that mean (None with no permutations).
 
     Each group is tested with the same seed, hence the same concept relabellings
     (``permutation_test`` guarantees this); the i-th null draws of the groups are
-    averaged into the i-th null draw of the mean.
+    averaged into the i-th null draw of the mean, and ``pooled_p_value`` applies the
+    p-value rule of a single test, in the metric's direction.
     """
+    check_permutation_count(n_permutations, allow_zero=True)
+    check_seed(seed)
     chosen = metric if metric in STATISTICS else statistic
     if n_permutations == 0:
         values = [float(statistic(m, text_matrix)) for m in layer_matrices]
         return Score(value=float(np.mean(values)), groups=values, p_value=None)
     results = [
-        permutation_test(m, text_matrix, statistic=chosen, n_permutations=n_permutations, seed=seed, device=device)
+        permutation_test(m, text_matrix, statistic=chosen, n_permutations=n_permutations, seed=seed, device=device,
+                         higher_is_better=higher_is_better)
         for m in layer_matrices
     ]
     values = [float(r.observed) for r in results]
     mean = float(np.mean(values))
     null = np.mean([np.asarray(r.null, dtype=float) for r in results], axis=0)
-    return Score(value=mean, groups=values, p_value=pooled_p_value(mean, null))
+    return Score(value=mean, groups=values, p_value=pooled_p_value(mean, null, higher_is_better))
 
 
 @dataclass(frozen=True)

@@ -545,6 +545,7 @@ class SuiteRun:
                         n_permutations=self.permutations,
                         seed=self.seed,
                         device=self.options.device,
+                        higher_is_better=self.registry.metrics[metric].higher_is_better,
                     ))
         scores = self.executor.score(tasks, desc=f"{meta.name} metrics", progress=self.options.progress)
         for (layer, text, metric, scope), score in zip(steps, scores, strict=True):

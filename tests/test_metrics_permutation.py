@@ -65,8 +65,8 @@ def test_missing_concepts_take_the_per_permutation_path():
     np.testing.assert_allclose(two.null, [two_vs_two(A, B[np.ix_(p, p)]).accuracy for p in perms])
 
 
-def test_nan_observed_gives_p_value_one():
-    assert permutation_p_value(np.nan, np.array([0.1, 0.2])) == 1.0
+def test_nan_observed_gives_no_p_value():
+    assert np.isnan(permutation_p_value(np.nan, np.array([0.1, 0.2])))
     assert permutation_p_value(0.2, np.array([0.1, 0.2, 0.3])) == pytest.approx(3 / 4)
 
 

@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 from benchsuite.metrics.backend import resolve_backend
 from benchsuite.metrics.permutation import permutation_p_value
 from benchsuite.metrics.two_vs_two import TIE_TOLERANCE
+from benchsuite.metrics.validation import check_permutation_count, check_seed
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,8 @@ def one_vs_two(
     random half of the images (a sign flip of each margin), and
     p = (1 + #null accuracy ≥ observed) / (1 + n_permutations).
     """
-    if not isinstance(n_permutations, int | np.integer) or n_permutations < 1:
-        raise ValueError(f"n_permutations must be a positive integer, got {n_permutations!r}")
+    check_permutation_count(n_permutations)
+    check_seed(seed)
     image, true, predicted = _check_rows(image_rows, true_rows, predicted_rows)
     with np.errstate(invalid="ignore"):
         margin = _row_pearson(image, true) - _row_pearson(image, predicted)

@@ -7,6 +7,7 @@ permutations in the same order, whatever the batch size.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -20,7 +21,13 @@ from numpy.typing import ArrayLike
 
 from benchsuite.metrics.backend import Backend, one_blas_thread, resolve_backend
 from benchsuite.metrics.statistics import evaluate_checked, get_metric
-from benchsuite.metrics.validation import check_similarity_pair, missing_concepts
+from benchsuite.metrics.validation import (
+    check_direction,
+    check_permutation_count,
+    check_seed,
+    check_similarity_pair,
+    missing_concepts,
+)
 
 BATCH_ELEMENTS = 1 << 17
 """On the CPU the default batch size aims at this many entries per (batch, k, k) array (1 MiB in
@@ -30,12 +37,13 @@ TORCH_BATCH_ELEMENTS = 1 << 22
 """On torch devices it aims at this many (32 MiB): a GPU wants few, large launches."""
 
 P_VALUE_TOLERANCE = 1e-12
-"""A null value this close below the observed one still counts as reaching it (rounding)."""
+"""A null value within this of the observed one (times max(1, |observed|)) ties it: the two differ by
+rounding only (a mean over groups summed in another order), so it counts as reaching the observed value."""
 
 
 @dataclass(frozen=True)
 class PermutationResult:
-    """Observed statistic, its permutation null, and p = (1 + #null ≥ observed) / (1 + n)."""
+    """Observed statistic, its permutation null, and its p-value (see ``permutation_p_value``)."""
 
     statistic: str
     observed: float
@@ -45,17 +53,32 @@ class PermutationResult:
 
 def concept_permutations(k: int, n_permutations: int, seed: int = 0, batch_size: int = 64) -> Iterator[np.ndarray]:
     """Permutations of ``range(k)`` in batches (batch × k); the sequence depends only on seed and k."""
+    check_permutation_count(n_permutations)
+    check_seed(seed)
     rng = np.random.default_rng(seed)
-    for start in range(0, n_permutations, batch_size):
-        count = min(batch_size, n_permutations - start)
-        yield np.argsort(rng.random((count, k)), axis=1, kind="stable")
+    return (
+        np.argsort(rng.random((min(batch_size, n_permutations - start), k)), axis=1, kind="stable")
+        for start in range(0, n_permutations, batch_size)
+    )
 
 
-def permutation_p_value(observed: float, null: np.ndarray) -> float:
-    """(1 + #null ≥ observed) / (1 + n); 1.0 when the observed value is NaN."""
+def permutation_p_value(observed: float, null: ArrayLike, higher_is_better: bool = True) -> float:
+    """(1 + #null draws at least as extreme as ``observed``) / (1 + n): the one rule of every permutation test.
+
+    At least as extreme means ≥ observed (≤ when ``higher_is_better`` is False), a draw
+    within ``P_VALUE_TOLERANCE`` counting as a tie that reaches it. A NaN draw (a
+    relabelling on which the statistic is undefined) counts as reaching it, so undefined
+    draws never make a result look more significant. A NaN observed value has no
+    p-value: the result is NaN, never the most significant p.
+    """
+    check_direction(higher_is_better)
+    null = np.asarray(null, dtype=np.float64).ravel()
     if np.isnan(observed):
-        return 1.0
-    reached = np.count_nonzero(null >= observed - P_VALUE_TOLERANCE * max(1.0, abs(observed)))
+        return math.nan
+    tolerance = P_VALUE_TOLERANCE * max(1.0, abs(observed))
+    with np.errstate(invalid="ignore"):
+        beyond = null >= observed - tolerance if higher_is_better else null <= observed + tolerance
+    reached = np.count_nonzero(beyond | np.isnan(null))
     return (1 + reached) / (1 + null.size)
 
 
@@ -93,19 +116,23 @@ def permutation_test(
     seed: int = 0,
     batch_size: int | None = None,
     device: str = "cpu",
+    higher_is_better: bool = True,
 ) -> PermutationResult:
-    """Significance of a higher-is-better statistic by relabelling B's concepts (rows and columns).
+    """Significance of a statistic by relabelling B's concepts (rows and columns).
 
     ``statistic`` is a built-in name (see ``STATISTICS``; computed in batches on
     ``device``) or any function ``f(A, B) -> float`` (called once per permutation,
     on the CPU). The permutations come from ``concept_permutations(k, n, seed)``:
     the same seed and k give the same permutations in the same order for every
     statistic, input and batch size, so nulls from different image groups can be
-    averaged permutation by permutation. A NaN observed value gives p = 1.
+    averaged permutation by permutation. ``higher_is_better=False`` counts the draws
+    at or below the observed value; ``permutation_p_value`` states the rule (ties,
+    NaN draws, a NaN observed value).
     """
+    check_permutation_count(n_permutations)
+    check_seed(seed)
+    check_direction(higher_is_better)
     A, B = check_similarity_pair(A, B)
-    if not isinstance(n_permutations, int | np.integer) or n_permutations < 1:
-        raise ValueError(f"n_permutations must be a positive integer, got {n_permutations!r}")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     k = A.shape[0]
@@ -123,4 +150,5 @@ def permutation_test(
         function = partial(evaluate_checked, spec) if spec is not None else statistic
         observed = float(function(A, B))
         null = np.array([function(A, B[np.ix_(p, p)]) for batch in batches for p in batch], dtype=float)
-    return PermutationResult(name, observed, null.astype(np.float64), permutation_p_value(observed, null))
+    p_value = permutation_p_value(observed, null, higher_is_better)
+    return PermutationResult(name, observed, null.astype(np.float64), p_value)

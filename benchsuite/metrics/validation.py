@@ -10,6 +10,32 @@ SYMMETRY_RTOL, SYMMETRY_ATOL = 1e-6, 1e-9
 """|M - M.T| may reach SYMMETRY_ATOL + SYMMETRY_RTOL·|M.T| entrywise (as ``numpy.allclose``)."""
 
 
+def check_permutation_count(n_permutations: object, *, allow_zero: bool = False) -> None:
+    """A TypeError unless ``n_permutations`` is an integer (bool and float are refused), a ValueError if too small."""
+    least = 0 if allow_zero else 1
+    if isinstance(n_permutations, bool | np.bool_) or not isinstance(n_permutations, int | np.integer):
+        raise TypeError(f"n_permutations must be an integer, got {n_permutations!r} "
+                        f"({type(n_permutations).__name__}); pass a count such as n_permutations=1000")
+    if n_permutations < least:
+        raise ValueError(f"n_permutations must be at least {least}, got {n_permutations}; "
+                         f"pass a count such as n_permutations=1000{' (0: no p-value)' if allow_zero else ''}")
+
+
+def check_seed(seed: object) -> None:
+    """A TypeError unless ``seed`` is a non-negative integer: None would draw fresh, unrepeatable permutations."""
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be a non-negative integer, got {seed!r} ({type(seed).__name__}); "
+                        "pass e.g. seed=0 (the same seed gives the same permutations)")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}; pass e.g. seed=0")
+
+
+def check_direction(higher_is_better: object) -> None:
+    """A TypeError unless ``higher_is_better`` is a bool (a truthy string or number would be a silent guess)."""
+    if not isinstance(higher_is_better, bool | np.bool_):
+        raise TypeError(f"higher_is_better must be True or False, got {higher_is_better!r}")
+
+
 def missing_concepts(M: np.ndarray) -> np.ndarray:
     """Concepts whose whole row is NaN (constant representations, see ``correlation_matrix``)."""
     return np.isnan(M).all(axis=1)
