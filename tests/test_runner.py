@@ -11,7 +11,7 @@ from benchsuite.errors import ResourceMissing
 from benchsuite.hookspecs import hookimpl
 from benchsuite.leaderboard import publish
 from benchsuite.plugins import Registry, make_plugin_manager
-from benchsuite.records import read_records
+from benchsuite.records import read_results
 from benchsuite.runner import RunOptions, run_suite
 from benchsuite.schemas import VisionModelMeta
 from benchsuite.suites import Design, Suite
@@ -76,8 +76,8 @@ def small_suite(**changes) -> Suite:
 def first_run(registry, tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     options = RunOptions(out=root / "results", cache=ArrayCache(root / "cache"), progress=False)
-    records = run_suite(registry, small_suite(), options)
-    return root, options, records
+    results = run_suite(registry, small_suite(), options)
+    return root, options, results
 
 
 def by(records, **fields):
@@ -85,7 +85,8 @@ def by(records, **fields):
 
 
 def test_records_cover_every_layer_text_and_metric(first_run):
-    _, options, records = first_run
+    _, options, results = first_run
+    records = results.records
     ok = by(records, status="ok")
     mobilenet = by(ok, vision="mobilenet_v2", metric="two_vs_two")
     meta = Registry().vision["mobilenet_v2"]
@@ -93,14 +94,14 @@ def test_records_cover_every_layer_text_and_metric(first_run):
     assert {r.metric for r in by(ok, vision="pixels")} == {"two_vs_two", "rsa"}
     assert all(r.n_concepts > 100 and len(r.groups) == 1 and r.text == "glove_6b_50d" for r in ok)
     assert all(0 < r.p_value <= 1 for r in ok)
-    assert all(r.provenance["versions"]["numpy"] == np.__version__ for r in ok)
-    on_disk = read_records(options.out / "results.json")
-    assert len(by(on_disk, status="ok")) == len(ok)
+    assert all(r.provenance.versions["numpy"] == np.__version__ for r in ok)
+    on_disk = read_results(options.out / "results.json")
+    assert len(by(on_disk.records, status="ok")) == len(ok)
 
 
 def test_semantics_emerge_with_depth(first_run):
-    _, _, records = first_run
-    two = by(records, status="ok", metric="two_vs_two")
+    _, _, results = first_run
+    two = by(results.records, status="ok", metric="two_vs_two")
     best = max(r.value for r in by(two, vision="mobilenet_v2"))
     first = min(by(two, vision="mobilenet_v2"), key=lambda r: r.depth)
     pixels = by(two, vision="pixels")[0]
@@ -112,27 +113,30 @@ def test_semantics_emerge_with_depth(first_run):
 
 
 def test_one_vs_two_for_imagenet_classifiers(first_run):
-    _, _, records = first_run
-    one = by(records, metric="one_vs_two")
+    _, _, results = first_run
+    one = by(results.records, metric="one_vs_two")
     assert one and {r.vision for r in one} == {"mobilenet_v2"}
     assert all(0 <= r.value <= 1 and r.n_images >= 1 and r.chance == 0.5 for r in one)
 
 
 def test_failures_are_reported_and_the_run_goes_on(first_run):
-    _, _, records = first_run
-    (exploding,) = by(records, vision="exploding")
+    _, _, results = first_run
+    problems = results.problems
+    (exploding,) = by(problems, name="exploding")
     assert exploding.status == "failed" and "RuntimeError: kaboom while loading" in exploding.error
-    (missing,) = by(records, vision="missing_weights")
+    assert (exploding.kind, exploding.plugin) == ("vision", "trouble")
+    (missing,) = by(problems, name="missing_weights")
     assert missing.status == "skipped" and "trouble_weights.h5" in missing.error
-    (crashing,) = by(records, vision="crashing")
+    (crashing,) = by(problems, name="crashing")
     assert crashing.status == "failed" and crashing.design == "one photo"
     assert "FloatingPointError: activation overflow in layer x" in crashing.error
-    (absent,) = by(records, vision="not_installed")
+    (absent,) = by(problems, name="not_installed")
     assert absent.status == "skipped" and "no installed plugin" in absent.error
 
 
 def test_concept_inventory_lists_chosen_and_dropped(first_run):
-    root, options, records = first_run
+    root, options, results = first_run
+    records = results.records
     inventory = json.loads((options.out / "concepts-smoke.json").read_text())
     design = inventory["designs"]["one photo"]
     assert len(design["chosen"]) == by(records, status="ok")[0].n_concepts
@@ -142,14 +146,15 @@ def test_concept_inventory_lists_chosen_and_dropped(first_run):
 
 
 def test_second_run_reuses_everything(first_run, registry, monkeypatch):
-    _, options, records = first_run
+    _, options, results = first_run
+    records = results.records
 
     def no_forward(*args, **kwargs):
         raise AssertionError("a forward pass ran on a complete, cached suite")
 
     monkeypatch.setattr(extraction, "extract_group", no_forward)
     monkeypatch.setattr(evaluation.ScoreTask, "run", no_forward)
-    again = run_suite(registry, small_suite(), options)
+    again = run_suite(registry, small_suite(), options).records
     assert [(r.vision, r.layer, r.metric, r.value) for r in by(again, status="ok")] == [
         (r.vision, r.layer, r.metric, r.value) for r in by(records, status="ok")
     ]
@@ -177,7 +182,7 @@ def test_interrupted_run_resumes_from_cache(registry, tmp_path, monkeypatch):
         raise AssertionError("the layer matrices should come from the cache")
 
     monkeypatch.setattr(extraction, "extract_group", no_forward)
-    resumed = run_suite(registry, suite, options)
+    resumed = run_suite(registry, suite, options).records
     assert len(by(resumed, status="ok")) == 2
 
 
@@ -196,7 +201,7 @@ def test_concept_mean_design_pools_every_photo(registry, tmp_path):
     options = RunOptions(out=tmp_path / "results", cache=ArrayCache(tmp_path / "cache"), progress=False)
     suite = small_suite(vision=["pixels"], permutations=10,
                         designs=[Design(name="means", aggregate="concept_mean", min_images=2)])
-    records = by(run_suite(registry, suite, options), status="ok")
+    records = by(run_suite(registry, suite, options).records, status="ok")
     inventory = json.loads((options.out / "concepts-smoke.json").read_text())["designs"]["means"]
     (pooled,) = inventory["group_images"]
     assert len(inventory["chosen"]) == records[0].n_concepts
