@@ -18,7 +18,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from benchsuite import plugin
+from benchsuite import hookspecs, plugin
+from benchsuite.plugins import KINDS
 
 DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 BLOCK = re.compile(r"(<!-- api:(?P<name>[A-Za-z_]+):start -->\n)(?P<body>.*?)(<!-- api:(?P=name):end -->)", re.S)
@@ -48,7 +49,8 @@ def field_table(model: type[BaseModel], skip: frozenset[str] = frozenset()) -> s
             )
         default = "required" if info.is_required() else f"`{info.default!r}`"
         cell = info.description.replace("|", "\\|")
-        rows.append(f"| `{name}` | `{type_name(info.annotation)}` | {default} | {cell} |")
+        kind = type_name(info.annotation).replace("|", "\\|")
+        rows.append(f"| `{name}` | `{kind}` | {default} | {cell} |")
     return "\n".join(rows) + "\n"
 
 
@@ -85,8 +87,17 @@ def protocol_table(protocol: type) -> str:
 PROTOCOLS = (plugin.VisionModel, plugin.TextEmbedding, plugin.ImageSource, plugin.ConceptSet, plugin.Metric)
 
 
-def framework_list() -> str:
-    return "".join(f"- `{name}`\n" for name in plugin.FRAMEWORKS)
+LOADED = dict(zip(KINDS, PROTOCOLS, strict=True))
+"""Each kind's protocol: what its ``loader`` returns."""
+
+
+def hook_table() -> str:
+    """Markdown table: each hook, the record it registers, and the protocol its loader's result satisfies."""
+    rows = ["| hook | registers | the loaded item is a | |", "|---|---|---|---|"]
+    for kind, (hook, meta) in KINDS.items():
+        doc = " ".join(inspect.getdoc(getattr(hookspecs, hook)).split())
+        rows.append(f"| `{hook}(register)` | `{meta.__name__}` | `{LOADED[kind].__name__}` | {doc} |")
+    return "\n".join(rows) + "\n"
 
 
 GENERATORS: dict[str, Callable[[], str]] = {
@@ -98,7 +109,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     **{model.__name__: (lambda model=model: field_table(model))
        for model in (plugin.Concept, plugin.ImageRecord, plugin.ConceptVector)},
     **{protocol.__name__: (lambda protocol=protocol: protocol_table(protocol)) for protocol in PROTOCOLS},
-    "API_VERSION": lambda: f"`{plugin.API_VERSION}`\n",
+    "hooks": hook_table,
 }
 """Block name in docs/plugins.md -> the text it must hold."""
 

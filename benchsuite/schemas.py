@@ -200,10 +200,12 @@ class VisionModel(Protocol):
     def forward(
         self, batch: np.ndarray, layers: Sequence[str], on_layer: Callable[[str, np.ndarray], None]
     ) -> np.ndarray | None:
-        """Run a batch; call ``on_layer(name, activations)`` in network order.
+        """Run a batch; call ``on_layer(name, activations)`` once per requested layer, in network order.
 
-        Returns top-1 ImageNet-1k indices (0 = tench) when the model has an
-        ImageNet classifier, else None.
+        Activations have shape ``(batch, ...)`` and finite values; the harness
+        flattens, centres and accumulates them and drops them at once. Returns
+        top-1 ImageNet-1k indices (0 = tench, 0-999) for the batch when the model
+        is registered with ``predicts_imagenet=True``, else None.
         """
 
 
@@ -246,4 +248,5 @@ class Metric(Protocol):
     """What ``MetricMeta.load()`` returns: a statistic on two k×k similarity matrices over the same concepts."""
 
     def __call__(self, a: np.ndarray, b: np.ndarray, /) -> float:
-        """The statistic for (vision matrix, text matrix); symmetric in its arguments unless documented."""
+        """The statistic for (vision matrix, text matrix), a finite float; f(A, B) == f(B, A) unless registered
+        ``symmetric=False``."""
