@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from benchsuite.cache import ArrayCache, array_digest, atomic_write_text, key_digest, vectors_digest
-from benchsuite.concepts import ConceptSelection, ImageGroup, filter_readable, make_groups, select_concepts
+from benchsuite.concepts import (
+    ConceptSelection,
+    ImageGroup,
+    filter_readable,
+    images_by_concept,
+    make_groups,
+    select_concepts,
+)
 from benchsuite.errors import BenchsuiteError, PluginDataError, ResourceMissing
 from benchsuite.evaluation import ScoreTask, one_vs_two_inputs, score_one_vs_two
 from benchsuite.executors import Executor, LocalExecutor
@@ -320,6 +327,7 @@ class SuiteRun:
         designs = []
         for design in self.suite.designs:
             selection = select_concepts(candidates, readable, covered, min_images=design.required_images)
+            warn_sole_droppers(design, candidates, readable, covered)
             if len(selection.chosen) < 4:
                 raise BenchsuiteError(
                     f"design {design.name!r} of suite {self.suite.name!r} keeps only {len(selection.chosen)} "
@@ -636,6 +644,22 @@ class SuiteRun:
                     move_aside(path, f"unreadable records file ({one_line(str(error))[:200]})")
         merge_results(self.options.out / "results.json", self.suite.name, records, self.problems)
         return Results(records=records, problems=list(self.problems))
+
+
+def warn_sole_droppers(design: Design, candidates: Sequence[Concept], images: Sequence[ImageRecord],
+                       covered: Mapping[str, set[str]]) -> dict[str, int]:
+    """Say on the console how many concepts with photos each declared text model alone removes for everyone."""
+    photos = images_by_concept(candidates, images)
+    alone: dict[str, int] = {}
+    for concept in candidates:
+        missing = [model for model, ids in covered.items() if concept.id not in ids]
+        if len(missing) == 1 and len(photos[concept.id]) >= design.required_images:
+            alone[missing[0]] = alone.get(missing[0], 0) + 1
+    for model, count in sorted(alone.items()):
+        log.warning("design %r: text model %r alone lacks a vector for %d concept(s) that have photos; the "
+                    "suite's concept rule drops them for every text model (see the concepts inventory)",
+                    design.name, model, count)
+    return alone
 
 
 def prediction_problem(extractions: Sequence[Any], groups: Sequence[ImageGroup]) -> str | None:

@@ -122,10 +122,11 @@ def test_an_extra_partial_text_model_never_shrinks_the_suites_concepts(registry,
     assert len(inventory["designs"]["one"]["chosen"]) == K
 
 
-def test_a_declared_partial_text_model_applies_the_suite_rule_to_all(registry, tmp_path):
+def test_a_declared_partial_text_model_applies_the_suite_rule_to_all_and_says_so(registry, tmp_path, caplog):
     results = run(registry, tmp_path, toy_suite(text=["toy_text_good", "toy_text_partial"]))
     assert {r.n_concepts for r in results.records} == {K // 2}
     assert {r.concept_scope for r in results.records} == {"suite"}
+    assert f"design 'one': text model 'toy_text_partial' alone lacks a vector for {K // 2} concept(s)" in caplog.text
 
 
 def test_partial_scores_equal_the_metric_on_the_intersection(registry, tmp_path):
