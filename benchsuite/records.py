@@ -29,6 +29,9 @@ SCHEMA_VERSION = 2
 Status = Literal["ok", "failed", "skipped"]
 ProblemKind = Literal["plugin", "vision", "text", "images", "concepts", "metrics"]
 
+HEADLINE_METRIC = "two_vs_two_heldout"
+"""The metric of a summary record: 2 vs 2 of a layer chosen on held-out concepts (docs/methods.md)."""
+
 
 def slug(name: str) -> str:
     """A file-name-safe form of a suite, design or model name."""
@@ -59,6 +62,21 @@ class Provenance(BaseModel):
     time: str | None = None
 
 
+class Summary(BaseModel):
+    """How a summary record's headline was estimated, and the bootstrap draws that pair it with others."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    best_value: float
+    selected: dict[str, float] = {}
+    n_splits: int
+    n_bootstrap: int
+    spread_factor: float = 1.0
+    resampling: str
+    draws: list[float | None]
+    permutations_used: int | None = None
+
+
 class Record(BaseModel):
     """One (vision layer, text model, metric) result; ``status="failed"`` when that metric or layer failed."""
 
@@ -84,6 +102,8 @@ class Record(BaseModel):
     excluded: dict[str, str] = Field(default_factory=dict)
     concept_scope: Literal["suite", "text_model"] = "suite"
     provenance: Provenance = Field(default_factory=Provenance)
+    interval: list[float] | None = None
+    summary: Summary | None = None
 
 
 class Problem(BaseModel):
