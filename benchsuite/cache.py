@@ -286,7 +286,7 @@ class FileDigests:
 
     def digest(self, path: Path | str) -> str:
         """The sha256 of the file's bytes, hashed only when the file is new or changed since last time."""
-        path = Path(path).resolve()
+        path = Path(os.path.abspath(path))
         status = path.stat()
         stamp = (status.st_size, status.st_mtime_ns, status.st_ctime_ns)
         memo = self.folder_memo(path.parent)
@@ -311,7 +311,8 @@ class ArrayCache:
 
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
-        self.unwritable: set[str] = set()
+        self.unwritable: set[str] = set()  # digests of entries never to write: unreadable or unwritable
+        self.write_failed = False  # warn once, not once per entry, about a cache that cannot be written
         self._file_digests: FileDigests | None = None
 
     @property
@@ -334,8 +335,6 @@ class ArrayCache:
         self._sweep()
         digest = key_digest(key)
         data_path, meta_path = self._paths(namespace, digest)
-        if not (data_path.exists() and meta_path.exists()):
-            return None
         for attempt in range(2):
             sidecar = b""
             try:
@@ -386,8 +385,10 @@ class ArrayCache:
             atomic_write_bytes(data_path, data)
             atomic_write_text(meta_path, json.dumps(sidecar, default=str, indent=1))
         except OSError as error:
-            log.warning("could not write cache entry %s (%s); going on without caching it", data_path, error)
+            level = logging.DEBUG if self.write_failed else logging.WARNING
+            log.log(level, "could not write cache entry %s (%s); going on without caching it", data_path, error)
             self.unwritable.add(digest)
+            self.write_failed = True
 
     def get_or_compute(
         self,
