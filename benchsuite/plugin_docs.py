@@ -93,7 +93,7 @@ LOADED = dict(zip(KINDS, PROTOCOLS, strict=True))
 
 def hook_table() -> str:
     """Markdown table: each hook, the record it registers, and the protocol its loader's result satisfies."""
-    rows = ["| hook | registers | the loaded item is a | |", "|---|---|---|---|"]
+    rows = ["| hook | registers | its loader returns a | the hook |", "|---|---|---|---|"]
     for kind, (hook, meta) in KINDS.items():
         doc = " ".join(inspect.getdoc(getattr(hookspecs, hook)).split())
         rows.append(f"| `{hook}(register)` | `{meta.__name__}` | `{LOADED[kind].__name__}` | {doc} |")

@@ -13,7 +13,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 import benchsuite
-from benchsuite import plugin
+from benchsuite import plugin, plugin_docs
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_FILES = sorted([*ROOT.glob("plugins/*/*.py"), *ROOT.glob("docs/example_plugin/*/*.py")])
@@ -92,3 +92,42 @@ def test_importing_the_public_module_loads_no_framework():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_plugin_guide_tables_match_the_code():
+    text = plugin_docs.DOCS_PATH.read_text()
+    assert plugin_docs.missing_blocks(text) == []
+    assert plugin_docs.stale_blocks(text) == [], "run `python -m benchsuite.plugin_docs` and commit docs/plugins.md"
+
+
+def test_a_changed_description_makes_the_guide_stale(monkeypatch):
+    text = plugin_docs.DOCS_PATH.read_text()
+    field = plugin.VisionModelMeta.model_fields["predicts_imagenet"]
+    monkeypatch.setattr(field, "description", "something else")
+    assert plugin_docs.stale_blocks(text) == ["VisionModelMeta"]
+    assert plugin_docs.main(["--check", str(plugin_docs.DOCS_PATH)]) == 1
+
+
+def test_an_undocumented_field_is_refused():
+    class Undocumented(plugin.PluginItemMeta):
+        colour: str = "red"
+
+    with pytest.raises(ValueError, match=r"field Undocumented.colour has no description; add Field\(description=...\)"):
+        plugin_docs.field_table(Undocumented)
+
+
+def test_every_metadata_field_is_in_the_guide():
+    text = plugin_docs.DOCS_PATH.read_text()
+    for model in (plugin.VisionModelMeta, plugin.TextEmbeddingMeta, plugin.MetricMeta, plugin.Concept,
+                  plugin.ImageRecord, plugin.ConceptVector):
+        for name, info in model.model_fields.items():
+            assert info.description, f"{model.__name__}.{name}"
+            assert f"| `{name}` |" in text, f"{model.__name__}.{name} is missing from docs/plugins.md"
+
+
+def test_every_protocol_member_is_in_the_guide():
+    text = plugin_docs.DOCS_PATH.read_text()
+    for member in ("`layers`", "`weights_hash`", "`preprocess(images)`", "`forward(batch, layers, on_layer)`",
+                   "`embed(concepts)`", "`fingerprint`", "`images()`", "`read(record)`", "`concepts()`",
+                   "`__call__(a, b)`"):
+        assert f"| {member} |" in text
