@@ -386,7 +386,8 @@ class ArrayCache:
             atomic_write_text(meta_path, json.dumps(sidecar, default=str, indent=1))
         except OSError as error:
             level = logging.DEBUG if self.write_failed else logging.WARNING
-            log.log(level, "could not write cache entry %s (%s); going on without caching it", data_path, error)
+            log.log(level, "could not write cache entry %s (%s); going on without caching. Check the "
+                    "permissions and free space of the cache folder, or use another --cache", data_path, error)
             self.unwritable.add(digest)
             self.write_failed = True
 
