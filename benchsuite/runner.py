@@ -573,7 +573,54 @@ class SuiteRun:
         if extractions[0].predictions is not None and data.design.aggregate == "groups" and layers:
             records.extend(self.one_vs_two_records(meta, base, provenance, layers, all_layers, extractions,
                                                    text_models, data))
+        records.extend(self.summary_records(base, provenance, layers, all_layers, extractions, text_models, data,
+                                            records))
         return records
+
+    def summary_records(self, base: dict, provenance: Provenance, layers: list[str], all_layers: list[str],
+                        extractions: list[Any], text_models: list[TextModel], data: DesignData,
+                        records: list[Record]) -> list[Record]:
+        """Per text model, the held-out 2 vs 2 headline with its interval, bootstrap draws and family-wise p
+        (docs/methods.md), from the layers whose 2 vs 2 record is ok; a failure fails that record alone."""
+        from benchsuite.inference import N_BOOTSTRAP, N_SPLITS, headline, resampling_key
+        from benchsuite.records import HEADLINE_METRIC, Summary
+
+        scored = {(r.layer, r.text): r for r in records if r.metric == "two_vs_two" and r.status == "ok"}
+        summaries = []
+        for text in text_models:
+            usable = [layer for layer in layers if (layer, text.name) in scored]
+            if not usable:
+                continue
+            rows = data.text_rows.get(text.name)
+            ids = [c.id for c in data.selection.chosen]
+            ids = ids if rows is None else [ids[i] for i in rows]
+            first = scored[(usable[0], text.name)]
+            fields = {**base, "n_concepts": first.n_concepts, "text": text.name, "metric": HEADLINE_METRIC,
+                      "chance": 0.5, "concept_scope": first.concept_scope,
+                      "provenance": provenance.model_copy(update={"text_fingerprint": text.fingerprint})}
+            try:
+                found = headline([[e.matrices[layer] if rows is None else e.matrices[layer][np.ix_(rows, rows)]
+                                   for e in extractions] for layer in usable], data.text_matrices[text.name],
+                                 seed=self.seed, n_permutations=self.permutations, device=self.options.device,
+                                 layer_p_values=[scored[(layer, text.name)].p_value for layer in usable])
+            except Exception as error:  # a failed summary must not lose the model's layer records
+                summaries.append(Record(**fields, status="failed", error=one_line(
+                    f"held-out 2 vs 2 summary of {base['vision']} vs {text.name}: {describe_error(error)}")))
+                continue
+            best = usable[found.best_layer]
+            summaries.append(Record(
+                **fields, layer=best, depth=all_layers.index(best), p_value=found.familywise_p,
+                value=found.heldout if np.isfinite(found.heldout) else None,
+                interval=list(found.interval) if np.isfinite(found.interval).all() else None,
+                summary=Summary(best_value=float(found.layer_values[found.best_layer]), n_splits=N_SPLITS,
+                                selected={layer: round(float(share), 4) for layer, share
+                                          in zip(usable, found.selected, strict=True) if share > 0},
+                                n_bootstrap=N_BOOTSTRAP, spread_factor=found.spread_factor,
+                                resampling=resampling_key(ids, len(extractions), N_BOOTSTRAP, self.seed),
+                                draws=[round(float(d), 6) if np.isfinite(d) else None for d in found.draws],
+                                permutations_used=found.permutations_used),
+            ))
+        return summaries
 
     def one_vs_two_records(self, meta: VisionModelMeta, base: dict, provenance: Provenance, layers: list[str],
                            all_layers: list[str], extractions: list[Any], text_models: list[TextModel],

@@ -91,8 +91,8 @@ def test_records_cover_every_layer_text_and_metric(first_run):
     mobilenet = by(ok, vision="mobilenet_v2", metric="two_vs_two")
     meta = Registry().vision["mobilenet_v2"]
     assert [r.layer for r in sorted(mobilenet, key=lambda r: r.depth)] == list(meta.layers)
-    assert {r.metric for r in by(ok, vision="pixels")} == {"two_vs_two", "rsa"}
-    assert all(r.n_concepts > 100 and len(r.groups) == 1 and r.text == "glove_6b_50d" for r in ok)
+    assert {r.metric for r in by(ok, vision="pixels")} == {"two_vs_two", "rsa", "two_vs_two_heldout"}
+    assert all(r.n_concepts > 100 and len(r.groups) == 1 and r.text == "glove_6b_50d" for r in ok if not r.summary)
     assert all(0 < r.p_value <= 1 for r in ok)
     assert all(r.provenance.versions["numpy"] == np.__version__ for r in ok)
     on_disk = read_results(options.out / "results.json")
@@ -110,6 +110,21 @@ def test_semantics_emerge_with_depth(first_run):
     assert best > first.value
     top = max(by(two, vision="mobilenet_v2"), key=lambda r: r.value)
     assert top.p_value == pytest.approx(1 / (PERMUTATIONS + 1))
+
+
+def test_held_out_summary_per_model_and_text(first_run):
+    _, _, results = first_run
+    two = by(results.records, status="ok", metric="two_vs_two", vision="mobilenet_v2")
+    (summary,) = by(results.records, metric="two_vs_two_heldout", vision="mobilenet_v2")
+    (pixels,) = by(results.records, metric="two_vs_two_heldout", vision="pixels")
+    top = max(two, key=lambda r: r.value)
+    assert summary.layer == top.layer and summary.summary.best_value == pytest.approx(top.value, abs=1e-12)
+    low, high = summary.interval
+    assert 0.6 < low <= summary.value <= high < 1 and summary.value <= top.value + 0.01
+    assert len(summary.summary.draws) == summary.summary.n_bootstrap == 1000
+    assert top.p_value <= summary.p_value < 0.05
+    assert summary.summary.resampling == pixels.summary.resampling
+    assert pixels.value == pytest.approx(by(results.records, metric="two_vs_two", vision="pixels")[0].value, abs=0.01)
 
 
 def test_one_vs_two_for_imagenet_classifiers(first_run):
@@ -183,7 +198,7 @@ def test_interrupted_run_resumes_from_cache(registry, tmp_path, monkeypatch):
 
     monkeypatch.setattr(extraction, "extract_group", no_forward)
     resumed = run_suite(registry, suite, options).records
-    assert len(by(resumed, status="ok")) == 2
+    assert len(by(resumed, status="ok")) == 3  # two metrics and the held-out summary
 
 
 def test_leaderboard_from_results_alone(first_run, tmp_path):
@@ -206,7 +221,7 @@ def test_concept_mean_design_pools_every_photo(registry, tmp_path):
     (pooled,) = inventory["group_images"]
     assert len(inventory["chosen"]) == records[0].n_concepts
     assert records[0].n_images == len(pooled) > 2 * records[0].n_concepts
-    assert all(len(r.groups) == 1 for r in records)
+    assert all(len(r.groups) == 1 for r in records if not r.summary)
 
 
 def test_concept_mean_design_needs_one_group():
