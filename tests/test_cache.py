@@ -248,6 +248,30 @@ def test_spill_folders_of_killed_runs_are_removed_on_the_next_run(tmp_path):
     plan.cleanup()
 
 
+KILLED_RUN = """
+import os, signal, sys
+from pathlib import Path
+from benchsuite.cache import temporary_sibling
+from benchsuite.extraction_store import MemoryPlan
+cache, spill = Path(sys.argv[1]), Path(sys.argv[2])
+folder = MemoryPlan(budget=1, batch_size=1, spill_dir=spill).spill_folder()
+(folder / "0001-layer.f32").write_bytes(bytes(1 << 20))
+(cache / "vision" / "ab").mkdir(parents=True)
+temporary_sibling(cache / "vision" / "ab" / "ab12.npz")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_run_leaves_debris_that_the_next_run_removes(tmp_path):
+    cache, spill = tmp_path / "cache", tmp_path / "spill"
+    killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(cache), str(spill)], capture_output=True)
+    assert killed.returncode == -9, killed.stderr.decode()
+    assert len(list(spill.iterdir())) == 1 and len(list(cache.rglob("*.tmp"))) == 1
+    MemoryPlan(budget=None, batch_size=1, spill_dir=spill)
+    ArrayCache(cache).get("vision", {"k": 1})
+    assert list(spill.iterdir()) == [] and list(cache.rglob("*.tmp")) == []
+
+
 def test_file_digests_hash_each_file_once_and_notice_replacements(tmp_path, monkeypatch):
     photo = tmp_path / "photos" / "cat.jpg"
     photo.parent.mkdir()
