@@ -214,7 +214,7 @@ def numeric_meta(meta: PluginItemMeta, *, drop: Collection[str] = ()) -> dict[st
     return {name: value for name, value in meta.public().items() if name not in COSMETIC_FIELDS and name not in drop}
 
 
-def image_digests(source: Any, records: Sequence[ImageRecord], files: FileDigests) -> list[str]:
+def content_digests(source: Any, records: Sequence[ImageRecord], files: FileDigests) -> list[str]:
     """Each image's content digest, what its numbers are made of (never its name).
 
     A source may define ``digest(record) -> str`` (covering everything ``read``
@@ -288,7 +288,7 @@ def extract_group_cached(
 ) -> GroupExtraction:
     """``extract_group`` through the cache: only missing layers (or predictions) run a forward pass.
 
-    Entries are keyed on ``image_digests`` (see ``image_digests()``) and ``context``
+    Entries are keyed on ``image_digests`` (see ``content_digests``) and ``context``
     (see ``cache_key``); without digests the images are loaded and their pixels hashed.
     """
     if len(set(image_ids)) != len(image_ids):

@@ -35,7 +35,7 @@ from benchsuite.concepts import (
 from benchsuite.errors import BenchsuiteError, PluginDataError, ResourceMissing
 from benchsuite.evaluation import ScoreTask, one_vs_two_inputs, score_one_vs_two
 from benchsuite.executors import Executor, LocalExecutor
-from benchsuite.extraction import extract_group_cached, framework_versions, image_digests, numeric_meta
+from benchsuite.extraction import content_digests, extract_group_cached, framework_versions, numeric_meta
 from benchsuite.plugins import Registry, loader_parameters
 from benchsuite.records import (
     Problem,
@@ -409,7 +409,7 @@ class SuiteRun:
             "source_fingerprint": str(getattr(source, "fingerprint", "")),
             "concept_set": numeric_meta(self.registry.concepts[self.suite.concepts]),
             "groups": [{"concepts": list(g.concept_ids), "images": [im.id for im in g.images],
-                        "digests": image_digests(source, g.images, self.options.cache.file_digests)}
+                        "digests": content_digests(source, g.images, self.options.cache.file_digests)}
                        for g in data.groups],
             "text": {m.name: {"fingerprint": m.fingerprint, "declared": m.declared,
                               "vectors": vectors_digest(m.vectors),
@@ -471,7 +471,7 @@ class SuiteRun:
 
     def cache_inputs(self, meta: VisionModelMeta, source: Any, group: ImageGroup) -> dict[str, Any]:
         """The content half of a group's layer cache keys, for ``extract_group_cached``."""
-        return {"image_digests": image_digests(source, group.images, self.options.cache.file_digests),
+        return {"image_digests": content_digests(source, group.images, self.options.cache.file_digests),
                 "context": self.extraction_context(meta)}
 
     def extract(self, meta: VisionModelMeta, model: Any, source: Any, group: ImageGroup) -> Any:

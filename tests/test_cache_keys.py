@@ -13,7 +13,7 @@ from test_extraction import ProjectionModel, projection_meta
 
 from benchsuite.cache import ArrayCache, FileDigests, array_digest, key_digest
 from benchsuite.concepts import ConceptSelection, ImageGroup
-from benchsuite.extraction import cache_key, extract_group_cached, image_digests
+from benchsuite.extraction import cache_key, content_digests, extract_group_cached
 from benchsuite.runner import DesignData, RunOptions, SuiteRun, TextModel
 from benchsuite.schemas import Concept, ConceptSetMeta, ImageRecord, ImageSourceMeta, MetricMeta
 from benchsuite.suites import Design, Suite
@@ -37,7 +37,7 @@ def photo_tree(root: Path, seed: int = 0) -> Path:
 
 def digests_of(root: Path, memo: FileDigests) -> list[str]:
     source = FolderSource(str(root))
-    return image_digests(source, source.images(), memo)
+    return content_digests(source, source.images(), memo)
 
 
 class PixelSource:
@@ -84,15 +84,15 @@ def test_a_resized_copy_is_another_image(tmp_path):
 
 def test_a_source_without_files_or_digest_is_keyed_on_its_pixels(tmp_path):
     memo = FileDigests(tmp_path / "memo")
-    first = image_digests(PixelSource(1), PixelSource(1).images(), memo)
+    first = content_digests(PixelSource(1), PixelSource(1).images(), memo)
     assert all(d.startswith("pixels:") for d in first)
-    assert image_digests(PixelSource(1), PixelSource(1).images(), memo) == first
-    assert image_digests(PixelSource(2), PixelSource(2).images(), memo) != first
+    assert content_digests(PixelSource(1), PixelSource(1).images(), memo) == first
+    assert content_digests(PixelSource(2), PixelSource(2).images(), memo) != first
 
 
 def test_a_source_digest_method_is_used_as_given(tmp_path):
     source = DigestingSource(3)
-    assert image_digests(source, source.images(), FileDigests(tmp_path)) == [f"source:3-{c}/0" for c in CONCEPTS]
+    assert content_digests(source, source.images(), FileDigests(tmp_path)) == [f"source:3-{c}/0" for c in CONCEPTS]
 
 
 def test_a_folder_fingerprint_notices_a_photo_replaced_by_one_of_the_same_size(tmp_path):
@@ -149,7 +149,7 @@ def test_a_photo_replaced_in_place_is_extracted_again_and_an_unchanged_one_is_no
         records = source.images()
         calls, load = counting(lambda: [source.read(r) for r in records])
         result = extract_group_cached(cache, meta, model, [r.id for r in records], load,
-                                      image_digests=image_digests(source, records, memo), context=CONTEXT)
+                                      image_digests=content_digests(source, records, memo), context=CONTEXT)
         return calls, result
 
     _, first = run(root)
