@@ -205,6 +205,17 @@ def shared_file_mode() -> int:
     return (0o666 & ~current_umask()) | 0o640
 
 
+def make_folder(folder: Path) -> None:
+    """``folder`` and its missing parents, which the owner's group may enter like the files written in them."""
+    missing = [path for path in (folder, *folder.parents) if not path.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    for created in missing:
+        try:
+            os.chmod(created, (0o777 & ~current_umask()) | 0o750)
+        except OSError:
+            continue
+
+
 def temporary_sibling(path: Path) -> tuple[int, str]:
     """A new temporary file beside ``path``, named after this process, group-readable (mkstemp makes 0600)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{owner_tag()}.", suffix=TEMPORARY_SUFFIX)
@@ -218,7 +229,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     Temporary siblings of ``path`` left by killed writers are removed first.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     remove_stale(path.parent.glob(f".{glob.escape(path.name)}.*{TEMPORARY_SUFFIX}"))
     fd, tmp = temporary_sibling(path)
     try:
@@ -275,9 +286,11 @@ class FileDigests:
         line = json.dumps({"name": name, "size": stamp[0], "mtime_ns": stamp[1], "ctime_ns": stamp[2],
                            "sha256": sha}) + "\n"
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            make_folder(self.root)
             fd = os.open(self.log_path(folder), os.O_WRONLY | os.O_APPEND | os.O_CREAT, shared_file_mode())
             try:
+                if os.fstat(fd).st_size == 0:
+                    os.fchmod(fd, shared_file_mode())  # os.open's mode passes through the umask
                 os.write(fd, line.encode())
             finally:
                 os.close(fd)

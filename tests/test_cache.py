@@ -172,17 +172,23 @@ def test_the_key_array_name_is_reserved(tmp_path):
         ArrayCache(tmp_path).put("ns", {"k": 1}, {"__key__": np.ones(1)})
 
 
-def test_written_files_are_group_readable_whatever_the_umask(tmp_path):
+def test_written_files_and_folders_are_group_readable_whatever_the_umask(tmp_path):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"pixels")
     previous = os.umask(0o077)
     try:
-        ArrayCache(tmp_path).put("ns", {"k": 1}, {"x": np.ones(2)})
-        atomic_write_text(tmp_path / "records.json", "[]")
+        cache = ArrayCache(tmp_path / "cache")
+        cache.put("ns", {"k": 1}, {"x": np.ones(2)})
+        cache.file_digests.digest(photo)
+        atomic_write_text(tmp_path / "out" / "records.json", "[]")
     finally:
         os.umask(previous)
-    written = [*entry_files(tmp_path, ".npz"), *entry_files(tmp_path / "ns", ".json"), tmp_path / "records.json"]
-    assert len(written) == 3
-    assert all(path.stat().st_mode & 0o040 for path in written)
-    assert not any(path.stat().st_mode & 0o004 for path in written)
+    written = [*entry_files(tmp_path / "cache", ".npz"), *entry_files(tmp_path / "cache", ".json"),
+               *entry_files(tmp_path / "cache", ".jsonl"), tmp_path / "out" / "records.json"]
+    folders = [path.parent for path in written] + [tmp_path / "cache" / "ns"]
+    assert len(written) == 4
+    assert all(path.stat().st_mode & 0o777 == 0o640 for path in written)
+    assert all(path.stat().st_mode & 0o777 == 0o750 for path in folders)
 
 
 def test_no_temporary_files_left_behind(tmp_path):
