@@ -72,13 +72,18 @@ def test_run_and_rebuild_leaderboard(tmp_path):
     assert (board / "README.md").read_text() == first
 
 
-def test_cuda_without_a_gpu_falls_back_with_a_message(monkeypatch):
+@pytest.mark.parametrize(("gpu", "device", "message"), [
+    (False, "cpu", "--device cuda: no CUDA device is visible to torch; running on the CPU"),
+    (True, "cuda", ""),
+])
+def test_cuda_without_a_gpu_falls_back_with_a_message(monkeypatch, capsys, gpu, device, message):
     import torch
 
     from benchsuite import cli
 
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert cli.cuda_or_cpu() == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    assert cli.cuda_or_cpu() == device
+    assert " ".join(capsys.readouterr().err.split()) == message
 
 
 def test_unknown_executor_is_refused(tmp_path):

@@ -5,7 +5,7 @@ import collections
 import numpy as np
 import pytest
 
-from tests.text_fixtures import imagenet_vectors, offline_model
+from tests.text_fixtures import imagenet_vectors, offline_model, registry
 
 # Measured with the packaged data (see the module's docstring): models, kinds of match.
 EXPECTED_COVERAGE = {
@@ -13,6 +13,7 @@ EXPECTED_COVERAGE = {
     "minilm": (999, {"sentence": 999}),
     "e5_multilingual": (999, {"sentence": 999}),
 }
+DIMENSIONS = {"glove_6b_50d": 50, "minilm": 384, "e5_multilingual": 384}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_COVERAGE))
@@ -22,7 +23,8 @@ def test_coverage_over_imagenet_1k(name):
     assert len(vectors) == size
     assert dict(collections.Counter(v.how for v in vectors.values())) == kinds
     assert "n03126707" not in vectors, "the second 'crane' (the machine) has no unused synonym"
-    assert {v.vector.shape for v in vectors.values()} == {(offline_model(name).dimension,)}
+    assert {v.vector.shape for v in vectors.values()} == {(DIMENSIONS[name],)}
+    assert registry().text[name].dimension == DIMENSIONS[name]
     assert all(np.isfinite(v.vector).all() for v in vectors.values())
 
 
