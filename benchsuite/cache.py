@@ -16,6 +16,7 @@ one, while a live run's are never touched.
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import io
@@ -88,8 +89,14 @@ def process_start(pid: int) -> int | None:
         return None
 
 
+@functools.cache
 def host_name() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+    """This host's name and pid namespace: two containers sharing a hostname never judge each other's pids."""
+    try:
+        namespace = re.sub(r"\D", "", os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        namespace = ""
+    return re.sub(r"[^A-Za-z0-9-]", "-", f"{socket.gethostname()}-{namespace}".strip("-")) or "host"
 
 
 def owner_tag(pid: int | None = None) -> str:
