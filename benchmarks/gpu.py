@@ -68,7 +68,7 @@ def main() -> None:
         cells = []
         for device in devices:
             model = registry.vision[name].load(device=device)
-            seconds = time_it(lambda m=model: extract_group(m, images, batch_size=16))
+            seconds = time_it(lambda m=model, i=images: extract_group(m, i, batch_size=16))
             cells.append(f"{n_images / seconds:.1f}")
         print(f"| {name}: extraction, images/s ({n_images} images, all layers) | " + " | ".join(cells) + " |")
     for k, n_cpu in ((166, 1000), (1000, 50)):
@@ -76,7 +76,7 @@ def main() -> None:
         cells = []
         for device in devices:
             n = n_cpu if device == "cpu" else 1000
-            seconds = time_it(lambda d=device, n=n: permutation_test(a, b, statistic="two_vs_two",
+            seconds = time_it(lambda d=device, n=n, a=a, b=b: permutation_test(a, b, statistic="two_vs_two",
                                                                       n_permutations=n, device=d))
             cells.append(f"{n / seconds:.0f}")
         print(f"| 2 vs 2 permutations/s at k = {k} | " + " | ".join(cells) + " |")

@@ -11,15 +11,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from image_fixtures import build_val_tree
+from text_fixtures import offline_model, write_binary_vectors, write_text_vectors
 
 from benchsuite.cache import ArrayCache
 from benchsuite.imagenet import imagenet_concepts
 from benchsuite.plugins import Registry
 from benchsuite.runner import RunOptions, run_suite
 from benchsuite.suites import load_suites
-
-from image_fixtures import build_val_tree
-from text_fixtures import offline_model, write_binary_vectors, write_text_vectors
 
 keras = pytest.importorskip("keras")
 from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group  # noqa: E402

@@ -131,3 +131,13 @@ def test_every_protocol_member_is_in_the_guide():
                    "`embed(concepts)`", "`fingerprint`", "`images()`", "`read(record)`", "`concepts()`",
                    "`__call__(a, b)`"):
         assert f"| {member} |" in text
+
+
+def test_the_slow_tier_names_tests_that_exist():
+    from conftest import SLOW_MODULES, SLOW_TESTS
+
+    tests = ROOT / "tests"
+    assert all((tests / name).is_file() for name in SLOW_MODULES)
+    for test in SLOW_TESTS:
+        module, _, function = test.partition("::")
+        assert f"def {function}(" in (tests / module).read_text(), test
