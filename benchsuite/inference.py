@@ -109,18 +109,13 @@ def concept_halves(k: int, n_splits: int, seed: int) -> list[tuple[np.ndarray, n
     return halves
 
 
-def weighted_accuracies(outcomes: np.ndarray, concept_weights: np.ndarray, group_weights: np.ndarray,
-                        concepts: np.ndarray | None = None) -> np.ndarray:
+def weighted_accuracies(outcomes: np.ndarray, concept_weights: np.ndarray, group_weights: np.ndarray) -> np.ndarray:
     """(draws, layers) 2 vs 2 accuracy of each layer, mean over groups, for each weighting of concepts.
 
     A concept drawn w times stands for w copies: pair (i, j) counts w_i·w_j times, a pair of two
     copies of one concept is not tested, and every pair keeps the outcome it has against the
-    original concepts (copies never join the comparison columns). ``concepts`` restricts the pairs
-    to those within a subset.
+    original concepts (copies never join the comparison columns).
     """
-    if concepts is not None:
-        outcomes = outcomes[:, :, concepts][:, :, :, concepts]
-        concept_weights = concept_weights[:, concepts]
     n_layers, n_groups, k, _ = outcomes.shape
     w = np.ascontiguousarray(concept_weights, dtype=np.float32)
     pairs = w.sum(axis=1, dtype=np.float64) ** 2 - (w.astype(np.float64) ** 2).sum(axis=1)
@@ -133,17 +128,31 @@ def weighted_accuracies(outcomes: np.ndarray, concept_weights: np.ndarray, group
         return passed / (n_groups * pairs[:, None])
 
 
-def heldout_accuracy(outcomes: np.ndarray, concept_weights: np.ndarray, group_weights: np.ndarray,
-                     halves: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def restricted(layers: Sequence[Sequence[np.ndarray]], concepts: np.ndarray) -> list[list[np.ndarray]]:
+    """Every layer's group matrices over a subset of the concepts."""
+    cut = np.ix_(concepts, concepts)
+    return [[matrix[cut] for matrix in groups] for groups in layers]
+
+
+def heldout_accuracy(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, concept_weights: np.ndarray,
+                     group_weights: np.ndarray, halves: Sequence[tuple[np.ndarray, np.ndarray]],
+                     device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Per draw, the mean over halvings and both directions of the accuracy, on one half, of the
-    layer that is best on the other; and per draw and layer, the share of those choices it won."""
-    n_draws, n_layers = concept_weights.shape[0], outcomes.shape[0]
+    layer that is best on the other; and per draw and layer, the share of those choices it won.
+
+    Each half is scored on its own (its comparison columns are its own concepts), so nothing that
+    chose the layer is part of its score.
+    """
+    n_draws, n_layers = concept_weights.shape[0], len(layers)
     total = np.zeros(n_draws)
     chosen = np.zeros((n_draws, n_layers))
     rows = np.arange(n_draws)
     for first, second in halves:
-        on_first = weighted_accuracies(outcomes, concept_weights, group_weights, first)
-        on_second = weighted_accuracies(outcomes, concept_weights, group_weights, second)
+        on_first, on_second = (
+            weighted_accuracies(pair_outcomes(restricted(layers, half), text_matrix[np.ix_(half, half)], device),
+                                concept_weights[:, half], group_weights)
+            for half in (first, second)
+        )
         for select, score in ((on_first, on_second), (on_second, on_first)):
             layer = np.nan_to_num(select, nan=-np.inf).argmax(axis=1)
             total += score[rows, layer]
@@ -168,8 +177,8 @@ def spread_factor(layer: Sequence[np.ndarray], text_matrix: np.ndarray, draws: n
     scores = []
     for _ in range(n_subsets):
         half = np.sort(rng.permutation(k)[:m])
-        cut = np.ix_(half, half)
-        scores.append(pair_outcomes([[matrix[cut] for matrix in layer]], text_matrix[cut], device).mean(axis=1).sum())
+        scores.append(pair_outcomes(restricted([layer], half), text_matrix[np.ix_(half, half)], device)
+                      .mean(axis=1).sum())
     target = np.sqrt(m / k) * np.std(scores) / (m * (m - 1))
     spread = np.nanstd(draws)
     return float(target / spread) if spread > 0 else 1.0
@@ -266,7 +275,8 @@ def headline(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, *,
     concept_weights, group_weights = bootstrap_weights(k, n_groups, n_bootstrap, seed)
     concept_weights = np.vstack([np.ones((1, k), dtype=np.float32), concept_weights])
     group_weights = np.vstack([np.ones((1, n_groups), dtype=np.float32), group_weights])
-    scores, chosen = heldout_accuracy(outcomes, concept_weights, group_weights, concept_halves(k, n_splits, seed))
+    scores, chosen = heldout_accuracy(layers, text_matrix, concept_weights, group_weights,
+                                      concept_halves(k, n_splits, seed), device)
     layer_values = weighted_accuracies(outcomes, concept_weights[:1], group_weights[:1])[0]
     best = int(np.nanargmax(layer_values))
     concepts_only = weighted_accuracies(outcomes[best:best + 1], concept_weights[1:], np.ones_like(group_weights[1:]))
