@@ -96,6 +96,16 @@ def find_item(registry: Registry, name: str) -> tuple[str, PluginItemMeta]:
     return found[0], registry[found[0]][bare]
 
 
+def registration_problem(registry: Registry, name: str) -> CheckResult | None:
+    """A failed "registers" result when the plugin registered ``name`` but the record was refused (invalid, twice)."""
+    kind, _, bare = name.rpartition(":")
+    for candidate in [kind] if kind else list(KINDS):
+        message = registry.problem(candidate, bare) if candidate in KINDS else None
+        if message:
+            return CheckResult(f"{candidate} {bare}", "registers", "failed", message)
+    return None
+
+
 def accepted_options(meta: PluginItemMeta) -> dict[str, inspect.Parameter]:
     """The loader's keyword parameters (empty when it takes ``**options`` only)."""
     return {
@@ -455,6 +465,9 @@ def check_item(name: str, options: Mapping[str, Any] | None = None, registry: Re
                registration: bool = True) -> list[CheckResult]:
     """Every conformance check of one item; stops after a failed or skipped load."""
     registry = registry if registry is not None else Registry()
+    broken = registration_problem(registry, name)
+    if broken is not None:
+        return [broken]
     kind, meta = find_item(registry, name)
     label = f"{kind} {meta.name}"
     options = dict(options or {})

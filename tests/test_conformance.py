@@ -352,6 +352,20 @@ def test_missing_resources_skip_and_other_load_errors_fail():
         assert detail in results[0].detail
 
 
+def test_an_item_registered_twice_fails_its_registration_naming_both_plugins():
+    pm = make_plugin_manager(load_entry_points=False)
+    for plugin_name in ("first_plugin", "second_plugin"):
+        class Plugin:
+            @hookimpl
+            def register_metrics(self, register):
+                register(MetricMeta(name="twin", loader=lambda: upper_correlation))
+
+        pm.register(Plugin(), name=plugin_name)
+    (result,) = check_item("twin", registry=Registry(pm), registration=False)
+    assert (result.item, result.check, result.status) == ("metrics twin", "registers", "failed")
+    assert "first_plugin" in result.detail and "second_plugin" in result.detail
+
+
 def test_names_must_be_registered_and_unambiguous():
     registry = Registry()
     with pytest.raises(UnknownPlugin, match="'folder' names items of several kinds .*e.g. images:folder"):
