@@ -3,6 +3,7 @@
 Each hook receives a ``register`` callback (as simonw/llm does) so that one
 plugin can register many items in a few lines. Registration must be cheap: it
 records metadata and a loader; heavy imports happen inside the loader.
+Plugins take ``hookimpl`` (and everything else) from ``benchsuite.plugin``.
 """
 
 import pluggy
