@@ -11,10 +11,15 @@ TIE_TOLERANCE = 1e-10
 
 
 def _similarity(x: np.ndarray, y: np.ndarray, distance: str) -> float:
-    """Pearson or cosine; NaN for a constant (Pearson) or zero (cosine) vector."""
+    """Pearson or cosine; NaN for an exactly constant (Pearson) or zero (cosine) vector.
+
+    Pearson shifts each vector by its smallest entry before centring (exact for close entries), so the
+    mean's rounding is relative to the spread: two entries 1e-15 apart still correlate at exactly ±1.
+    """
     if distance == "correlation":
         if (x == x[0]).all() or (y == y[0]).all():
             return np.nan
+        x, y = x - x.min(), y - y.min()
         x, y = x - x.mean(), y - y.mean()
     norm = np.linalg.norm(x) * np.linalg.norm(y)
     return float(x @ y / norm) if norm > 0 else np.nan

@@ -46,6 +46,38 @@ def with_duplicates(k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return correlation_matrix(X), correlation_matrix(Y)
 
 
+def with_row(M: np.ndarray, index: int, off_diagonal: np.ndarray) -> np.ndarray:
+    """M with concept ``index``'s similarities (row and column, not the diagonal) replaced."""
+    M = M.copy()
+    row = np.insert(np.delete(off_diagonal, index), index, M[index, index])
+    M[index], M[:, index] = row, row
+    return M
+
+
+def nearly_constant_row(k: int, seed: int, level: float, spread: float) -> tuple[np.ndarray, np.ndarray]:
+    """A related pair whose A has one concept similar to all others at ``level`` ± ``spread`` (diagonal 1)."""
+    A, B = related_pair(k, seed)
+    noise = np.random.default_rng(seed + 1).normal(size=k)
+    return with_row(A, 5, level + spread * noise), B
+
+
+def constant_but_one(k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A concept whose similarities are all 0.3 but one: without that one its masked rows are exactly constant."""
+    A, B = related_pair(k, seed)
+    row = np.full(k, 0.3)
+    row[1] = 0.9
+    return with_row(A, 4, row), with_row(B, 2, row + np.r_[0.0, 0.0, 0.0, 1e-9, np.zeros(k - 4)])
+
+
+def near_ties(k: int, seed: int) -> np.ndarray:
+    """Symmetric, unit diagonal, entries from a few levels some of which differ only by rounding-sized steps."""
+    levels = np.array([0.2, 0.2 + 1e-15, 0.2 + 1e-12, 0.2 + 1e-9, 0.5, 0.5 - 1e-14, -0.1])
+    M = np.random.default_rng(seed).choice(levels, size=(k, k))
+    M = np.triu(M, 1) + np.triu(M, 1).T
+    np.fill_diagonal(M, 1.0)
+    return M
+
+
 CASES = {
     "related k=5": related_pair(5, 0),
     "related k=40": related_pair(40, 1),
@@ -56,6 +88,11 @@ CASES = {
     "constant concepts": with_constant_concepts(16, 9, [2, 7]),
     "duplicated concepts": with_duplicates(15, 10),
     "same matrix with duplicates": (with_duplicates(9, 11)[0], with_duplicates(9, 11)[0]),
+    "nearly constant row": nearly_constant_row(20, 2, 0.0, 1e-6),
+    "nearly constant row at 0.5": nearly_constant_row(20, 3, 0.5, 1e-6),
+    "row constant but for one concept": constant_but_one(12, 4),
+    "k=4 near ties": (near_ties(4, 5), near_ties(4, 6)),
+    "k=6 near ties": (near_ties(6, 7), near_ties(6, 8)),
 }
 
 
@@ -215,3 +252,78 @@ def test_repeated_calls_on_one_kernel_reuse_its_workspace_safely():
     np.testing.assert_allclose(identity, identity.T, equal_nan=True)
     iu, ju = np.triu_indices(15, 1)
     np.testing.assert_allclose(identity[iu, ju], two_vs_two_loop(A, B)[2], atol=1e-9)
+
+
+def two_point_margins(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """At k = 4 each masked row has two entries, so r(x, y) is the product of the two rows' signs (NaN if
+    either pair of entries is equal) and every margin is an integer: exact arithmetic."""
+    margins = []
+    for i, j in zip(*np.triu_indices(4, 1), strict=True):
+        a, b = (c for c in range(4) if c not in (i, j))
+        r = {(x, y): np.sign(A[x, a] - A[x, b]) * np.sign(B[y, a] - B[y, b]) for x in (i, j) for y in (i, j)}
+        r = {key: np.nan if value == 0 else value for key, value in r.items()}
+        margins.append(r[i, i] + r[j, j] - r[i, j] - r[j, i])
+    return np.array(margins)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.sampled_from(["fail", "half"]))
+def test_at_k_4_rounding_never_turns_a_tie_into_a_pass(seed_a, seed_b, ties):
+    A, B = near_ties(4, seed_a), near_ties(4, seed_b)
+    exact = two_point_margins(A, B)
+    result = two_vs_two(A, B, ties=ties)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(result.passed, exact > 0)
+        np.testing.assert_array_equal(result.tied, exact == 0)
+    np.testing.assert_allclose(result.margin, exact, atol=1e-9)
+    assert result.accuracy == pytest.approx(np.mean((exact > 0) + (0.5 * (exact == 0) if ties == "half" else 0)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(5, 25), st.integers(0, 2**32 - 1), st.sampled_from([0.0, 0.5, 1.0]),
+       st.sampled_from([1e-4, 1e-6, 1e-8]))
+def test_a_nearly_constant_row_is_computed_not_treated_as_constant(k, seed, level, spread):
+    A, B = nearly_constant_row(max(k, 7), seed % 1000, level, spread)
+    passed, tied, margin, accuracy = two_vs_two_loop(A, B)
+    result = two_vs_two(A, B)
+    assert np.isfinite(result.margin).all()
+    np.testing.assert_array_equal(result.passed, passed)
+    np.testing.assert_allclose(result.margin, margin, atol=1e-8)
+    assert result.accuracy == accuracy
+
+
+@pytest.mark.parametrize("device", ["cpu", "torch"])
+def test_a_row_constant_without_one_concept_fails_exactly_those_pairs(device):
+    A, B = constant_but_one(12, 4)
+    result = two_vs_two(A, B, device=device)
+    undefined = np.isnan(result.margin)
+    assert {tuple(pair) for pair in result.pairs[undefined]} == {(1, 4)}
+    assert not result.passed[undefined].any()
+
+
+@pytest.mark.parametrize("constant", [[0, 1, 2], [0, 1, 2, 3]])
+def test_fewer_than_4_concepts_present_in_both_is_a_value_error(constant):
+    from benchsuite.metrics import STATISTICS, permutation_test
+
+    A, B = with_constant_concepts(6, 19, constant)
+    message = f"only {6 - len(constant)} concepts have finite similarities in both A and B; at least 4"
+    for call in (lambda: two_vs_two(A, B), lambda: STATISTICS["two_vs_two"](A, B),
+                 lambda: permutation_test(A, B, n_permutations=5)):
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_relabellings_that_leave_fewer_than_4_concepts_are_nan_draws():
+    from benchsuite.metrics import concept_permutations, permutation_test
+
+    A, B = with_constant_concepts(6, 20, [0, 1])  # A lacks concepts 0 and 1, B lacks 0: four present
+    perms = next(concept_permutations(6, 40, seed=3, batch_size=40))
+    present = (~np.isnan(A).all(axis=1))[None, :] & (~np.isnan(B).all(axis=1))[perms]
+    result = permutation_test(A, B, n_permutations=40, seed=3, batch_size=7)
+    undefined = present.sum(axis=1) < 4
+    assert undefined.any() and not undefined.all()
+    np.testing.assert_array_equal(np.isnan(result.null), undefined)
+    expected = [two_vs_two(A, B[np.ix_(p, p)]).accuracy for p in perms[~undefined]]
+    np.testing.assert_allclose(result.null[~undefined], expected, atol=1e-12)
+    reached = np.count_nonzero(result.null[~undefined] >= result.observed - 1e-12) + undefined.sum()
+    assert result.p_value == pytest.approx((1 + reached) / 41)

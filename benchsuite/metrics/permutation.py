@@ -21,13 +21,17 @@ from numpy.typing import ArrayLike
 
 from benchsuite.metrics.backend import Backend, one_blas_thread, resolve_backend
 from benchsuite.metrics.statistics import evaluate_checked, get_metric
+from benchsuite.metrics.two_vs_two import too_few_concepts
 from benchsuite.metrics.validation import (
     check_direction,
     check_permutation_count,
     check_seed,
     check_similarity_pair,
     missing_concepts,
+    usable_concepts,
 )
+
+NUMPY = resolve_backend("cpu")
 
 BATCH_ELEMENTS = 1 << 17
 """On the CPU the default batch size aims at this many entries per (batch, k, k) array (1 MiB in
@@ -107,6 +111,23 @@ def batched_null(values: Callable[[Any], Any], backend: Backend, batches: Iterat
     return np.concatenate(results)
 
 
+def relabelled_values(
+    function: Callable[[np.ndarray, np.ndarray], float],
+    A: np.ndarray,
+    B: np.ndarray,
+    batches: Iterator[np.ndarray],
+    too_few: Callable[[np.ndarray], np.ndarray] | None,
+) -> np.ndarray:
+    """``function(A, B relabelled)`` for each permutation, one call each; NaN where ``too_few`` says that
+    relabelling leaves fewer than 4 concepts present in both spaces (the statistic is undefined there)."""
+    values = []
+    for batch in batches:
+        undefined = np.zeros(len(batch), dtype=bool) if too_few is None else too_few(batch)
+        pairs = zip(batch, undefined, strict=True)
+        values.extend(np.nan if skip else function(A, B[np.ix_(p, p)]) for p, skip in pairs)
+    return np.array(values, dtype=float)
+
+
 def permutation_test(
     A: ArrayLike,
     B: ArrayLike,
@@ -141,6 +162,8 @@ def permutation_test(
     name = statistic if isinstance(statistic, str) else getattr(statistic, "__name__", "custom")
     spec = get_metric(statistic) if isinstance(statistic, str) else None
     has_missing = bool(missing_concepts(A).any() or missing_concepts(B).any())
+    if spec is not None and has_missing:
+        usable_concepts(A, B)
     if spec is not None and (spec.handles_missing or not has_missing):
         backend = resolve_backend(device)
         values = spec.kernel(A, B, backend)
@@ -149,6 +172,6 @@ def permutation_test(
     else:
         function = partial(evaluate_checked, spec) if spec is not None else statistic
         observed = float(function(A, B))
-        null = np.array([function(A, B[np.ix_(p, p)]) for batch in batches for p in batch], dtype=float)
+        null = relabelled_values(function, A, B, batches, None if spec is None else too_few_concepts(A, B, NUMPY))
     p_value = permutation_p_value(observed, null, higher_is_better)
     return PermutationResult(name, observed, null.astype(np.float64), p_value)

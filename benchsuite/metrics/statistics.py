@@ -19,8 +19,8 @@ from benchsuite.metrics.backend import Backend, resolve_backend
 from benchsuite.metrics.cka import cka_debiased_kernel, cka_kernel
 from benchsuite.metrics.knn import DEFAULT_NEIGHBORS, mutual_knn_kernel
 from benchsuite.metrics.rsa import RsaMethod, check_rsa_method, rsa_kernel
-from benchsuite.metrics.two_vs_two import accuracy_from_margins, pair_margins
-from benchsuite.metrics.validation import check_similarity_pair, drop_missing
+from benchsuite.metrics.two_vs_two import accuracy_from_margins, pair_margins, too_few_concepts
+from benchsuite.metrics.validation import check_similarity_pair, drop_missing, usable_concepts
 
 Kernel = Callable[[np.ndarray, np.ndarray, Backend], Callable[[Any], Any]]
 
@@ -38,9 +38,13 @@ class MetricSpec:
 
 
 def two_vs_two_kernel(A: np.ndarray, B: np.ndarray, backend: Backend) -> Callable[[Any], Any]:
-    """2 vs 2 accuracy (Pearson, ties fail) for each relabelling of B."""
+    """2 vs 2 accuracy (Pearson, ties fail) for each relabelling of B; NaN for a relabelling that
+    leaves fewer than 4 concepts present in both spaces (the test is undefined there)."""
     margins = pair_margins(A, B, backend)
-    return lambda perms: accuracy_from_margins(margins(perms), backend)
+    too_few = too_few_concepts(A, B, backend)
+    if too_few is None:
+        return lambda perms: accuracy_from_margins(margins(perms), backend)
+    return lambda perms: backend.xp.where(too_few(perms), np.nan, accuracy_from_margins(margins(perms), backend))
 
 
 def evaluate(spec: MetricSpec, A: ArrayLike, B: ArrayLike, device: str = "cpu") -> float:
@@ -55,7 +59,9 @@ def evaluate(spec: MetricSpec, A: ArrayLike, B: ArrayLike, device: str = "cpu") 
 
 def evaluate_checked(spec: MetricSpec, A: np.ndarray, B: np.ndarray, device: str = "cpu") -> float:
     """``evaluate`` on matrices that have passed ``check_similarity_pair`` (as every relabelling of them does)."""
-    if not spec.handles_missing:
+    if spec.handles_missing:
+        usable_concepts(A, B)
+    else:
         A, B = drop_missing(A, B)
     backend = resolve_backend(device)
     identity = backend.asarray(np.arange(A.shape[0])[None, :])

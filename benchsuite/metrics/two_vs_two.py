@@ -14,20 +14,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from benchsuite.metrics.backend import Backend, resolve_backend
-from benchsuite.metrics.validation import check_similarity_pair, missing_concepts
+from benchsuite.metrics.validation import MIN_CONCEPTS, check_similarity_pair, missing_concepts, usable_concepts
 
 TIE_TOLERANCE = 1e-10
 """Margins within this of zero are ties: equal in exact arithmetic, apart only by rounding."""
 
-CONSTANT_TOLERANCE = 1e-10
-"""A masked row whose variance is below this fraction of its full spread counts as constant."""
+TRUSTED_SPREAD = 1e-3
+"""A masked row's spread (n·Σx² − (Σx)²) comes from its whole row's sums, whose float64 rounding is a
+few ulps of n·Σx² over the whole row. Above this fraction of it the correlations keep better than 1e-11;
+below it (a row exactly or nearly constant once one concept is left out) the pair is recomputed directly,
+so "constant" means exactly constant, as in ``correlation_matrix``."""
 
 Distance = Literal["correlation", "cosine"]
 Ties = Literal["fail", "half"]
@@ -52,23 +55,23 @@ def upper_pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
     return iu, ju
 
 
-def _scaled_rows(M: np.ndarray, valid: np.ndarray, centred: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Rows shifted and scaled for precision (the masked Pearson/cosine are unchanged), split into
-    the matrix with a zero diagonal and the diagonal; missing concepts' entries are 0."""
-    X = M if valid.all() else np.where(valid[:, None] & valid[None, :], M, 0.0)
-    count = valid.sum()
+def _scaled_rows(M: np.ndarray, valid: np.ndarray, centred: bool) -> np.ndarray:
+    """Rows centred and scaled over their off-diagonal entries (no masked row holds the diagonal), so
+    the masked Pearson/cosine are unchanged and well conditioned; the diagonal and missing concepts' entries are 0."""
+    off_diagonal = valid[:, None] & valid[None, :] & ~np.eye(len(M), dtype=bool)
+    X = np.where(off_diagonal, M, 0.0)
+    count = max(int(valid.sum()) - 1, 1)
     if centred:
-        X = X - X.sum(axis=1, keepdims=True) / count * valid
+        X = np.where(off_diagonal, X - np.where(off_diagonal, M, np.inf).min(axis=1, keepdims=True), 0.0)
+        X = np.where(off_diagonal, X - X.sum(axis=1, keepdims=True) / count, 0.0)
     scale = np.sqrt((X * X).sum(axis=1, keepdims=True) / count)
-    X = X / np.where(scale > 0, scale, 1.0)
-    diagonal = X.diagonal().copy()
-    np.fill_diagonal(X, 0.0)
-    return X, diagonal
+    return X / np.where(scale > 0, scale, 1.0)
 
 
-def _masked_spreads(x: Any, diagonal: Any, n: Any, centred: bool, backend: Backend, out: list[Any]) -> tuple[Any, Any]:
+def _masked_spreads(x: Any, n: Any, centred: bool, backend: Backend, out: list[Any]) -> tuple[Any, Any]:
     """For row i without concepts i and j, at [i, j]: its sum, and the root of its spread
-    n·Σx² − (Σx)² (just Σx², and no sum, for cosine), NaN where that masked row is constant.
+    n·Σx² − (Σx)² (just Σx², and no sum, for cosine), NaN where rounding leaves that spread
+    untrusted (``TRUSTED_SPREAD``): the pair is then recomputed by ``exact_margins``.
 
     ``x`` (batch, k, k) holds scaled rows with a zero diagonal and zeros at left-out concepts,
     n is the masked length, ``out`` three (batch, k, k) buffers (the first two are returned).
@@ -77,7 +80,7 @@ def _masked_spreads(x: Any, diagonal: Any, n: Any, centred: bool, backend: Backe
     spread, sums, scratch = out
     squares = xp.multiply(x, x, out=spread)
     total = squares.sum(axis=-1)[..., None]
-    floor = CONSTANT_TOLERANCE * (total + diagonal[..., None] ** 2)
+    floor = TRUSTED_SPREAD * total
     spread = xp.subtract(total, squares, out=spread)
     if centred:
         sums = xp.subtract(x.sum(axis=-1)[..., None], x, out=sums)
@@ -104,8 +107,9 @@ def pair_margins(
     complete = bool(valid_a.all() and valid_b.all())
     k = A.shape[0]
     xp, be = backend.xp, backend
-    a, a_diagonal = (be.asarray(x) for x in _scaled_rows(A, valid_a, centred))
-    b, b_diagonal = (be.asarray(x) for x in _scaled_rows(B, valid_b, centred))
+    a = be.asarray(_scaled_rows(A, valid_a, centred))
+    b = be.asarray(_scaled_rows(B, valid_b, centred))
+    exact = partial(exact_margins, A, B, valid_a, valid_b, centred)
     valid_a, valid_b = be.asarray(valid_a.astype(np.float64)), be.asarray(valid_b.astype(np.float64))
     local = threading.local()
 
@@ -120,7 +124,7 @@ def pair_margins(
         """u = n / root spread (1 / root for cosine), u·a, u transposed, and t − t transposed for
         t = sum / root spread (None for cosine): B's masked rows' correlations with A's are then
         (P·u − s·t) / root spread, P and s their cross-products and sums."""
-        sums, root = _masked_spreads(a_masked, a_diagonal, n, centred, be, [be.empty(a_masked.shape) for _ in range(3)])
+        sums, root = _masked_spreads(a_masked, n, centred, be, [be.empty(a_masked.shape) for _ in range(3)])
         u = (n if centred else 1.0) / root
         t = None if sums is None else xp.divide(sums, root, out=sums)
         return u, u * a, be.contiguous(be.swap(u)), None if t is None else t - be.swap(t)
@@ -133,7 +137,6 @@ def pair_margins(
             b_p[0] = b
         else:
             be.relabel(b, perms, out=b_p)
-        b_p_diagonal = b_diagonal[None] if perms is None else b_diagonal[perms]
         if complete:
             n = k - 2
             u_a, ua_a, u_a_t, t_a_gap = fixed
@@ -142,7 +145,7 @@ def pair_margins(
             b_p *= w[:, None, :]
             n = (w.sum(axis=-1) - 2)[:, None, None]
             u_a, ua_a, u_a_t, t_a_gap = a_terms(a * w[:, None, :], n)
-        sums_b, root_b = _masked_spreads(b_p, b_p_diagonal, n, centred, be, [root_b, sums_b, cross])
+        sums_b, root_b = _masked_spreads(b_p, n, centred, be, [root_b, sums_b, cross])
         be.matmul(b_p.reshape(-1, k), a.T, out=cross.reshape(-1, k))
         # [i, j]: r(A_i, B_i) − r(A_j, B_i), both over S(i, j); the margin adds its transpose.
         xp.multiply(be.diagonal(cross)[..., None], u_a, out=margin)
@@ -153,6 +156,9 @@ def pair_margins(
             margin -= xp.multiply(sums_b, t_a_gap, out=cross)
         margin /= root_b
         margin = xp.add(margin, be.swap(margin), out=cross)
+        untrusted = xp.isnan(margin.sum(axis=(-2, -1)))
+        if not complete or untrusted.any():
+            recompute_untrusted(margin, untrusted, None if complete else w, perms, exact, be)
         margin.reshape(margin.shape[0], -1)[:, :: k + 1] = xp.nan
         if not complete:
             margin[w == 0] = xp.nan
@@ -160,6 +166,80 @@ def pair_margins(
         return margin
 
     return margins
+
+
+def recompute_untrusted(
+    margin: Any, untrusted: Any, w: Any, perms: Any, exact: Callable[..., np.ndarray], backend: Backend
+) -> None:
+    """Recompute, with ``exact``, every pair of concepts present in both spaces whose margin came out NaN
+    in the batch entries flagged ``untrusted`` (all entries when ``w``, the present concepts, is given)."""
+    xp = backend.xp
+    k = margin.shape[-1]
+    candidates = xp.isnan(margin)
+    if w is None:
+        candidates &= untrusted[:, None, None]
+    else:
+        candidates &= (w[:, :, None] * w[:, None, :]) > 0
+    candidates &= backend.asarray(np.triu(np.ones((k, k), dtype=bool), 1))[None]
+    index, i, j = np.nonzero(backend.to_numpy(candidates))
+    if index.size == 0:
+        return
+    relabelled = np.arange(k)[None].repeat(index.size, 0) if perms is None else backend.to_numpy(perms)[index]
+    values = backend.asarray(exact(relabelled, i, j))
+    margin[index, i, j] = values
+    margin[index, j, i] = values
+
+
+def masked_centred(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of x minus its mean over its mask (0 outside it), and whether that masked row is exactly constant.
+
+    The row is first shifted by its smallest masked entry: exact for entries within a factor two of it
+    (Sterbenz), so the mean's rounding is relative to the row's spread, not its size.
+    """
+    low = np.where(mask, x, np.inf).min(axis=1, keepdims=True)
+    shifted = np.where(mask, x - low, 0.0)
+    constant = shifted.max(axis=1) == 0.0
+    return np.where(mask, shifted - shifted.sum(axis=1, keepdims=True) / mask.sum(axis=1, keepdims=True), 0.0), constant
+
+
+def masked_similarity(x: np.ndarray, y: np.ndarray, mask: np.ndarray, centred: bool) -> np.ndarray:
+    """Pearson (or cosine) of each row of x with the same row of y over that row's mask, by the definition;
+    NaN where either masked row is exactly constant (all zero for cosine)."""
+    if centred:
+        (x, constant_x), (y, constant_y) = masked_centred(x, mask), masked_centred(y, mask)
+        undefined = constant_x | constant_y
+    else:
+        x, y = np.where(mask, x, 0.0), np.where(mask, y, 0.0)
+        undefined = ~(x != 0).any(axis=1) | ~(y != 0).any(axis=1)
+    norms = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(undefined, np.nan, (x * y).sum(axis=1) / norms)
+
+
+def exact_margins(
+    A: np.ndarray, B: np.ndarray, valid_a: np.ndarray, valid_b: np.ndarray, centred: bool,
+    perms: np.ndarray, i: np.ndarray, j: np.ndarray,
+) -> np.ndarray:
+    """Pair (i[t], j[t])'s margin with B relabelled by perms[t], one pair at a time by the definition.
+
+    For the few pairs whose masked rows the batched sums cannot resolve: a row that is
+    exactly constant without the pair (NaN, the pair fails) or nearly so (an exact value).
+    """
+    rows = np.arange(len(i))
+    mask = valid_a[None, :] & valid_b[perms]
+    mask[rows, i] = mask[rows, j] = False
+    b_i, b_j = B[perms[rows, i][:, None], perms], B[perms[rows, j][:, None], perms]
+    r = partial(masked_similarity, mask=mask, centred=centred)
+    return r(A[i], b_i) + r(A[j], b_j) - r(A[i], b_j) - r(A[j], b_i)
+
+
+def too_few_concepts(A: np.ndarray, B: np.ndarray, backend: Backend) -> Callable[[Any], Any] | None:
+    """For each relabelling of B, whether fewer than 4 concepts are present in both spaces (None: never)."""
+    valid_a, valid_b = ~missing_concepts(A), ~missing_concepts(B)
+    if valid_a.sum() + valid_b.sum() - len(valid_a) >= MIN_CONCEPTS:
+        return None
+    valid_a, valid_b = backend.asarray(valid_a), backend.asarray(valid_b)
+    return lambda perms: (valid_a[None] & valid_b[perms]).sum(axis=-1) < MIN_CONCEPTS
 
 
 def accuracy_from_margins(margin: Any, backend: Backend, ties: Ties = "fail") -> Any:
@@ -189,12 +269,15 @@ def two_vs_two(
     A pair (i, j) passes iff r(i, i) + r(j, j) > r(i, j) + r(j, i) strictly (beyond
     ``TIE_TOLERANCE``), where r(x, y) compares A's row x with B's row y over every
     concept except i, j and missing ones: Pearson (``distance="correlation"``, the
-    paper's) or cosine. A NaN correlation fails. ``ties="half"`` counts exact ties as
-    half a pass. A concept with a NaN row (constant representations) is left out of
-    every other pair's comparison, and each pair involving it fails.
+    paper's) or cosine. A correlation with an exactly constant row is NaN and fails
+    (a nearly constant row is not constant: its correlation is computed exactly).
+    ``ties="half"`` counts ties as half a pass. A concept with a NaN row (constant
+    representations) is left out of every other pair's comparison, and each pair
+    involving it fails; fewer than 4 concepts present in both A and B is a ValueError.
     """
     check_ties(ties)
     A, B = check_similarity_pair(A, B)
+    usable_concepts(A, B)
     backend = resolve_backend(device)
     margins = pair_margins(A, B, backend, distance)(None)
     iu, ju = upper_pairs(A.shape[0])

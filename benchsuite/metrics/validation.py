@@ -90,10 +90,17 @@ def check_similarity_pair(A: ArrayLike, B: ArrayLike) -> tuple[np.ndarray, np.nd
     return A, B
 
 
-def drop_missing(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both matrices without the concepts that are missing (NaN) in either one."""
+def usable_concepts(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """The concepts present (not NaN) in both matrices, or a ValueError naming their count when under 4."""
     keep = ~(missing_concepts(A) | missing_concepts(B))
     if keep.sum() < MIN_CONCEPTS:
         raise ValueError(f"only {int(keep.sum())} concepts have finite similarities in both A and B; "
-                         f"at least {MIN_CONCEPTS} are needed")
+                         f"at least {MIN_CONCEPTS} are needed (each 2 vs 2 correlation leaves out two concepts "
+                         "and needs two more): drop the concepts with constant representations or add concepts")
+    return keep
+
+
+def drop_missing(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both matrices without the concepts that are missing (NaN) in either one."""
+    keep = usable_concepts(A, B)
     return A[np.ix_(keep, keep)], B[np.ix_(keep, keep)]
