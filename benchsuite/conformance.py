@@ -114,10 +114,11 @@ def accepted_options(meta: PluginItemMeta) -> dict[str, inspect.Parameter]:
     }
 
 
-def load_options(kind: str, meta: PluginItemMeta, options: Mapping[str, Any]) -> dict[str, Any]:
-    """What the runner passes: the given options, plus ``device="cpu"`` for vision and text items."""
+def load_options(meta: PluginItemMeta, options: Mapping[str, Any]) -> dict[str, Any]:
+    """What the runner passes: the given options, plus ``device="cpu"`` where the loader accepts it."""
+    parameters = inspect.signature(meta.loader).parameters.values()
     merged = dict(options)
-    if kind in ("vision", "text"):
+    if "device" in accepted_options(meta) or any(p.kind is p.VAR_KEYWORD for p in parameters):
         merged.setdefault("device", "cpu")
     return merged
 
@@ -126,7 +127,7 @@ def option_variants(meta: PluginItemMeta, options: Mapping[str, Any]) -> list[di
     """One changed copy of ``options`` per bool (flipped) or int (plus one) loader option."""
     variants = []
     for name, parameter in accepted_options(meta).items():
-        if name in NO_OPTION:
+        if name in NO_OPTION or name.startswith("_"):
             continue
         value = options.get(name, parameter.default)
         if isinstance(value, bool):
@@ -484,7 +485,7 @@ def check_item(name: str, options: Mapping[str, Any] | None = None, registry: Re
         results.append(run_check(label, "registration imports no framework", cheap))
 
     def reload(chosen: dict[str, Any]) -> Any:
-        return meta.load(**load_options(kind, meta, chosen))
+        return meta.load(**load_options(meta, chosen))
 
     try:
         loaded = reload(options)
