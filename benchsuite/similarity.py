@@ -6,10 +6,21 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
+def centred_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of the float64 ``X`` minus its mean, and which rows are exactly constant.
+
+    A row is first shifted by its smallest entry, which is exact for entries within a
+    factor two of it (Sterbenz), so the mean's rounding is relative to the row's spread,
+    not its size: a row of 1 + 1e-9·noise keeps its correlations to about 1e-15.
+    """
+    shifted = X - X.min(axis=1, keepdims=True)
+    return shifted - shifted.mean(axis=1, keepdims=True), shifted.max(axis=1) == 0.0
+
+
 def correlation_matrix(X: ArrayLike) -> np.ndarray:
     """Pearson correlation between the rows of ``X`` (k × d), computed in float64.
 
-    A constant row (e.g. a concept whose activations are all zero) has no
+    An exactly constant row (e.g. a concept whose activations are all zero) has no
     correlation with anything: its row and column are NaN, including the
     diagonal entry. The metrics treat such a concept as missing.
     """
@@ -21,8 +32,7 @@ def correlation_matrix(X: ArrayLike) -> np.ndarray:
     if not np.isfinite(X).all():
         rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
         raise ValueError(f"X has non-finite values in rows {rows[:10].tolist()}; remove or impute them first")
-    constant = X.max(axis=1) == X.min(axis=1)
-    centred = X - X.mean(axis=1, keepdims=True)
+    centred, constant = centred_rows(X)
     norms = np.linalg.norm(centred, axis=1)
     norms[constant] = 1.0
     unit = centred / norms[:, None]

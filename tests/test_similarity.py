@@ -36,3 +36,30 @@ def test_constant_row_gives_nan_row_and_column():
 def test_bad_input_is_named(X, message):
     with pytest.raises(ValueError, match=message):
         correlation_matrix(X)
+
+
+def exact_correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation of the float64 values in exact rational arithmetic (then one rounding)."""
+    from fractions import Fraction
+
+    import mpmath
+
+    fx, fy = [Fraction(float(v)) for v in x], [Fraction(float(v)) for v in y]
+    mx, my = sum(fx) / len(fx), sum(fy) / len(fy)
+    cross = sum((a - mx) * (b - my) for a, b in zip(fx, fy, strict=True))
+    squares = sum((a - mx) ** 2 for a in fx) * sum((b - my) ** 2 for b in fy)
+    with mpmath.workdps(40):
+        return float(mpmath.mpf(cross.numerator) / cross.denominator
+                     / mpmath.sqrt(mpmath.mpf(squares.numerator) / squares.denominator))
+
+
+@pytest.mark.parametrize("spread", [1e-6, 1e-9, 1e-12])
+def test_a_nearly_constant_row_keeps_its_correlations(spread):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4, 12))
+    X[1] = 1.0 + spread * rng.normal(size=12)
+    X[2] = 0.75 + spread * (X[0] + rng.normal(size=12))
+    R = correlation_matrix(X)
+    for i, j in [(0, 1), (0, 2), (1, 2), (1, 3)]:
+        assert R[i, j] == pytest.approx(exact_correlation(X[i], X[j]), abs=1e-13)
+    assert np.isfinite(R).all()

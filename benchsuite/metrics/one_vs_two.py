@@ -18,6 +18,7 @@ from benchsuite.metrics.backend import resolve_backend
 from benchsuite.metrics.permutation import permutation_p_value
 from benchsuite.metrics.two_vs_two import TIE_TOLERANCE
 from benchsuite.metrics.validation import check_permutation_count, check_seed
+from benchsuite.similarity import centred_rows
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,10 @@ def _check_rows(image_rows: ArrayLike, true_rows: ArrayLike, predicted_rows: Arr
 
 
 def _row_pearson(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each row of X with the same row of Y; NaN where either is constant."""
-    Xc, Yc = X - X.mean(axis=1, keepdims=True), Y - Y.mean(axis=1, keepdims=True)
+    """Pearson correlation of each row of X with the same row of Y; NaN where either is exactly constant."""
+    (Xc, constant_x), (Yc, constant_y) = centred_rows(X), centred_rows(Y)
     norms = np.linalg.norm(Xc, axis=1) * np.linalg.norm(Yc, axis=1)
-    constant = (X.max(axis=1) == X.min(axis=1)) | (Y.max(axis=1) == Y.min(axis=1))
+    constant = constant_x | constant_y
     return np.where(constant, np.nan, (Xc * Yc).sum(axis=1) / np.where(constant, 1.0, norms))
 
 
