@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from benchsuite.leaderboard import best_layers, main_table, model_table, publish
@@ -107,3 +108,71 @@ def test_records_under_different_settings_are_never_ranked_together(tmp_path):
     second = text.index("(seed 7, 100 permutations)")
     assert "| 1 | big |" in text[first:second] and "big_seed7" not in text[first:second]
     assert "| 1 | big_seed7 |" in text[second:]
+
+
+def headline_record(vision, value, text="glove", noise=0.0005, p=0.001, seed=0, key="k1"):
+    """A summary record whose bootstrap draws share one concept-level component with every other model's."""
+    from benchsuite.records import Summary
+
+    shared = np.random.default_rng(0).normal(0, 0.02, 400)
+    draws = value + shared + np.random.default_rng(hash((vision, text)) % 2**32).normal(0, noise, 400)
+    return Record(suite="s", design="d", vision=vision, text=text, layer="b", depth=1, n_layers=3,
+                  metric="two_vs_two_heldout", value=value, p_value=p, chance=0.5, n_concepts=42,
+                  interval=[value - 0.04, value + 0.04],
+                  summary=Summary(best_value=value + 0.01, n_splits=10, n_bootstrap=400, resampling=key,
+                                  draws=list(draws)))
+
+
+SCORES = {"lite1": 0.886, "lite0": 0.880, "mobilenet_v2": 0.85, "mobilenet_v2_untrained": 0.58, "pixels": 0.578}
+HEADLINES = [headline_record(v, s, text=t) for v, s in SCORES.items() for t in ("glove", "e5_multilingual")]
+
+
+def cell_rank(table, vision, column):
+    row = next(line for line in table.splitlines() if line.startswith("| ") and f" {vision} |" in line)
+    return row.split(" | ")[column]
+
+
+def test_headline_table_ranks_in_tiers_and_ties_within_cpu_drift():
+    table = main_table(RECORDS + HEADLINES)
+    lines = table.splitlines()
+    assert "e5_multilingual†: held-out 2 vs 2 [95% CI] (rank)" in lines[0]
+    assert "glove: best layer in-sample (p, family-wise)" in lines[0]
+    assert lines[2].startswith("| 1 | lite1 | **0.886** [0.846, 0.926] (1) | 0.896 (b, 2/3; p 0.001) |")
+    # 0.006 apart with tiny noise: distinct for glove, a tie within twice e5's declared 0.004 drift
+    assert cell_rank(table, "lite0", 2).endswith("(1)") and cell_rank(table, "lite0", 4).endswith("(2)")
+    assert cell_rank(table, "mobilenet_v2", 0) == "| 3"
+    assert cell_rank(table, "pixels", 0) == cell_rank(table, "mobilenet_v2_untrained", 0) == "| 4"
+    assert "† CPU-dependent: scores against e5_multilingual (2 vs 2 ±0.004, 1 vs 2 ±0.031)" in table
+
+
+def test_paired_comparisons_and_gains_over_twin_and_pixels(tmp_path):
+    from benchsuite.leaderboard import comparison_sections
+
+    text = "\n".join(comparison_sections(HEADLINES))
+    assert "**glove**: row − column, two-sided p" in text
+    glove = text[text.index("**glove**"):]
+    row = next(line for line in glove.splitlines() if line.startswith("| lite1 |"))
+    assert row.split(" | ")[2].startswith("+0.006 (p ")
+    gains = next(line for line in text.splitlines() if line.startswith("| mobilenet_v2 |") and "[" in line)
+    assert "+0.270 [" in gains and "+0.272 [" in gains
+    results = tmp_path / "results.json"
+    write_results(results, Results(records=RECORDS + HEADLINES, problems=PROBLEMS))
+    page = publish(results, tmp_path / "board").read_text()
+    assert "paired comparisons" in page and "Benjamini-Hochberg" in page and "| 1 | lite1 |" in page
+
+
+def test_draws_from_other_concepts_are_never_paired():
+    from benchsuite.leaderboard import compare
+
+    other = headline_record("lite0", 0.880, key="another concept set")
+    assert compare(HEADLINES[0], other) is None
+    assert compare(HEADLINES[0], HEADLINES[2]).value == pytest.approx(0.006)
+
+
+def test_layer_stars_control_the_false_discovery_rate():
+    rows = [record("m", name, depth, 0.6, p=p) for depth, (name, p) in enumerate([("a", 0.04), ("b", 0.5),
+                                                                                  ("c", 0.6)])]
+    assert "| 0 | a | 0.600 |" in model_table(rows)  # p 0.04, but q = 0.04 · 3 / 1 = 0.12
+    rows[1:] = [record("m", "b", 1, 0.6, p=0.001), record("m", "c", 2, 0.6, p=0.02)]
+    table = model_table(rows)
+    assert "| 0 | a | 0.600* |" in table and "| 2 | c | 0.600* |" in table  # q = 0.04 · 3 / 3, 0.02 · 3 / 2
