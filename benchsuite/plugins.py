@@ -56,7 +56,9 @@ class PluginProblem:
 
     ``kind`` is ``"plugin"`` for an entry point that failed to import or register,
     else the item kind (``vision``, ``text``...) whose hook or registration failed;
-    ``item`` names the item when it is known; ``error`` is one line.
+    ``item`` names the item when it is known; ``error`` is one line; ``aborted`` is
+    True when the plugin stopped there (an import error, a hook that raised), so
+    items it would have registered afterwards are missing.
     """
 
     plugin: str
@@ -65,6 +67,7 @@ class PluginProblem:
     kind: str
     item: str | None
     error: str
+    aborted: bool = False
 
     def origin(self) -> str:
         """``plugin 'x' (distribution 1.0)``: who to blame, as messages name it."""
@@ -182,7 +185,7 @@ def make_plugin_manager(load_entry_points: bool = True) -> PluginManager:
             for dist, version in origins:
                 pm.load_problems.append(PluginProblem(
                     name, dist, version, PLUGIN_KIND, None,
-                    f"entry point {name!r} is declared by {both}; neither is loaded: uninstall one of them",
+                    f"entry point {name!r} is declared by {both}; neither is loaded: uninstall one of them", True,
                 ))
             continue
         try:
@@ -190,7 +193,7 @@ def make_plugin_manager(load_entry_points: bool = True) -> PluginManager:
         except (Exception, SystemExit) as error:  # a plugin that cannot load must not stop the others
             pm.load_problems.append(PluginProblem(
                 name, *origins[0], PLUGIN_KIND, None,
-                f"cannot load entry point {entry_points[0].value!r}: {describe_error(error)}",
+                f"cannot load entry point {entry_points[0].value!r}: {describe_error(error)}", True,
             ))
     return pm
 
@@ -219,8 +222,8 @@ class Registry:
         """The (distribution, version) a plugin came from; (None, None) for one registered by hand."""
         return getattr(self.pm, "distributions", {}).get(plugin, (None, None))
 
-    def _problem(self, plugin: str, kind: str, item: str | None, error: str) -> PluginProblem:
-        problem = PluginProblem(plugin, *self.distribution(plugin), kind, item, one_line(error))
+    def _problem(self, plugin: str, kind: str, item: str | None, error: str, aborted: bool = False) -> PluginProblem:
+        problem = PluginProblem(plugin, *self.distribution(plugin), kind, item, one_line(error), aborted)
         self.problems.append(problem)
         return problem
 
@@ -244,7 +247,7 @@ class Registry:
             except Exception as error:  # one plugin's hook must not stop the others
                 item = failed_item_name(error)
                 kept = "items it registered before the error are kept"
-                self._problem(plugin, kind, item, f"{hook_name} raised {describe_error(error)} ({kept})")
+                self._problem(plugin, kind, item, f"{hook_name} raised {describe_error(error)} ({kept})", True)
         return claims
 
     def _catalogue(self, kind: str) -> Catalogue:
@@ -276,9 +279,9 @@ class Registry:
     def absence(self, kind: str, name: str) -> str:
         """Why ``name`` is not registered, naming plugins that failed to load and might have provided it."""
         message = f"no installed plugin registers {kind} {name!r}"
-        failed = sorted({p.plugin for p in self.problems if p.item is None and p.kind in (PLUGIN_KIND, kind)})
+        failed = sorted({p.plugin for p in self.problems if p.aborted and p.kind in (PLUGIN_KIND, kind)})
         if failed:
-            message += f" (plugins that failed to load: {', '.join(failed)}; see `benchsuite plugins`)"
+            message += f" (plugins that stopped loading early: {', '.join(failed)}; see `benchsuite plugins`)"
         return message
 
     def __getitem__(self, kind: str) -> Catalogue:

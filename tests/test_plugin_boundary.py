@@ -86,7 +86,8 @@ def test_entry_point_that_fails_to_import_is_a_problem_and_the_rest_loads(site):
     assert (problem.distribution, problem.version, problem.kind, problem.item) == ("evil-plugin", "2.0", "plugin", None)
     assert "RuntimeError: boom at import" in problem.error and "\n" not in problem.error
     assert "evil" not in registry.plugin_hooks()
-    assert "plugins that failed to load: evil" in registry.absence("vision", "evil_model")
+    assert problem.aborted
+    assert "plugins that stopped loading early: evil" in registry.absence("vision", "evil_model")
 
 
 def test_hook_that_raises_keeps_its_earlier_items_and_the_other_hooks(site):
@@ -125,6 +126,9 @@ def register_vision_models(register):
     assert "plugin 'evil' (evil-plugin 2.0)" in message
     assert "invalid VisionModelMeta: layers: Value error, layer names must be unique" in message
     assert registry.problem("vision", "evil_first") is None and registry.problem("vision", "evil_never") is None
+    assert "evil_never" not in registry.vision and problem.aborted
+    assert "plugins that stopped loading early: evil" in registry.absence("vision", "evil_never")
+    assert "stopped loading early" not in registry.absence("text", "evil_never")
     with pytest.raises(KeyError, match="vision item 'evil_bad' is broken: .*layer names must be unique"):
         registry.vision["evil_bad"]
 
