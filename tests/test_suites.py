@@ -168,3 +168,13 @@ def test_option_the_loader_does_not_accept_is_an_error_listing_accepted(registry
 def test_private_loader_parameters_are_not_options(registry, tmp_path):
     with pytest.raises(BenchsuiteError, match="two_vs_two._name: .*its loader accepts: none"):
         checked(registry, tmp_path, overrides={"two_vs_two": {"_name": "rsa"}})
+
+
+def test_list_suites_reports_a_refused_registry_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from benchsuite.cli import app
+
+    result = CliRunner().invoke(app, ["list", "suites", "--registry", str(registry_file(tmp_path, ["A b", "a-b"]))])
+    assert result.exit_code == 2
+    assert "designs 'A b' and 'a-b' share the file name 'a-b'" in result.output and "Traceback" not in result.output
