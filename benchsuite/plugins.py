@@ -244,7 +244,7 @@ class Registry:
 
             try:
                 impl.function(**{arg: register for arg in impl.argnames})
-            except Exception as error:  # one plugin's hook must not stop the others
+            except (Exception, SystemExit) as error:  # one plugin's hook must not stop the others
                 item = failed_item_name(error)
                 kept = "items it registered before the error are kept"
                 self._problem(plugin, kind, item, f"{hook_name} raised {describe_error(error)} ({kept})", True)

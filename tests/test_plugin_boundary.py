@@ -101,11 +101,17 @@ def register_vision_models(register):
 @hookimpl
 def register_metrics(register):
     register(metric("evil_metric"))
+
+
+@hookimpl
+def register_text_embeddings(register):
+    raise SystemExit("a plugin that exits")
 """})
     registry = Registry()
     assert "evil_first" in registry.vision and "evil_metric" in registry.metrics and "pixels" in registry.vision
-    problem = only(registry.problems, plugin="evil")
-    assert problem.kind == "vision" and problem.item is None
+    problem = only(registry.problems, plugin="evil", kind="vision")
+    assert problem.item is None
+    assert "SystemExit: a plugin that exits" in only(registry.problems, plugin="evil", kind="text").error
     assert "register_vision_models raised ValueError: hook exploded" in problem.error
     assert "items it registered before the error are kept" in problem.error
 
