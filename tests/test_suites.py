@@ -178,3 +178,10 @@ def test_list_suites_reports_a_refused_registry_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["list", "suites", "--registry", str(registry_file(tmp_path, ["A b", "a-b"]))])
     assert result.exit_code == 2
     assert "designs 'A b' and 'a-b' share the file name 'a-b'" in result.output and "Traceback" not in result.output
+
+
+def test_shipped_suites_pass_the_pre_run_checks(registry):
+    from benchsuite.suites import check_suite_run
+
+    for suite in load_suites(ROOT / "registry.toml").values():
+        check_suite_run(registry, suite)
