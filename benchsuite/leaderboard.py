@@ -217,8 +217,9 @@ def headline_table(records: list[Record], problems: Iterable[Problem] = ()) -> s
                 cells += ["—", "—"]
                 continue
             cells.append(f"**{fmt_value(record.value)}**{fmt_interval(record)} ({per_text[text][vision]})")
+            bound = "≤" if record.summary.permutations_used == 0 else ""
             cells.append(f"{fmt_value(record.summary.best_value)} ({record.layer}, {record.depth + 1}/"
-                         f"{record.n_layers}; p {fmt_p(record.p_value)})")
+                         f"{record.n_layers}; p {bound}{fmt_p(record.p_value)})")
         concepts = sorted({found[(vision, t)].n_concepts for t in texts if (vision, t) in found})
         rows.append([str(overall.get(vision, "—")), vision, *cells, ", ".join(map(str, concepts))])
     failed = [r for r in records if r.metric == HEADLINE_METRIC and r.status != "ok"]
@@ -240,7 +241,8 @@ HEADLINE_LEGEND = (
     "declared CPU drift, shares the leader's rank; the rank column ranks the mean over text models, the "
     "(rank) in a cell that text model alone. **Best layer in-sample**: the layer with the highest 2 vs 2 on "
     "all concepts (optimistic, shown for reference) and its family-wise p: the permutation null of the maximum "
-    "over all layers, with the same relabellings for every layer. Method: docs/methods.md."
+    "over all layers, with the same relabellings for every layer (p ≤: bounded by the per-layer tests' counts). "
+    "Method: docs/methods.md."
 )
 
 

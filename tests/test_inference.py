@@ -122,6 +122,13 @@ def test_familywise_p_needs_no_relabelling_when_no_other_layer_ever_reached_its_
                               layer_p_values=[1 / 101, 1 / 101]) == (1 / 101, 100)
 
 
+def test_familywise_p_is_bounded_by_the_per_layer_counts_when_the_null_would_cost_too_much():
+    layers, text = related(16, 4, groups=1, n_layers=3)
+    # each layer: p = 5/2001, i.e. 4 relabellings reached it; 3 × 2000 relabellings exceed MAX_EVALUATIONS
+    assert familywise_p_value(layers, text, np.array([0.8, 0.7, 0.6]), n_permutations=2000, seed=0,
+                              layer_p_values=[5 / 2001] * 3) == (pytest.approx(13 / 2001), 0)
+
+
 def test_benjamini_hochberg_adjusts_and_keeps_missing():
     assert benjamini_hochberg([0.01, 0.04, None, 0.03, 0.005]) == pytest.approx([0.02, 0.04, None, 0.04, 0.02])
     assert benjamini_hochberg([0.5]) == [0.5]

@@ -123,6 +123,12 @@ def headline_record(vision, value, text="glove", noise=0.0005, p=0.001, seed=0, 
                                   draws=list(draws)))
 
 
+def test_a_bounded_familywise_p_is_shown_as_a_bound():
+    bounded = headline_record("lite1", 0.886, p=0.013)
+    bounded.summary.permutations_used = 0
+    assert "p ≤0.013)" in main_table([bounded])
+
+
 SCORES = {"lite1": 0.886, "lite0": 0.880, "mobilenet_v2": 0.85, "mobilenet_v2_untrained": 0.58, "pixels": 0.578}
 HEADLINES = [headline_record(v, s, text=t) for v, s in SCORES.items() for t in ("glove", "e5_multilingual")]
 
