@@ -141,3 +141,26 @@ def test_the_slow_tier_names_tests_that_exist():
     for test in SLOW_TESTS:
         module, _, function = test.partition("::")
         assert f"def {function}(" in (tests / module).read_text(), test
+
+
+def shell_commands(markdown: str) -> list[str]:
+    """The commands of every bash block, continuation lines joined."""
+    blocks = re.findall(r"```bash\n(.*?)```", markdown, flags=re.S)
+    return [line.split("#")[0].strip() for block in blocks for line in block.replace("\\\n", " ").splitlines()]
+
+
+def test_guide_commands_write_nothing_into_the_checkout():
+    commands = shell_commands(plugin_docs.DOCS_PATH.read_text())
+    runs = [c for c in commands if re.search(r"benchsuite\"? run\b", c)]
+    installs = [c for c in commands if re.search(r"pip\"? install\b", c)]
+    assert runs and installs
+    for command in runs:
+        assert '--out "$work/' in command and '--leaderboard "$work/' in command, command
+    for command in installs:
+        assert " -e " not in command and command.endswith('"$work/example_plugin"'), command
+    assert not any(".venv/bin" in c and "$BENCHSUITE" not in c for c in commands), "use paths that work from anywhere"
+
+
+def test_shell_commands_are_read_from_bash_blocks():
+    text = "```bash\nbenchsuite run --vision x \\\n    --out o  # note\npip install y\n```\n"
+    assert shell_commands(text) == ["benchsuite run --vision x      --out o", "pip install y"]
