@@ -41,9 +41,9 @@ class PluginItemMeta(BaseModel):
     loader: Callable[..., Any] = Field(
         exclude=True,
         repr=False,
-        description="Called with keyword options (`registry.toml` options, `--set`, `device`, and for vision "
-        "`weights` and `seed`) to build the runnable item; heavy imports belong inside it. "
-        "Raise `ResourceMissing` when files are absent.",
+        description="Called with keyword options to build the runnable item: the suite's options and `--set` "
+        "values, plus `device` (and, for vision, the run's `seed`) where its signature takes them; heavy imports "
+        "belong inside it. Raise `ResourceMissing` when files are absent.",
     )
 
     def load(self, **options: Any) -> Any:
