@@ -395,8 +395,9 @@ def render(results: Results, out: Path) -> str:
         "# benchsuite leaderboard",
         "",
         "How well does each layer of a vision network predict the semantic similarity of concepts as seen "
-        "by a text model? 2 vs 2 accuracy of similarity encoding (Dharmaretnam & Fyshe, NAACL 2018), best "
-        "layer per model; per-layer curves, RSA, debiased CKA, mutual k-NN and the 1 vs 2 test below.",
+        "by a text model? 2 vs 2 accuracy of similarity encoding (Dharmaretnam & Fyshe, NAACL 2018) of a layer "
+        "chosen on held-out concepts, with 95% intervals and significance tiers (docs/methods.md); per-layer "
+        "curves, RSA, debiased CKA, mutual k-NN and the 1 vs 2 test below.",
         "",
     ]
     if results.mixed_settings:
@@ -441,7 +442,8 @@ def update_readme(readme: Path, results: Path, leaderboard_link: str = "leaderbo
     block = (
         "<!-- leaderboard:start -->\n"
         f"Top of the published [leaderboard]({leaderboard_link}): suite `{suite}`, design \"{design}\" "
-        f"({n_concepts} concepts; 2 vs 2 accuracy of each model's best layer, chance 0.5; untrained networks "
+        f"({n_concepts} concepts; 2 vs 2 accuracy of each model's layer chosen on held-out concepts, or of its "
+        f"best layer where the results predate that, chance 0.5; untrained networks "
         f"and raw pixels are the controls):\n\n{main_table(mine, problems)}\n<!-- leaderboard:end -->"
     )
     text = readme.read_text()
