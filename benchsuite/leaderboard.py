@@ -172,7 +172,7 @@ def mean_headline(records: list[Record]) -> Record:
     """One model's headlines averaged over text models, draw by draw (a pseudo-record for the overall rank)."""
     first = records[0]
     keys = {r.summary.resampling for r in records}
-    draws = np.nanmean([draws_of(r) for r in records], axis=0) if len(keys) == 1 else np.array([np.nan])
+    draws = np.mean([draws_of(r) for r in records], axis=0) if len(keys) == 1 else np.array([np.nan])
     lows, highs = [r.interval[0] for r in records if r.interval], [r.interval[1] for r in records if r.interval]
     summary = first.summary.model_copy(update={"draws": [float(d) for d in draws],
                                                "resampling": keys.pop() if len(keys) == 1 else "mixed"})

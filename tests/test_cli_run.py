@@ -54,7 +54,7 @@ def toy(tmp_path, monkeypatch):
 def test_a_run_that_scores_prints_counts_and_exits_zero(toy):
     result = toy()
     assert result.exit_code == 0, result.output
-    assert "3 ok, 0 failed, 0 skipped" in result.output
+    assert "4 ok, 0 failed, 0 skipped" in result.output  # 3 layers and the held-out summary
 
 
 def test_a_run_where_nothing_scored_exits_one_with_the_reasons(toy):
@@ -67,7 +67,7 @@ def test_a_run_where_nothing_scored_exits_one_with_the_reasons(toy):
 def test_failed_metrics_are_counted_and_listed(toy):
     result = toy("--metrics", "two_vs_two,raising_metric")
     assert result.exit_code == 0, result.output
-    assert "3 ok, 3 failed, 0 skipped" in result.output
+    assert "4 ok, 3 failed, 0 skipped" in result.output  # 3 layers and the held-out summary
     assert "metric 'raising_metric' (plugin 'toy')" in result.output
 
 
@@ -107,4 +107,4 @@ def test_error_text_is_never_read_as_console_markup(tmp_path):
 def test_results_json_from_the_cli_is_versioned(toy, tmp_path):
     assert toy().exit_code == 0
     data = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert data["schema_version"] == 2 and len(data["records"]) == 3
+    assert data["schema_version"] == 2 and len(data["records"]) == 4  # 3 layers and the held-out summary
