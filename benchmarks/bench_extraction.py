@@ -1,6 +1,8 @@
 """Extraction speed and memory: overhead over a bare forward pass, peak RSS under a budget, images per second.
 
     python benchmarks/bench_extraction.py overhead --model vgg16_untrained --images 32
+    python benchmarks/bench_extraction.py overhead --model vgg16_untrained --images 24 --skip-spill
+    python benchmarks/bench_extraction.py store --model vgg16_untrained --images 24
     python benchmarks/bench_extraction.py memory --model vgg16_untrained --images 166 --budget 2GiB --budget 8GiB
     python benchmarks/bench_extraction.py throughput --images 16
 
@@ -31,7 +33,7 @@ from skimage import data  # noqa: E402
 
 from benchsuite.errors import ResourceMissing  # noqa: E402
 from benchsuite.extraction import extract_group, parse_size  # noqa: E402
-from benchsuite.extraction_store import current_rss  # noqa: E402
+from benchsuite.extraction_store import LayerGram, MemoryPlan, as_rows, current_rss  # noqa: E402
 from benchsuite.plugins import Registry  # noqa: E402
 
 GiB = 2**30
@@ -77,14 +79,17 @@ def overhead(args: argparse.Namespace) -> None:
     model = Registry().vision[args.model].load()
     images = benchmark_images(args.images)
     bare_forward(model, images[: args.batch_size], args.batch_size)
-    runs: dict[str, list[tuple[float, float]]] = {"bare forward": [], "in memory": [], "chunked (spill)": []}
+    runs: dict[str, list[tuple[float, float]]] = {"bare forward": [], "in memory": []}
+    if not args.skip_spill:
+        runs["chunked (spill)"] = []
     with tempfile.TemporaryDirectory() as spill:
         for _ in range(args.repeats):
             runs["bare forward"].append(timed(bare_forward, model, images, args.batch_size))
             runs["in memory"].append(timed(extract_group, model, images, batch_size=args.batch_size))
-            runs["chunked (spill)"].append(
-                timed(extract_group, model, images, batch_size=args.batch_size, memory_budget=1, spill_dir=Path(spill))
-            )
+            if not args.skip_spill:
+                runs["chunked (spill)"].append(timed(
+                    extract_group, model, images, batch_size=args.batch_size, memory_budget=1, spill_dir=Path(spill)
+                ))
     best = {name: (min(w for w, _ in times), min(c for _, c in times)) for name, times in runs.items()}
     bare_wall, bare_cpu = best["bare forward"]
     print(
@@ -95,6 +100,32 @@ def overhead(args: argparse.Namespace) -> None:
     for name, (wall, cpu) in best.items():
         wall_overhead, cpu_overhead = 100 * (wall / bare_wall - 1), 100 * (cpu / bare_cpu - 1)
         print(f"| {name} | {wall:.1f} | {wall_overhead:+.1f}% | {cpu:.1f} | {cpu_overhead:+.1f}% |")
+
+
+def store_arithmetic(layers: dict[str, np.ndarray], n_images: int) -> None:
+    """What extraction adds to a forward pass: every layer's rows centred into a LayerGram and its matrix taken."""
+    plan = MemoryPlan(None, 8)
+    for name, batch in layers.items():
+        gram = LayerGram(name, n_images, plan)
+        for start in range(0, n_images, len(batch)):
+            gram.add(batch[: n_images - start])
+        gram.matrix()
+
+
+def store(args: argparse.Namespace) -> None:
+    """The centring and Gram arithmetic alone, on one batch of real activations reused for every batch."""
+    model = Registry().vision[args.model].load()
+    images = benchmark_images(args.images)
+    layers: dict[str, np.ndarray] = {}
+    batch = model.preprocess(images[: args.batch_size])
+    model.forward(batch, model.layers, lambda name, values: layers.setdefault(name, as_rows(values).copy()))
+    bare = min(timed(bare_forward, model, images, args.batch_size)[1] for _ in range(args.repeats))
+    arithmetic = min(timed(store_arithmetic, layers, args.images)[1] for _ in range(args.repeats))
+    print(f"\n{args.model}, {args.images} images, batch {args.batch_size}, all {len(layers)} layers, "
+          f"best of {args.repeats}\n")
+    print("| part | CPU s | share of the bare forward |\n|---|---|---|")
+    print(f"| bare forward | {bare:.2f} | |\n| centring and Gram (in memory) | {arithmetic:.2f} | "
+          f"{100 * arithmetic / bare:+.1f}% |")
 
 
 def memory_one(args: argparse.Namespace) -> None:
@@ -174,17 +205,20 @@ def throughput(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["overhead", "memory", "memory-one", "throughput"])
+    parser.add_argument("command", choices=["overhead", "store", "memory", "memory-one", "throughput"])
     parser.add_argument("--model", default="vgg16_untrained")
     parser.add_argument("--models", nargs="*")
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--budget", action="append", default=None)
+    parser.add_argument("--skip-spill", action="store_true", help="overhead: time only the bare and in-memory paths")
     args = parser.parse_args()
     if args.command != "memory-one":
         print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    {"overhead": overhead, "memory": memory, "memory-one": memory_one, "throughput": throughput}[args.command](args)
+    commands = {"overhead": overhead, "store": store, "memory": memory, "memory-one": memory_one,
+                "throughput": throughput}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ GEMM_COLUMNS = 16384
 SPILL_READ_BYTES = 64 * 2**20
 FORWARD_RESERVE_FACTOR = 6
 SAFE_SQUARES = (2.0**-60, 2.0**60)
+STAGING_BYTES = 16 * 2**20
 SPILL_PREFIX = "benchsuite-spill"  # + the owner's tag: the next run removes a killed run's folders
 
 
@@ -83,7 +84,10 @@ def exact_shift(values: np.ndarray, mean: float) -> np.float32:
     if shift == 0 or not np.isfinite(shift):
         return np.float32(0.0)
     low, high = sorted((shift / np.float32(2.0), shift * np.float32(2.0)))
-    return shift if low <= values.min() and values.max() <= high else np.float32(0.0)
+    for sample in (values[:: max(len(values) // 64, 1)], values):  # most rows fail on a sample, in no time
+        if not (low <= sample.min() and sample.max() <= high):
+            return np.float32(0.0)
+    return shift
 
 
 def add_centred(values: np.ndarray, out: np.ndarray, scale: float, fresh: bool) -> float:
@@ -125,17 +129,17 @@ class RowStore(Protocol):
     def close(self) -> None: ...
 
 
-def anonymous_rows(n_rows: int, width: int) -> np.ndarray:
-    """A float32 (n_rows, width) array in its own anonymous mapping of ordinary pages.
+def anonymous_rows(n_rows: int, width: int, dtype: np.dtype = ROW_DTYPE) -> np.ndarray:
+    """A (n_rows, width) array (float32 by default) in its own anonymous mapping of ordinary pages.
 
     numpy asks for transparent huge pages on large arrays, and where the kernel
     compacts memory to find them the first write to each stalls: filling the
     rows took 4x the arithmetic on the benchmark machine.
     """
-    size = max(n_rows * width * ROW_DTYPE.itemsize, 1)
+    size = max(n_rows * width * np.dtype(dtype).itemsize, 1)
     flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_ANONYMOUS", 0)
     buffer = mmap.mmap(-1, size, flags=flags) if hasattr(mmap, "MAP_PRIVATE") else bytearray(size)
-    return np.frombuffer(buffer, dtype=ROW_DTYPE, count=n_rows * width).reshape(n_rows, width)
+    return np.frombuffer(buffer, dtype=dtype, count=n_rows * width).reshape(n_rows, width)
 
 
 class MemoryRows:
@@ -212,22 +216,31 @@ def gram_from_blocks(blocks: Iterator[np.ndarray], n_rows: int) -> np.ndarray:
     left is float64 summation (about 1e-16 relative): the correlations then agree
     with a float64 ``numpy.corrcoef`` to about 1e-12 even where a layer's images
     correlate at 0.999 and a float32 product's 1e-7 would decide 2 vs 2 pairs.
-    Each block is copied into one reused float64 buffer (no page faults per block)
-    and multiplied through torch's BLAS, always the same library, so the rounding
-    (and the records) never depend on which frameworks a process imported: a Ray
-    worker and the local runner give bit-identical matrices.
+    The blocks' columns are copied, in order, into one reused float64 buffer of
+    ``STAGING_BYTES`` (few, large products: each call costs a fixed setup) and
+    multiplied through torch's BLAS, always the same library, so the rounding (and
+    the records) never depend on which frameworks a process imported or on how the
+    store cut its blocks: a Ray worker, the local runner and a spilled layer give
+    bit-identical matrices.
     """
     import torch
 
     gram = torch.zeros((n_rows, n_rows), dtype=torch.float64)
-    staging = np.empty((n_rows, 0))
+    staging = anonymous_rows(n_rows, max(STAGING_BYTES // (8 * max(n_rows, 1)), 1), np.float64)
+    tensor = torch.from_numpy(staging)
+    filled = 0
     for block in blocks:
-        if staging.shape[1] < block.shape[1]:
-            staging = np.empty((n_rows, block.shape[1]))
-        rows = staging[:, : block.shape[1]]
-        np.copyto(rows, block)
-        tensor = torch.from_numpy(rows)
-        gram.addmm_(tensor, tensor.T)
+        start = 0
+        while start < block.shape[1]:
+            part = block[:, start : start + staging.shape[1] - filled]
+            np.copyto(staging[:, filled : filled + part.shape[1]], part)
+            filled += part.shape[1]
+            start += part.shape[1]
+            if filled == staging.shape[1]:
+                gram.addmm_(tensor, tensor.T)
+                filled = 0
+    if filled:
+        gram.addmm_(tensor[:, :filled], tensor[:, :filled].T)
     return gram.numpy()
 
 

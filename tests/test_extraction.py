@@ -210,9 +210,10 @@ def test_memory_plan_keeps_layers_in_memory_greedily_until_the_budget_is_spent(t
     budget=st.sampled_from([None, 1]),
     batch=st.integers(1, 4),
     block=st.sampled_from([7, 64, 1 << 14]),
+    staging=st.sampled_from([40, 1 << 24]),
     seed=st.integers(0, 2**16),
 )
-def test_layer_gram_equals_correlation_matrix(rows, width, budget, batch, block, seed):
+def test_layer_gram_equals_correlation_matrix(rows, width, budget, batch, block, staging, seed):
     generator = np.random.default_rng(seed)
     values = (generator.normal(size=(rows, width)) * generator.uniform(0.01, 1000)).astype(np.float32)
     values[:, : width // 2] += np.float32(generator.normal() * 1e4)
@@ -221,6 +222,7 @@ def test_layer_gram_equals_correlation_matrix(rows, width, budget, batch, block,
     gram = LayerGram("layer", rows, plan)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(extraction_store, "GEMM_COLUMNS", block)
+        patch.setattr(extraction_store, "STAGING_BYTES", staging)
         for start in range(0, rows, batch):
             gram.add(values[start : start + batch])
         try:
@@ -260,6 +262,14 @@ def test_highly_correlated_images_give_the_float64_matrix_and_2_vs_2(budget, tmp
     np.testing.assert_allclose(streamed, exact, atol=1e-9, rtol=0)
     text = correlation_matrix(np.random.default_rng(5).normal(size=(len(values), 20)))
     assert two_vs_two(streamed, text).accuracy == two_vs_two(exact, text).accuracy
+
+
+def test_spilled_and_in_memory_matrices_are_bit_identical(tmp_path, monkeypatch):
+    monkeypatch.setattr(extraction_store, "GEMM_COLUMNS", 1000)
+    monkeypatch.setattr(extraction_store, "STAGING_BYTES", 8 * 30 * 2500)
+    values = shared_mean_probe(30, 7001)
+    in_memory = streamed_matrix(values, None, 4, tmp_path)
+    np.testing.assert_array_equal(streamed_matrix(values, 1, 4, tmp_path), in_memory)
 
 
 @pytest.mark.parametrize(
