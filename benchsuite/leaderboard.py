@@ -175,7 +175,8 @@ def mean_headline(records: list[Record]) -> Record:
     draws = np.mean([draws_of(r) for r in records], axis=0) if len(keys) == 1 else np.array([np.nan])
     lows, highs = [r.interval[0] for r in records if r.interval], [r.interval[1] for r in records if r.interval]
     summary = first.summary.model_copy(update={"draws": [float(d) for d in draws],
-                                               "resampling": keys.pop() if len(keys) == 1 else "mixed"})
+                                               "resampling": keys.pop() if len(keys) == 1 else
+                                               f"unpaired: {first.vision}"})
     return first.model_copy(update={"text": None, "value": float(np.mean([r.value for r in records])),
                                     "interval": [float(np.mean(lows)), float(np.mean(highs))]
                                     if len(lows) == len(records) else None, "summary": summary})

@@ -124,7 +124,8 @@ def test_held_out_summary_per_model_and_text(first_run):
     assert len(summary.summary.draws) == summary.summary.n_bootstrap == 1000
     assert top.p_value <= summary.p_value < 0.05
     assert summary.summary.resampling == pixels.summary.resampling
-    assert pixels.value == pytest.approx(by(results.records, metric="two_vs_two", vision="pixels")[0].value, abs=0.01)
+    # one layer: nothing to choose, but scored on half the concepts, a little below the full-sample value
+    assert 0.5 < pixels.value < by(results.records, metric="two_vs_two", vision="pixels")[0].value
 
 
 def test_one_vs_two_for_imagenet_classifiers(first_run):
