@@ -80,7 +80,8 @@ def main_table(records: list[Record], problems: Iterable[Problem] = ()) -> str:
     texts = sorted({text for _, text in best})
     visions = sorted({vision for vision, _ in best},
                      key=lambda v: -np.mean([best[(v, t)].value for t in texts if (v, t) in best]))
-    header = ["rank", "vision model"] + [f"{t}: 2 vs 2 (best layer, p)" for t in texts] + ["concepts"]
+    header = ["rank", "vision model"] + [f"{t}{'†' if drift(t) else ''}: 2 vs 2 (best layer, p)" for t in texts]
+    header.append("concepts")
     rows = []
     for rank, vision in enumerate(visions, 1):
         cells = []
@@ -95,7 +96,8 @@ def main_table(records: list[Record], problems: Iterable[Problem] = ()) -> str:
         plugin = f", plugin {problem.plugin}" if problem.plugin else ""
         rows.append(["—", f"{problem.name} ({problem.kind}{plugin})", *[""] * len(texts),
                      f"{problem.status}: {problem.error}"])
-    return markdown_table(header, rows) + "\n\nChance is 0.5; p is a permutation test of the mean over groups."
+    return (markdown_table(header, rows) + "\n\nChance is 0.5; p is a permutation test of the mean over groups "
+            "for that layer alone (not corrected for choosing the best layer)." + drift_legend(texts))
 
 
 def fdr_significant(records: list[Record]) -> set[int]:
@@ -396,9 +398,10 @@ def render(results: Results, out: Path) -> str:
         "# benchsuite leaderboard",
         "",
         "How well does each layer of a vision network predict the semantic similarity of concepts as seen "
-        "by a text model? 2 vs 2 accuracy of similarity encoding (Dharmaretnam & Fyshe, NAACL 2018) of a layer "
-        "chosen on held-out concepts, with 95% intervals and significance tiers (docs/methods.md); per-layer "
-        "curves, RSA, debiased CKA, mutual k-NN and the 1 vs 2 test below.",
+        "by a text model? 2 vs 2 accuracy of similarity encoding (Dharmaretnam & Fyshe, NAACL 2018) "
+        + ("of a layer chosen on held-out concepts, with 95% intervals and significance tiers (docs/methods.md)"
+           if headlines(results.records) else "of each model's best layer") +
+        "; per-layer curves, RSA, debiased CKA, mutual k-NN and the 1 vs 2 test below.",
         "",
     ]
     if results.mixed_settings:

@@ -182,3 +182,9 @@ def test_layer_stars_control_the_false_discovery_rate():
     rows[1:] = [record("m", "b", 1, 0.6, p=0.001), record("m", "c", 2, 0.6, p=0.02)]
     table = model_table(rows)
     assert "| 0 | a | 0.600* |" in table and "| 2 | c | 0.600* |" in table  # q = 0.04 · 3 / 3, 0.02 · 3 / 2
+
+
+def test_results_without_summaries_still_name_the_cpu_dependent_columns():
+    table = main_table(RECORDS + [record("big", "b", 1, 0.81, text="e5_multilingual")])
+    assert "e5_multilingual†: 2 vs 2 (best layer, p)" in table.splitlines()[0] and "(not corrected" in table
+    assert "† CPU-dependent: scores against e5_multilingual (2 vs 2 ±0.004, 1 vs 2 ±0.031)" in table
