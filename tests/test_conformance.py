@@ -26,11 +26,6 @@ from benchsuite.testing import parametrize_with_checks
 
 slow = pytest.mark.slow
 BUILTIN_METRICS = ["two_vs_two", "rsa", "rsa_pearson", "rsa_kendall_tau_a", "cka", "cka_debiased", "mutual_knn"]
-GLOVE_FINGERPRINT = (
-    "glove_6b_50d: mean_fallback=False gives 'icecream' its own vector instead of the mean of 'ice' and 'cream' "
-    "under the same fingerprint, so a cached text matrix is reused wrongly; the word-vector loader must put "
-    "mean_fallback in its fingerprint"
-)
 
 
 # -- built-in items ------------------------------------------------------------------------------------------
@@ -43,7 +38,7 @@ def test_builtin_items_conform(case):
 
 @parametrize_with_checks(
     [
-        pytest.param("glove_6b_50d", marks=[slow, pytest.mark.xfail(strict=True, reason=GLOVE_FINGERPRINT)]),
+        pytest.param("glove_6b_50d", marks=slow),
         *(pytest.param(name, marks=slow) for name in (
             "mobilenet_v2", "mobilenet_v2_untrained", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
             "minilm", "e5_multilingual", "vgg16_untrained", "resnet50_untrained", "inception_v3_untrained")),

@@ -39,7 +39,8 @@ class WordVectors:
         mean_fallback: bool = True,
     ):
         self.vectors = vectors
-        self.fingerprint = fingerprint
+        # the lookup rule changes the vectors as much as the file does
+        self.fingerprint = f"{fingerprint};cased={cased};phrase_joiner={phrase_joiner};mean_fallback={mean_fallback}"
         self.cased = cased
         self.phrase_joiner = phrase_joiner
         self.mean_fallback = mean_fallback
