@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image
-
-RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+RESAMPLING = ("bilinear", "bicubic")  # Pillow's filters of these names; Pillow loads on first use, not at import
 
 
 def check_rgb_uint8(image: np.ndarray, position: int = 0) -> np.ndarray:
@@ -38,11 +36,15 @@ def center_crop_resize(
     image: np.ndarray, size: int, crop_fraction: float = 1.0, resample: str = "bilinear"
 ) -> np.ndarray:
     """The centred square of side ``crop_fraction`` × the shorter side, resized to ``size`` × ``size``."""
+    from PIL import Image
+
+    if resample not in RESAMPLING:
+        raise ValueError(f"resample {resample!r} is not one of {', '.join(RESAMPLING)}")
     height, width = image.shape[:2]
     side = max(1, round(min(height, width) * crop_fraction))
     top, left = (height - side) // 2, (width - side) // 2
     square = Image.fromarray(image[top : top + side, left : left + side])
-    return np.asarray(square.resize((size, size), RESAMPLING[resample]))
+    return np.asarray(square.resize((size, size), Image.Resampling[resample.upper()]))
 
 
 def resized_batch(
