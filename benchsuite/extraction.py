@@ -26,6 +26,7 @@ import numpy as np
 from benchsuite.cache import ArrayCache, FileDigests, array_digest
 from benchsuite.extraction_images import check_rgb_uint8
 from benchsuite.extraction_store import LayerGram, MemoryPlan, as_rows
+from benchsuite.images import DECODER_VERSION
 from benchsuite.schemas import ImageRecord, PluginItemMeta, VisionModel, VisionModelMeta
 
 # The per-layer numpy work runs between a network's OpenMP regions; spinning
@@ -226,7 +227,8 @@ def content_digests(source: Any, records: Sequence[ImageRecord], files: FileDige
     if callable(own):
         return [f"source:{own(record)}" for record in records]
     return [
-        f"file:{files.digest(record.path)}" if Path(record.path).is_file() else pixel_digest(source.read(record))
+        f"file:{DECODER_VERSION}:{files.digest(record.path)}" if Path(record.path).is_file()
+        else pixel_digest(source.read(record))
         for record in records
     ]
 

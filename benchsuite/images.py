@@ -20,6 +20,9 @@ from benchsuite.errors import ImageUnreadable
 if TYPE_CHECKING:
     from PIL import Image
 
+DECODER_VERSION = "2"
+"""Bumped whenever ``read_image`` turns the same bytes into other pixels (2: every mode by its real range),
+so layer matrices cached from a file's bytes are never reused across decoders."""
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".npy"})
 
 # Modes whose Pillow conversion to RGB is an exact 8-bit colour conversion.
