@@ -287,13 +287,14 @@ def leaderboard(
     path = results / "results.json" if results.is_dir() else results
     if not path.exists():
         fail(f"{path} not found; run `benchsuite run --all` first or pass --results")
-    console.print(f"leaderboard written to {publish(path, out)}", markup=False)
-    if readme is not None:
-        try:
+    try:
+        usable_folder(out, "--out")
+        console.print(f"leaderboard written to {publish(path, out)}", markup=False)
+        if readme is not None:
             update_readme(readme, path)
-        except ValueError as error:
-            fail(str(error))
-        console.print(f"top table refreshed in {readme}", markup=False)
+            console.print(f"top table refreshed in {readme}", markup=False)
+    except (BenchsuiteError, ValueError) as error:
+        fail(str(error))
 
 
 @app.command()

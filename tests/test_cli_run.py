@@ -108,3 +108,12 @@ def test_results_json_from_the_cli_is_versioned(toy, tmp_path):
     assert toy().exit_code == 0
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert data["schema_version"] == 2 and len(data["records"]) == 4  # 3 layers and the held-out summary
+
+
+def test_leaderboard_from_a_corrupt_results_file_is_a_one_line_error(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text("[{truncated")
+    result = runner.invoke(app, ["leaderboard", "--results", str(results), "--out", str(tmp_path / "board")])
+    assert result.exit_code == 2, result.output
+    assert "is not a valid results file" in result.output and "Traceback" not in result.output
+    assert results.read_text() == "[{truncated"  # an input is reported, never moved or rewritten
