@@ -51,7 +51,7 @@ def split_names(value: str | None) -> list[str] | None:
 
 def fail(message: str) -> None:
     """Print a one-line error (never read as console markup) and exit with status 2."""
-    console.print(f"[bold red]error:[/] {escape(message)}")
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
 
 

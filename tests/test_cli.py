@@ -61,10 +61,10 @@ def test_run_and_rebuild_leaderboard(tmp_path):
         "--out", str(out), "--leaderboard", str(board), "--cache", str(tmp_path / "cache"),
     ])
     assert result.exit_code == 0, result.output
-    records = json.loads((out / "results.json").read_text())
+    records = json.loads((out / "results.json").read_text())["records"]
     designs = {r["design"] for r in records if r["status"] == "ok"}
     assert designs == {"1 photo x 1 group", "2 photos x 2 groups", "mean over all photos"}
-    assert {r["metric"] for r in records} == {"two_vs_two", "rsa", "cka_debiased", "mutual_knn"}
+    assert {r["metric"] for r in records} == {"two_vs_two", "rsa", "cka_debiased", "mutual_knn", "two_vs_two_heldout"}
     first = (board / "README.md").read_text()
     (board / "README.md").unlink()
     rebuilt = runner.invoke(app, ["leaderboard", "--results", str(out), "--out", str(board)])
@@ -89,4 +89,5 @@ def test_cuda_without_a_gpu_falls_back_with_a_message(monkeypatch, capsys, gpu, 
 def test_unknown_executor_is_refused(tmp_path):
     result = runner.invoke(app, ["run", "--all", "--executor", "spark", "--vision", "pixels", "--out", str(tmp_path),
                                  "--cache", str(tmp_path / "cache"), "--quiet", "--permutations", "0"])
-    assert result.exit_code == 2 and "unknown executor 'spark'; use local or ray" in result.output
+    assert result.exit_code == 2 and "--executor 'spark' is not known; use local or ray" in result.output
+    assert not (tmp_path / "cache" / "vision").exists()
