@@ -44,7 +44,7 @@ MAX_EVALUATIONS = 4000
 """Layer relabellings (about 3 s on one core at k=166) beyond which a family-wise p already bounded below
 SIGNIFICANCE by the per-layer tests' counts is reported as that bound instead of being computed."""
 
-BOOTSTRAP_STREAM, SPLIT_STREAM, CALIBRATION_STREAM = 1, 2, 3
+BOOTSTRAP_STREAM, SPLIT_STREAM, CALIBRATION_STREAM, SPLIT_WEIGHT_STREAM = 1, 2, 3, 4
 """Random streams derived from the suite's seed, apart from the permutation stream."""
 
 
@@ -103,6 +103,12 @@ def bootstrap_weights(k: int, n_groups: int, n_bootstrap: int, seed: int) -> tup
     return concepts, groups
 
 
+def split_weights(n_splits: int, n_bootstrap: int, seed: int) -> np.ndarray:
+    """How often each halving counts in each draw (n_bootstrap × n_splits), from the seed alone."""
+    rng = np.random.default_rng((seed, SPLIT_WEIGHT_STREAM))
+    return rng.multinomial(n_splits, np.full(n_splits, 1 / n_splits), size=n_bootstrap).astype(float)
+
+
 def concept_halves(k: int, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n_splits`` random halvings of ``range(k)`` (sorted index arrays), from the seed alone."""
     rng = np.random.default_rng((seed, SPLIT_STREAM))
@@ -141,17 +147,17 @@ def restricted(layers: Sequence[Sequence[np.ndarray]], concepts: np.ndarray) -> 
 def heldout_accuracy(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, concept_weights: np.ndarray,
                      group_weights: np.ndarray, halves: Sequence[tuple[np.ndarray, np.ndarray]],
                      device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """Per draw, the mean over halvings and both directions of the accuracy, on one half, of the
-    layer that is best on the other; and per draw and layer, the share of those choices it won.
+    """Per draw and halving (draws × halvings), the mean over both directions of the accuracy, on one
+    half, of the layer that is best on the other; and per draw and layer, the share of choices it won.
 
     Each half is scored on its own (its comparison columns are its own concepts), so nothing that
-    chose the layer is part of its score.
+    chose the layer is part of its score. The held-out score is the mean over halvings.
     """
     n_draws, n_layers = concept_weights.shape[0], len(layers)
-    total = np.zeros(n_draws)
+    scores = np.zeros((n_draws, len(halves)))
     chosen = np.zeros((n_draws, n_layers))
     rows = np.arange(n_draws)
-    for first, second in halves:
+    for split, (first, second) in enumerate(halves):
         on_first, on_second = (
             weighted_accuracies(pair_outcomes(restricted(layers, half), text_matrix[np.ix_(half, half)], device),
                                 concept_weights[:, half], group_weights)
@@ -159,10 +165,9 @@ def heldout_accuracy(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.nda
         )
         for select, score in ((on_first, on_second), (on_second, on_first)):
             layer = np.nan_to_num(select, nan=-np.inf).argmax(axis=1)
-            total += score[rows, layer]
+            scores[:, split] += score[rows, layer] / 2
             chosen[rows, layer] += 1
-    runs = 2 * len(halves)
-    return total / runs, chosen / runs
+    return scores, chosen / (2 * len(halves))
 
 
 def spread_factor(layer: Sequence[np.ndarray], text_matrix: np.ndarray, draws: np.ndarray, *, seed: int,
@@ -285,13 +290,16 @@ def headline(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, *,
     concept_weights, group_weights = bootstrap_weights(k, n_groups, n_bootstrap, seed)
     concept_weights = np.vstack([np.ones((1, k), dtype=np.float32), concept_weights])
     group_weights = np.vstack([np.ones((1, n_groups), dtype=np.float32), group_weights])
-    scores, chosen = heldout_accuracy(layers, text_matrix, concept_weights, group_weights,
-                                      concept_halves(k, n_splits, seed), device)
+    per_split, chosen = heldout_accuracy(layers, text_matrix, concept_weights, group_weights,
+                                         concept_halves(k, n_splits, seed), device)
+    scores = per_split.mean(axis=1)
+    halvings = split_weights(n_splits, n_bootstrap, seed)
+    resplit = (per_split[1:] * halvings).sum(axis=1) / n_splits
     layer_values = weighted_accuracies(outcomes, concept_weights[:1], group_weights[:1])[0]
     best = int(np.nanargmax(layer_values))
     concepts_only = weighted_accuracies(outcomes[best:best + 1], concept_weights[1:], np.ones_like(group_weights[1:]))
     factor = spread_factor(layers[best], text_matrix, concepts_only[:, 0], seed=seed, device=device)
-    draws = widened(scores[1:], factor)
+    draws = widened(scores[1:], factor) + resplit - scores[1:]
     familywise, used = (None, None)
     if n_permutations > 0:
         familywise, used = familywise_p_value(layers, text_matrix, layer_values, n_permutations=n_permutations,

@@ -6,8 +6,10 @@ import pytest
 from benchsuite.inference import (
     benjamini_hochberg,
     bootstrap_weights,
+    concept_halves,
     familywise_p_value,
     headline,
+    heldout_accuracy,
     pair_outcomes,
     paired_difference,
     percentile_interval,
@@ -61,18 +63,18 @@ def test_bootstrap_draws_depend_on_the_seed_alone():
 
 
 def test_interval_has_nominal_coverage_on_a_synthetic_model():
-    """Intervals from 60 samples of a known model cover its expected score about 95% of the time, and are
-    as wide as the estimates' spread (without the calibration, the pair bootstrap alone is 25% too narrow)."""
-    found = [headline(*related(30, seed, n_layers=2), seed=seed, n_permutations=0, n_bootstrap=200, n_splits=4)
+    """Intervals from 60 samples of a known model cover its expected score about 95% of the time (here 0.95),
+    and are as wide as the estimates' spread (1.01 times; without the calibration 0.88 and 0.82 times)."""
+    found = [headline(*related(30, seed, n_layers=2), seed=seed, n_permutations=0, n_bootstrap=200)
              for seed in range(60)]
     estimates = np.array([h.heldout for h in found])
     intervals = np.array([h.interval for h in found])
     assert all(low <= h.heldout <= high for h, (low, high) in zip(found, intervals, strict=True))
     truth = estimates.mean()
     coverage = np.mean((intervals[:, 0] <= truth) & (truth <= intervals[:, 1]))
-    assert 0.88 <= coverage <= 1.0
+    assert 0.9 <= coverage <= 1.0
     width = np.mean(intervals[:, 1] - intervals[:, 0])
-    assert 0.8 < width / (2 * 1.96 * estimates.std()) < 1.3
+    assert 0.9 < width / (2 * 1.96 * estimates.std()) < 1.2
     assert all(h.spread_factor > 1 for h in found)
 
 
@@ -156,3 +158,12 @@ def test_headline_with_two_image_groups():
     assert found.draws.shape == (100,) and found.interval[0] <= found.heldout <= found.interval[1]
     assert found.selected.sum() == pytest.approx(1) and found.best_layer == int(np.argmax(found.layer_values))
     assert found.familywise_p == pytest.approx(1 / 51) and found.permutations_used == 50
+
+
+def test_each_halving_is_scored_on_its_own_and_chosen_layers_add_up():
+    layers, text = related(24, 2, n_layers=2)
+    halves = concept_halves(24, 3, seed=0)
+    ones = np.ones((1, 24))
+    each = [heldout_accuracy(layers, text, ones, np.ones((1, 1)), [split])[0][0, 0] for split in halves]
+    scores, chosen = heldout_accuracy(layers, text, np.ones((2, 24)), np.ones((2, 1)), halves)
+    assert scores.shape == (2, 3) and scores[0] == pytest.approx(each) and chosen.sum(axis=1) == pytest.approx([1, 1])
