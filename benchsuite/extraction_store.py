@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,7 +33,11 @@ GEMM_COLUMNS = 16384
 SPILL_READ_BYTES = 64 * 2**20
 FORWARD_RESERVE_FACTOR = 6
 SAFE_SQUARES = (2.0**-60, 2.0**60)
-STAGING_BYTES = 16 * 2**20
+STAGING_BYTES = 2 * 2**20
+ONE_THREAD_PRODUCT = 1 << 26
+"""A Gram product with fewer multiply-adds than this runs on one torch thread: split across threads, such a
+thin product took 2-3x the CPU time on the benchmark machine (and one thread's rounding never depends on
+the core count)."""
 SPILL_PREFIX = "benchsuite-spill"  # + the owner's tag: the next run removes a killed run's folders
 
 
@@ -228,6 +233,28 @@ def gram_from_blocks(blocks: Iterator[np.ndarray], n_rows: int) -> np.ndarray:
     gram = torch.zeros((n_rows, n_rows), dtype=torch.float64)
     staging = anonymous_rows(n_rows, max(STAGING_BYTES // (8 * max(n_rows, 1)), 1), np.float64)
     tensor = torch.from_numpy(staging)
+    with torch_threads(1 if n_rows * staging.size < ONE_THREAD_PRODUCT else None):
+        multiply_in(blocks, staging, tensor, gram)
+    return gram.numpy()
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to ``count`` (None: left alone) for the block, then restored."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if count is not None and count < previous:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+def multiply_in(blocks: Iterator[np.ndarray], staging: np.ndarray, tensor: Any, gram: Any) -> None:
+    """Add S Sᵀ to ``gram`` for each run of the blocks' columns copied, in order, into ``staging`` (float64)."""
     filled = 0
     for block in blocks:
         start = 0
@@ -241,7 +268,6 @@ def gram_from_blocks(blocks: Iterator[np.ndarray], n_rows: int) -> np.ndarray:
                 filled = 0
     if filled:
         gram.addmm_(tensor[:, :filled], tensor[:, :filled].T)
-    return gram.numpy()
 
 
 class MemoryPlan:

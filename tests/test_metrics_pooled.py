@@ -10,7 +10,7 @@ from test_metrics_two_vs_two import related_pair
 
 from benchsuite.evaluation import ScoreTask, pooled_p_value, score_groups
 from benchsuite.metrics import STATISTICS, concept_permutations, one_vs_two, permutation_test
-from benchsuite.metrics.permutation import permutation_p_value
+from benchsuite.metrics.permutation import null_reaching, permutation_p_value
 from benchsuite.similarity import correlation_matrix
 
 
@@ -84,6 +84,13 @@ def test_nan_observed_has_no_p_value_and_nan_draws_count_as_reaching_it():
     layers, text = group_matrices(8, 2, 5)
     score = score_groups(layers, text, metric="undefined", statistic=lambda A, B: math.nan, n_permutations=10, seed=0)
     assert math.isnan(score.value) and score.p_value is None
+
+
+def test_the_count_of_draws_reaching_the_observed_value_follows_the_same_rule():
+    null = np.array([np.nan, 0.1, 0.9, 0.5 - 1e-14, 0.5 - 1e-6])
+    assert null_reaching(0.5, null) == 3
+    assert null_reaching(0.5, null, higher_is_better=False) == 4
+    assert null_reaching(np.nan, null) == null.size
 
 
 def calls_with(n_permutations=10, seed=0, higher_is_better=True):

@@ -66,24 +66,31 @@ def concept_permutations(k: int, n_permutations: int, seed: int = 0, batch_size:
     )
 
 
-def permutation_p_value(observed: float, null: ArrayLike, higher_is_better: bool = True) -> float:
-    """(1 + #null draws at least as extreme as ``observed``) / (1 + n): the one rule of every permutation test.
+def null_reaching(observed: float, null: ArrayLike, higher_is_better: bool = True) -> int:
+    """How many null draws are at least as extreme as ``observed``: the count in ``permutation_p_value``.
 
     At least as extreme means ≥ observed (≤ when ``higher_is_better`` is False), a draw
     within ``P_VALUE_TOLERANCE`` counting as a tie that reaches it. A NaN draw (a
     relabelling on which the statistic is undefined) counts as reaching it, so undefined
-    draws never make a result look more significant. A NaN observed value has no
-    p-value: the result is NaN, never the most significant p.
+    draws never make a result look more significant. A NaN observed value is reached by every draw.
     """
     check_direction(higher_is_better)
     null = np.asarray(null, dtype=np.float64).ravel()
     if np.isnan(observed):
-        return math.nan
+        return null.size
     tolerance = P_VALUE_TOLERANCE * max(1.0, abs(observed))
     with np.errstate(invalid="ignore"):
         beyond = null >= observed - tolerance if higher_is_better else null <= observed + tolerance
-    reached = np.count_nonzero(beyond | np.isnan(null))
-    return (1 + reached) / (1 + null.size)
+    return int(np.count_nonzero(beyond | np.isnan(null)))
+
+
+def permutation_p_value(observed: float, null: ArrayLike, higher_is_better: bool = True) -> float:
+    """(1 + ``null_reaching``) / (1 + n): the one p-value rule of every permutation test.
+
+    A NaN observed value has no p-value: the result is NaN, never the most significant p.
+    """
+    reached = null_reaching(observed, null, higher_is_better)
+    return math.nan if np.isnan(observed) else (1 + reached) / (1 + np.size(null))
 
 
 def default_batch_size(k: int, n_permutations: int, device: str = "cpu") -> int:

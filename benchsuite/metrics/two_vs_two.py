@@ -6,7 +6,10 @@ r(i, i) + r(j, j) > r(i, j) + r(j, i). With both matrices' diagonals set to zero
 (B @ A.T)[i, j] is exactly the masked cross-product of B's row i and A's row j
 over S, and each masked correlation follows from it and the rows' sums and sums
 of squares. One run costs a matrix product plus a dozen passes over k×k arrays;
-a batch of relabellings costs one batched product plus the same passes.
+a batch of relabellings costs one batched product plus the same passes. The rare
+pairs where those sums cancel (a masked row exactly or nearly constant) come out
+NaN and are recomputed one by one from the definition, so the result is that of
+the plain loop on every pair.
 """
 
 from __future__ import annotations
@@ -96,8 +99,9 @@ def pair_margins(
 ) -> Callable[[Any], Any]:
     """A function from relabellings of B (batch × k; None: B as labelled) to margin matrices (batch × k × k).
 
-    Entries [i, j] and [j, i] both hold pair (i, j)'s margin; the diagonal and every
-    pair involving a missing concept (NaN row) are NaN. The returned matrices live in
+    Entries [i, j] and [j, i] both hold pair (i, j)'s margin; the diagonal, every
+    pair involving a missing concept (NaN row) and every pair with an exactly constant
+    masked row are NaN. The returned matrices live in
     a per-thread workspace that the thread's next call overwrites; threads may share the function.
     """
     if distance not in ("correlation", "cosine"):
