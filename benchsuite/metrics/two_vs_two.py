@@ -60,24 +60,44 @@ def upper_pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _scaled_rows(M: np.ndarray, valid: np.ndarray, centred: bool) -> np.ndarray:
     """Rows centred and scaled over their off-diagonal entries (no masked row holds the diagonal), so
-    the masked Pearson/cosine are unchanged and well conditioned; the diagonal and missing concepts' entries are 0."""
-    off_diagonal = valid[:, None] & valid[None, :] & ~np.eye(len(M), dtype=bool)
-    X = np.where(off_diagonal, M, 0.0)
+    the masked Pearson/cosine are unchanged and well conditioned; the diagonal and missing concepts' entries are 0.
+
+    Centring first shifts each row by its smallest entry (exact for entries within a factor two of it),
+    so the mean's rounding is relative to the row's spread, not its size.
+    """
+    kept = valid[:, None] & valid[None, :]
+    np.fill_diagonal(kept, False)
+    complete = bool(valid.all())
+
+    def left_out(X: np.ndarray, value: float) -> np.ndarray:
+        """X with the diagonal and missing concepts' entries set to ``value``."""
+        if complete:
+            np.fill_diagonal(X, value)
+        else:
+            X[~kept] = value
+        return X
+
     count = max(int(valid.sum()) - 1, 1)
+    X = left_out(M.copy(), np.inf if centred else 0.0)
     if centred:
-        X = np.where(off_diagonal, X - np.where(off_diagonal, M, np.inf).min(axis=1, keepdims=True), 0.0)
-        X = np.where(off_diagonal, X - X.sum(axis=1, keepdims=True) / count, 0.0)
-    scale = np.sqrt((X * X).sum(axis=1, keepdims=True) / count)
-    return X / np.where(scale > 0, scale, 1.0)
+        with np.errstate(invalid="ignore"):
+            X -= X.min(axis=1, keepdims=True)
+        left_out(X, 0.0)
+        X -= X.sum(axis=1, keepdims=True) / count
+        left_out(X, 0.0)
+    scale = np.sqrt(np.einsum("ij,ij->i", X, X)[:, None] / count)
+    X /= np.where(scale > 0, scale, 1.0)
+    return X
 
 
-def _masked_spreads(x: Any, n: Any, centred: bool, backend: Backend, out: list[Any]) -> tuple[Any, Any]:
+def _masked_spreads(x: Any, n: Any, centred: bool, backend: Backend, out: list[Any]) -> tuple[Any, Any, Any]:
     """For row i without concepts i and j, at [i, j]: its sum, and the root of its spread
     n·Σx² − (Σx)² (just Σx², and no sum, for cosine), NaN where rounding leaves that spread
     untrusted (``TRUSTED_SPREAD``): the pair is then recomputed by ``exact_margins``.
 
     ``x`` (batch, k, k) holds scaled rows with a zero diagonal and zeros at left-out concepts,
-    n is the masked length, ``out`` three (batch, k, k) buffers (the first two are returned).
+    n is the masked length, ``out`` three (batch, k, k) buffers (the first two are returned),
+    and last, for each batch entry, whether any of its spreads was untrusted.
     """
     xp = backend.xp
     spread, sums, scratch = out
@@ -90,8 +110,9 @@ def _masked_spreads(x: Any, n: Any, centred: bool, backend: Backend, out: list[A
         spread *= n
         spread -= xp.multiply(sums, sums, out=scratch)
         floor = floor * n
-    spread[spread <= floor] = xp.nan
-    return (sums if centred else None), xp.sqrt(spread, out=spread)
+    untrusted = spread <= floor
+    spread[untrusted] = xp.nan
+    return (sums if centred else None), xp.sqrt(spread, out=spread), untrusted.reshape(len(x), -1).any(axis=-1)
 
 
 def pair_margins(
@@ -124,14 +145,14 @@ def pair_margins(
             workspace = local.workspace = [be.empty((batch, k, k)) for _ in range(5)]
         return [buffer[:batch] for buffer in workspace]
 
-    def a_terms(a_masked: Any, n: Any) -> tuple[Any, Any, Any, Any]:
-        """u = n / root spread (1 / root for cosine), u·a, u transposed, and t − t transposed for
-        t = sum / root spread (None for cosine): B's masked rows' correlations with A's are then
-        (P·u − s·t) / root spread, P and s their cross-products and sums."""
-        sums, root = _masked_spreads(a_masked, n, centred, be, [be.empty(a_masked.shape) for _ in range(3)])
+    def a_terms(a_masked: Any, n: Any) -> tuple[Any, Any, Any, Any, Any]:
+        """u = n / root spread (1 / root for cosine), u·a, u transposed, t − t transposed for
+        t = sum / root spread (None for cosine), and whether any spread was untrusted: B's masked
+        rows' correlations with A's are then (P·u − s·t) / root spread, P and s their cross-products and sums."""
+        sums, root, untrusted = _masked_spreads(a_masked, n, centred, be, [be.empty(a_masked.shape) for _ in range(3)])
         u = (n if centred else 1.0) / root
         t = None if sums is None else xp.divide(sums, root, out=sums)
-        return u, u * a, be.contiguous(be.swap(u)), None if t is None else t - be.swap(t)
+        return u, u * a, be.contiguous(be.swap(u)), None if t is None else t - be.swap(t), untrusted
 
     fixed = a_terms(a[None], k - 2) if complete else None
 
@@ -143,13 +164,13 @@ def pair_margins(
             be.relabel(b, perms, out=b_p)
         if complete:
             n = k - 2
-            u_a, ua_a, u_a_t, t_a_gap = fixed
+            u_a, ua_a, u_a_t, t_a_gap, untrusted_a = fixed
         else:
             w = valid_a[None, :] * (valid_b[None] if perms is None else valid_b[perms])
             b_p *= w[:, None, :]
             n = (w.sum(axis=-1) - 2)[:, None, None]
-            u_a, ua_a, u_a_t, t_a_gap = a_terms(a * w[:, None, :], n)
-        sums_b, root_b = _masked_spreads(b_p, n, centred, be, [root_b, sums_b, cross])
+            u_a, ua_a, u_a_t, t_a_gap, untrusted_a = a_terms(a * w[:, None, :], n)
+        sums_b, root_b, untrusted_b = _masked_spreads(b_p, n, centred, be, [root_b, sums_b, cross])
         be.matmul(b_p.reshape(-1, k), a.T, out=cross.reshape(-1, k))
         # [i, j]: r(A_i, B_i) − r(A_j, B_i), both over S(i, j); the margin adds its transpose.
         xp.multiply(be.diagonal(cross)[..., None], u_a, out=margin)
@@ -160,7 +181,7 @@ def pair_margins(
             margin -= xp.multiply(sums_b, t_a_gap, out=cross)
         margin /= root_b
         margin = xp.add(margin, be.swap(margin), out=cross)
-        untrusted = xp.isnan(margin.sum(axis=(-2, -1)))
+        untrusted = untrusted_a | untrusted_b
         if not complete or untrusted.any():
             recompute_untrusted(margin, untrusted, None if complete else w, perms, exact, be)
         margin.reshape(margin.shape[0], -1)[:, :: k + 1] = xp.nan
