@@ -6,15 +6,19 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
-def centred_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row of the float64 ``X`` minus its mean, and which rows are exactly constant.
+def centred_rows(X: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of the float64 ``X`` minus its mean (over ``mask``, 0 outside it), and which rows are exactly constant.
 
     A row is first shifted by its smallest entry, which is exact for entries within a
     factor two of it (Sterbenz), so the mean's rounding is relative to the row's spread,
     not its size: a row of 1 + 1e-9·noise keeps its correlations to about 1e-15.
     """
-    shifted = X - X.min(axis=1, keepdims=True)
-    return shifted - shifted.mean(axis=1, keepdims=True), shifted.max(axis=1) == 0.0
+    if mask is None:
+        shifted = X - X.min(axis=1, keepdims=True)
+        return shifted - shifted.mean(axis=1, keepdims=True), shifted.max(axis=1) == 0.0
+    shifted = np.where(mask, X - np.where(mask, X, np.inf).min(axis=1, keepdims=True), 0.0)
+    mean = shifted.sum(axis=1, keepdims=True) / mask.sum(axis=1, keepdims=True)
+    return np.where(mask, shifted - mean, 0.0), shifted.max(axis=1) == 0.0
 
 
 def correlation_matrix(X: ArrayLike) -> np.ndarray:

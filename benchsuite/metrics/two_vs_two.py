@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike
 
 from benchsuite.metrics.backend import Backend, resolve_backend
 from benchsuite.metrics.validation import MIN_CONCEPTS, check_similarity_pair, missing_concepts, usable_concepts
+from benchsuite.similarity import centred_rows
 
 TIE_TOLERANCE = 1e-10
 """Margins within this of zero are ties: equal in exact arithmetic, apart only by rounding."""
@@ -215,29 +216,17 @@ def recompute_untrusted(
     margin[index, j, i] = values
 
 
-def masked_centred(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row of x minus its mean over its mask (0 outside it), and whether that masked row is exactly constant.
-
-    The row is first shifted by its smallest masked entry: exact for entries within a factor two of it
-    (Sterbenz), so the mean's rounding is relative to the row's spread, not its size.
-    """
-    low = np.where(mask, x, np.inf).min(axis=1, keepdims=True)
-    shifted = np.where(mask, x - low, 0.0)
-    constant = shifted.max(axis=1) == 0.0
-    return np.where(mask, shifted - shifted.sum(axis=1, keepdims=True) / mask.sum(axis=1, keepdims=True), 0.0), constant
-
-
 def masked_similarity(x: np.ndarray, y: np.ndarray, mask: np.ndarray, centred: bool) -> np.ndarray:
     """Pearson (or cosine) of each row of x with the same row of y over that row's mask, by the definition;
     NaN where either masked row is exactly constant (all zero for cosine)."""
-    if centred:
-        (x, constant_x), (y, constant_y) = masked_centred(x, mask), masked_centred(y, mask)
-        undefined = constant_x | constant_y
-    else:
-        x, y = np.where(mask, x, 0.0), np.where(mask, y, 0.0)
-        undefined = ~(x != 0).any(axis=1) | ~(y != 0).any(axis=1)
-    norms = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
+        if centred:
+            (x, constant_x), (y, constant_y) = centred_rows(x, mask), centred_rows(y, mask)
+            undefined = constant_x | constant_y
+        else:
+            x, y = np.where(mask, x, 0.0), np.where(mask, y, 0.0)
+            undefined = ~(x != 0).any(axis=1) | ~(y != 0).any(axis=1)
+        norms = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
         return np.where(undefined, np.nan, (x * y).sum(axis=1) / norms)
 
 
