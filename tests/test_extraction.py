@@ -15,6 +15,7 @@ from benchsuite.cache import ArrayCache
 from benchsuite.extraction import cache_key, extract_group, extract_group_cached, parse_size
 from benchsuite.extraction_images import resized_batch
 from benchsuite.extraction_store import LayerGram, MemoryPlan, MemoryRows, SpilledRows
+from benchsuite.metrics import two_vs_two
 from benchsuite.schemas import VisionModelMeta
 from benchsuite.similarity import correlation_matrix
 
@@ -253,8 +254,6 @@ def streamed_matrix(values: np.ndarray, budget: int | None, batch: int, spill_di
 
 @pytest.mark.parametrize("budget", [None, 1])
 def test_highly_correlated_images_give_the_float64_matrix_and_2_vs_2(budget, tmp_path):
-    from benchsuite.metrics import two_vs_two
-
     values = shared_mean_probe()
     exact = np.corrcoef(values.astype(np.float64))
     assert 0.999 < exact[np.triu_indices(len(values), 1)].min() < 0.9991

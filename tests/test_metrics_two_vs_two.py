@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from metric_reference import two_vs_two_loop
 
-from benchsuite.metrics import two_vs_two
+from benchsuite.metrics import STATISTICS, concept_permutations, permutation_test, two_vs_two
 from benchsuite.similarity import correlation_matrix
 
 
@@ -303,8 +303,6 @@ def test_a_row_constant_without_one_concept_fails_exactly_those_pairs(device):
 
 @pytest.mark.parametrize("constant", [[0, 1, 2], [0, 1, 2, 3]])
 def test_fewer_than_4_concepts_present_in_both_is_a_value_error(constant):
-    from benchsuite.metrics import STATISTICS, permutation_test
-
     A, B = with_constant_concepts(6, 19, constant)
     message = f"only {6 - len(constant)} concepts have finite similarities in both A and B; at least 4"
     for call in (lambda: two_vs_two(A, B), lambda: STATISTICS["two_vs_two"](A, B),
@@ -314,8 +312,6 @@ def test_fewer_than_4_concepts_present_in_both_is_a_value_error(constant):
 
 
 def test_relabellings_that_leave_fewer_than_4_concepts_are_nan_draws():
-    from benchsuite.metrics import concept_permutations, permutation_test
-
     A, B = with_constant_concepts(6, 20, [0, 1])  # A lacks concepts 0 and 1, B lacks 0: four present
     perms = next(concept_permutations(6, 40, seed=3, batch_size=40))
     present = (~np.isnan(A).all(axis=1))[None, :] & (~np.isnan(B).all(axis=1))[perms]
