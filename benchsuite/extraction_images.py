@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 RESAMPLING = ("bilinear", "bicubic")  # Pillow's filters of these names; Pillow loads on first use, not at import
 
 

@@ -17,7 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchsuite.metrics.backend import resolve_backend
-from benchsuite.metrics.permutation import concept_permutations, default_batch_size, permutation_p_value
+from benchsuite.metrics.permutation import (
+    concept_permutations,
+    default_batch_size,
+    null_reaching,
+    permutation_p_value,
+)
 from benchsuite.metrics.statistics import get_metric
 from benchsuite.metrics.two_vs_two import TIE_TOLERANCE, pair_margins
 from benchsuite.metrics.validation import check_similarity_pair
@@ -226,11 +231,6 @@ def paired_difference(a: float, b: float, draws_a: np.ndarray, draws_b: np.ndarr
     return Difference(value=float(value), low=low, high=high, p_value=float(min(1.0, 2 * min(below, above))))
 
 
-def exceedances(observed: float, null: np.ndarray) -> int:
-    """How many null draws reach ``observed`` under the permutation p-value's rule."""
-    return round(permutation_p_value(observed, null) * (null.size + 1)) - 1
-
-
 def familywise_p_value(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, layer_values: np.ndarray,
                        *, n_permutations: int, seed: int, layer_p_values: Sequence[float | None] | None = None,
                        stop_after: int = STOP_AFTER, device: str = "cpu") -> tuple[float, int]:
@@ -270,11 +270,11 @@ def familywise_p_value(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.n
         maximum = np.full(len(perms), -np.inf)
         for i in [i for i in kernels if left[i] > 0]:
             values = np.mean([backend.to_numpy(f(batch)) for f in kernels[i]], axis=0)
-            left[i] -= exceedances(float(layer_values[i]), values)
+            left[i] -= null_reaching(float(layer_values[i]), values)
             maximum = np.maximum(maximum, values)
         maxima.append(maximum)
         used += len(perms)
-        reached = exceedances(observed, np.concatenate(maxima))
+        reached = null_reaching(observed, np.concatenate(maxima))
         if reached >= stop_after and used < n_permutations:
             return reached / used, used
     return permutation_p_value(observed, np.concatenate(maxima)), used

@@ -285,13 +285,31 @@ def test_rows_are_centred_without_rounding(values, tmp_path):
     )
 
 
-def test_a_layer_missing_from_a_batch_is_an_error(photos):
+def test_a_layer_missing_from_a_batch_fails_that_layer_alone(photos):
     class Forgetful(ProjectionModel):
         def forward(self, batch, layers, on_layer):
             return super().forward(batch, [layer for layer in layers if layer != "dead"], on_layer)
 
-    with pytest.raises(RuntimeError, match="'dead' saw 0 of 7"):
-        extract_group(Forgetful(), photos)
+    result = extract_group(Forgetful(), photos)
+    assert "dead" not in result.matrices and "'dead' saw 0 of 7" in result.failures["dead"].reason
+    assert set(result.matrices) == set(ProjectionModel().layers) - {"dead"}
+
+
+def test_non_finite_activations_fail_that_layer_naming_the_image(photos):
+    class Poisoned(ProjectionModel):
+        def forward(self, batch, layers, on_layer):
+            def poison(name, values):
+                values = np.array(values, dtype=np.float32)
+                if name == "dead" and len(values) > 2:
+                    values[2, 0] = np.inf
+                on_layer(name, values)
+
+            return super().forward(batch, layers, poison)
+
+    result = extract_group(Poisoned(), photos, batch_size=4)
+    failure = result.failures["dead"]
+    assert failure.reason == "non-finite activations (inf)" and failure.image == 2
+    assert "dead" not in result.matrices and len(result.matrices) == len(ProjectionModel().layers) - 1
 
 
 class CountingLoader:

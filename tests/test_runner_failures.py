@@ -146,3 +146,11 @@ def test_partial_scores_equal_the_metric_on_the_intersection(registry, tmp_path)
     text = correlation_matrix(np.stack([v.vector for v in vectors_for(CONCEPTS[: K // 2]).values()]))
     assert record.n_concepts == K // 2
     assert record.value == pytest.approx(two_vs_two(layer[np.ix_(rows, rows)], text).accuracy, abs=1e-12)
+
+
+def test_without_permutations_every_test_still_scores(registry, tmp_path):
+    suite = toy_suite(vision=["toy_classifier"], designs=toy_suite().designs[1:], permutations=0)
+    results = run(registry, tmp_path, suite)
+    assert results.records and all(r.status == "ok" for r in results.records)
+    one = by(results.records, metric="one_vs_two")
+    assert one and all(r.p_value is None and 0 <= r.value <= 1 for r in one)

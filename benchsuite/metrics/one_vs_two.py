@@ -9,6 +9,7 @@ the true-class row than with the predicted-class row.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,9 +72,9 @@ def one_vs_two(
     image's representation is no closer to its true class than to the predicted
     one, so the two labels are exchangeable; each permutation swaps them for a
     random half of the images (a sign flip of each margin), and
-    p = (1 + #null accuracy ≥ observed) / (1 + n_permutations).
+    p = (1 + #null accuracy ≥ observed) / (1 + n_permutations); with ``n_permutations=0``, no null and p NaN.
     """
-    check_permutation_count(n_permutations)
+    check_permutation_count(n_permutations, allow_zero=True)
     check_seed(seed)
     image, true, predicted = _check_rows(image_rows, true_rows, predicted_rows)
     with np.errstate(invalid="ignore"):
@@ -85,4 +86,5 @@ def one_vs_two(
     flipped = backend.xp.where(flips, -signed, signed)
     null = backend.to_numpy(backend.float64(flipped > TIE_TOLERANCE).mean(axis=-1))
     accuracy = float(passed.mean())
-    return OneVsTwoResult(passed, margin, accuracy, permutation_p_value(accuracy, null), null)
+    p_value = permutation_p_value(accuracy, null) if n_permutations else math.nan
+    return OneVsTwoResult(passed, margin, accuracy, p_value, null)
