@@ -1,0 +1,1 @@
+"""Text embeddings by name from the libraries that ship them (``st:``, ``gensim:``, ``vectors:``, ``hf:``, ``clip:``)."""

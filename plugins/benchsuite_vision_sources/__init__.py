@@ -1,0 +1,1 @@
+"""Vision models by name from the libraries that ship them (``torchvision:``, ``timm:``, ``keras:``, ``hf:``)."""
