@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from benchsuite.api import usable_folder
 from benchsuite.errors import BenchsuiteError
 
 if TYPE_CHECKING:
@@ -53,20 +53,6 @@ def fail(message: str) -> None:
     """Print a one-line error (never read as console markup) and exit with status 2."""
     console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
-
-
-def usable_folder(path: Path, option: str) -> Path:
-    """``path`` as a folder this process can write into (created when absent), else a BenchsuiteError."""
-    if path.exists() and not path.is_dir():
-        raise BenchsuiteError(f"{option} {path} is a file, not a folder; pass a folder path")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as error:
-        raise BenchsuiteError(f"{option} {path} is not writable ({error.strerror or error}); pass a folder you "
-                              "can write to") from None
-    return path
 
 
 RegistryOption = Annotated[
@@ -184,59 +170,26 @@ def run(
     Exit status: 0 when at least one result was scored (failed and skipped items are listed), 1 when
     nothing was scored, 2 when an option or file is refused before any work starts.
     """
-    from benchsuite.cache import ArrayCache
-    from benchsuite.extraction import parse_size
-    from benchsuite.leaderboard import publish
-    from benchsuite.plugins import Registry
-    from benchsuite.runner import RunOptions, run_suite
-    from benchsuite.suites import load_suites, parse_overrides
+    from benchsuite.api import evaluate
+    from benchsuite.suites import parse_overrides
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     try:
-        suites = load_suites(registry)
-        if suite not in suites:
-            fail(f"no suite {suite!r} in the registry; declared: {', '.join(suites)}")
         overrides = parse_overrides(set_ or [])
         vision_names = split_names(vision)
         if weights is not None:
             if not vision_names or len(vision_names) != 1:
                 fail("--weights needs exactly one --vision model; use --set NAME.weights=PATH for several")
             overrides.setdefault(vision_names[0], {})["weights"] = weights
-        if executor not in ("local", "ray"):
-            fail(f"--executor {executor!r} is not known; use local or ray")
-        try:
-            budget = parse_size(memory_budget) if memory_budget is not None else None
-        except ValueError as error:
-            fail(f"--memory-budget: {error}")
-        usable_folder(out, "--out")
-        usable_folder(leaderboard_dir, "--leaderboard")
-        cache = ArrayCache(cache_dir)
-        usable_folder(cache.root, "--cache")
-        options = RunOptions(
-            out=out,
-            cache=cache,
-            vision=vision_names,
-            text=split_names(text),
-            permutations=permutations,
-            seed=seed,
-            device=device,
-            memory_budget=budget,
-            batch_size=batch_size,
-            overrides=overrides,
-            progress=not quiet,
-            metrics=split_names(metrics),
+        results = evaluate(
+            vision=vision_names, text=split_names(text), suite=suite, permutations=permutations, seed=seed,
+            device=cuda_or_cpu() if device == "cuda" else device, out=out, cache=cache_dir,
+            metrics=split_names(metrics), overrides=overrides, memory_budget=memory_budget, batch_size=batch_size,
+            executor=executor, address=address, registry=registry, leaderboard=leaderboard_dir, progress=not quiet,
         )
-        if options.device == "cuda":
-            options.device = cuda_or_cpu()
-        if executor == "ray":
-            from benchsuite.distributed import run_suite_on_ray
-
-            results = run_suite_on_ray(suites[suite], options, address=address)
-        else:
-            results = run_suite(Registry(), suites[suite], options)
-        page = publish(out / "results.json", leaderboard_dir)
     except BenchsuiteError as error:
         fail(str(error))
+    page = leaderboard_dir / "README.md"
     print_summary(results, out / "results.json", page)
     if not any(r.status == "ok" for r in results.records):
         raise typer.Exit(1)
@@ -262,15 +215,9 @@ def print_summary(results: Results, path: Path, page: Path) -> None:
 
 def cuda_or_cpu() -> str:
     """``cuda`` when torch sees a GPU, else ``cpu`` with a message saying so."""
-    try:
-        import torch
+    from benchsuite.api import cuda_or_cpu as resolve
 
-        if torch.cuda.is_available():
-            return "cuda"
-    except ImportError:
-        pass
-    console.print("[yellow]--device cuda: no CUDA device is visible to torch; running on the CPU[/]")
-    return "cpu"
+    return resolve(say=lambda message: console.print(f"[yellow]{escape(message)}[/]"))
 
 
 @app.command()
