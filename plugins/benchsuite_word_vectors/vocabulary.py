@@ -7,7 +7,9 @@ and has it, else (when ``mean_fallback``) the mean of its words' vectors, flagge
 ``how="mean"``. A word the model lacks counts as its pieces split at hyphens
 and apostrophes ("jack-o'-lantern": jack, o, lantern; "potter's": potter, 's).
 Cased models try the name as written, then lower-cased; uncased models (GloVe)
-try only the lower-cased name.
+try only the lower-cased name. A fastText model with ``subwords`` gives a word
+outside its vocabulary the vector it builds from the word's character n-grams
+(``how="word"``, the preferred spelling above), so every word has one.
 """
 
 from __future__ import annotations
@@ -37,10 +39,14 @@ class WordVectors:
         cased: bool,
         phrase_joiner: str | None = None,
         mean_fallback: bool = True,
+        subwords: bool = False,
     ):
         self.vectors = vectors
         # the lookup rule changes the vectors as much as the file does
         self.fingerprint = f"{fingerprint};cased={cased};phrase_joiner={phrase_joiner};mean_fallback={mean_fallback}"
+        if subwords:
+            self.fingerprint += ";subwords=True"
+        self.subwords = subwords
         self.cased = cased
         self.phrase_joiner = phrase_joiner
         self.mean_fallback = mean_fallback
@@ -50,7 +56,10 @@ class WordVectors:
         return list(dict.fromkeys([text, text.lower()])) if self.cased else [text.lower()]
 
     def _token(self, text: str) -> str | None:
-        return next((s for s in self._spellings(text) if s in self.vectors.key_to_index), None)
+        found = next((s for s in self._spellings(text) if s in self.vectors.key_to_index), None)
+        if found is None and self.subwords:
+            return self._spellings(text)[0]
+        return found
 
     def _vector(self, token: str) -> np.ndarray:
         return np.asarray(self.vectors[token], dtype=np.float32).copy()
