@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from tabulate import tabulate
 
 from benchsuite.cache import atomic_write_text
 from benchsuite.errors import BenchsuiteError
@@ -65,10 +66,15 @@ def best_layers(records: Iterable[Record], metric: str) -> dict[tuple[str, str],
     return best
 
 
+def table_cell(text: str) -> str:
+    """A cell's text on one line with ``|`` escaped, so an error message or model name never breaks a row."""
+    return one_line(text).replace("|", "\\|")
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(one_line(cell).replace("|", "/") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+    """A GitHub-flavoured markdown table (tabulate); cells are kept as text (``0.800`` stays ``0.800``)."""
+    return tabulate([[table_cell(cell) for cell in row] for row in rows], headers=[table_cell(h) for h in header],
+                    tablefmt="github", disable_numparse=True)
 
 
 def main_table(records: list[Record], problems: Iterable[Problem] = ()) -> str:
