@@ -19,6 +19,7 @@ from benchsuite.api import usable_folder
 from benchsuite.errors import BenchsuiteError
 
 if TYPE_CHECKING:
+    from benchsuite.plugins import Registry
     from benchsuite.records import Results
 
 # Idle OpenMP threads must sleep, not spin: spinning doubled extraction's CPU cost on 2 cores.
@@ -30,7 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, emoji=False)  # model names like `hf:x:y:` must never become emoji
 MAX_LISTED = 20
 
 
@@ -64,13 +65,21 @@ RegistryOption = Annotated[
 def list_items(
     kind: Annotated[Kind | None, typer.Argument(help="Which kind to list; all kinds when omitted.")] = None,
     registry: RegistryOption = None,
+    source: Annotated[str | None, typer.Option(
+        help="With vision or text: the names this model source offers, e.g. --source timm.")] = None,
 ) -> None:
-    """List registered plugin items (imports no model code) or the declared suites; broken items say why."""
+    """List registered plugin items (imports no model code) or the declared suites; broken items say why.
+
+    Model sources show as ``PREFIX:NAME`` rows; ``--source PREFIX`` lists what one offers (importing its library).
+    """
     from rich.text import Text
 
     from benchsuite.plugins import KINDS, PLUGIN_KIND, Registry
     from benchsuite.suites import load_suites
 
+    if source is not None:
+        list_source(kind, source)
+        return
     kinds = [kind.value] if kind else [*KINDS, "suites"]
     items = Registry() if any(k != "suites" for k in kinds) else None
     for name in kinds:
@@ -91,6 +100,9 @@ def list_items(
                 table.add_column(column)
             for item in catalogue.names():
                 table.add_row(*map(Text, (item, catalogue.owners[item], catalogue[item].description)))
+            for prefix, (meta, plugin) in sorted(catalogue.sources.items()):
+                table.add_row(*map(Text, (f"{prefix}:NAME", plugin, f"{meta.description} (any NAME: `benchsuite list "
+                                          f"{name} --source {prefix}`; pip install 'benchsuite[{meta.requires}]')")))
             for problem in items.problems:
                 if problem.kind == name:
                     table.add_row(*map(Text, (problem.item or "?", problem.plugin, f"BROKEN: {problem.error}")))
@@ -99,6 +111,22 @@ def list_items(
         broken = [p for p in items.problems if p.kind == PLUGIN_KIND]
         if broken:
             Console().print(problems_table(broken))
+
+
+def list_source(kind: Kind | None, prefix: str) -> None:
+    """Print every name model source ``prefix`` of ``kind`` (vision or text) offers, one ``PREFIX:NAME`` a line."""
+    from benchsuite.plugins import Registry
+
+    if kind not in (Kind.vision, Kind.text):
+        fail(f"--source {prefix} needs the kind first: `benchsuite list vision --source {prefix}` (or text)")
+    try:
+        names = Registry().source(kind.value, prefix).names()
+    except BenchsuiteError as error:
+        fail(str(error))
+    out = Console(highlight=False, soft_wrap=True, emoji=False)
+    for name in names:
+        out.print(f"{prefix}:{name}", markup=False)
+    console.print(f"{len(names)} {kind.value} models from source {prefix!r}", markup=False)
 
 
 def problems_table(problems: list) -> Table:
@@ -246,10 +274,41 @@ def leaderboard(
 
 @app.command()
 def fetch(
-    suite: Annotated[str, typer.Option(help="Suite whose image source to prepare.")] = "offline",
+    suite: Annotated[str | None, typer.Option(
+        help="Suite whose image source to prepare (default: offline, unless --vision/--text is given).")] = None,
+    vision: Annotated[str | None, typer.Option(
+        help="Comma-separated PREFIX:NAME vision models whose weights to download into their library's cache.")] = None,
+    text: Annotated[str | None, typer.Option(
+        help="Comma-separated PREFIX:NAME text models whose files to download into their library's cache.")] = None,
     registry: RegistryOption = None,
 ) -> None:
-    """Download and verify what a suite's image source needs (the only command that uses the network)."""
+    """Download and verify what a suite's image source or named models need (the only command that uses the
+    network): weights go into each library's own cache, where offline runs then find them."""
+    from benchsuite.plugins import Registry
+
+    models = [("vision", name) for name in split_names(vision) or []] + [("text", n) for n in split_names(text) or []]
+    if models:
+        fetch_models(Registry(), models)
+    if suite is not None or not models:
+        fetch_suite(suite or "offline", registry)
+
+
+def fetch_models(registry: Registry, models: list[tuple[str, str]]) -> None:
+    """Download each ``(kind, PREFIX:NAME)`` through its model source, printing where the files now are."""
+    for kind, name in models:
+        prefix, colon, rest = name.partition(":")
+        if not (colon and rest):
+            fail(f"--{kind} {name!r}: fetch takes a model source's PREFIX:NAME, e.g. timm:convnext_tiny.fb_in1k "
+                 f"(`benchsuite list {kind}` shows the sources)")
+        try:
+            where = registry.source(kind, prefix).fetch(rest)
+        except Exception as error:  # a failed download is one line naming the model, never a traceback
+            fail(f"fetching {kind} {name}: {type(error).__name__}: {' '.join(str(error).split())}")
+        console.print(f"{name}: fetched into {where}", markup=False)
+
+
+def fetch_suite(suite: str, registry: Path | None) -> None:
+    """Download and verify what suite ``suite``'s image source needs."""
     from benchsuite.plugins import Registry
     from benchsuite.suites import load_suites
 
@@ -264,20 +323,21 @@ def fetch(
 
 @app.command()
 def check(
-    names: Annotated[list[str], typer.Argument(help="Registered item names (KIND:NAME where a name is ambiguous).")],
+    names: Annotated[list[str], typer.Argument(
+        help="Registered item names (KIND:NAME where a name is ambiguous), or a source's PREFIX:NAME.")],
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="ITEM.OPTION=VALUE passed to the item's loader.")
     ] = None,
 ) -> None:
     """Check items against the plugin contract on a tiny input: one pass/fail/skipped line per check."""
-    from benchsuite.conformance import check_item
+    from benchsuite.conformance import check_item, split_kind
     from benchsuite.plugins import Registry
     from benchsuite.suites import parse_overrides
 
     try:
         overrides = parse_overrides(set_ or [])
         registry = Registry()
-        results = [result for name in names for result in check_item(name, overrides.get(name.rpartition(":")[2]),
+        results = [result for name in names for result in check_item(name, overrides.get(split_kind(name)[1]),
                                                                       registry=registry)]
     except BenchsuiteError as error:
         fail(str(error))

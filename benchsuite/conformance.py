@@ -81,14 +81,22 @@ def unrelated_matrices(k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.corrcoef(rng.normal(size=(k, 20))), np.corrcoef(rng.normal(size=(k, 20)))
 
 
+def split_kind(name: str) -> tuple[str, str]:
+    """(kind, item name) of ``KIND:NAME``; ("", name) when ``name`` does not start with a kind (``timm:x`` is a
+    model source's name, ``vision:timm:x`` that name with its kind)."""
+    head, colon, rest = name.partition(":")
+    return (head, rest) if colon and head in KINDS else ("", name)
+
+
 def find_item(registry: Registry, name: str) -> tuple[str, PluginItemMeta]:
     """(kind, metadata) of the item called ``name``, or ``kind:name``; unknown or ambiguous names are errors."""
-    kind, _, bare = name.rpartition(":")
+    kind, bare = split_kind(name)
     kinds = [kind] if kind else list(KINDS)
-    if kind and kind not in KINDS:
-        raise UnknownPlugin(f"unknown kind {kind!r} in {name!r}; use one of {', '.join(KINDS)}")
     found = [k for k in kinds if bare in registry[k]]
     if not found:
+        missing = [registry[k].missing[bare] for k in kinds if bare in registry[k].missing]
+        if missing:
+            raise UnknownPlugin(f"{bare!r}: {'; '.join(dict.fromkeys(missing))}")
         raise UnknownPlugin(f"no registered item named {bare!r}; `benchsuite list` shows what is registered")
     if len(found) > 1:
         raise UnknownPlugin(f"{bare!r} names items of several kinds ({', '.join(found)}); "
@@ -97,10 +105,11 @@ def find_item(registry: Registry, name: str) -> tuple[str, PluginItemMeta]:
 
 
 def registration_problem(registry: Registry, name: str) -> CheckResult | None:
-    """A failed "registers" result when the plugin registered ``name`` but the record was refused (invalid, twice)."""
-    kind, _, bare = name.rpartition(":")
+    """A failed "registers" result when the plugin registered ``name`` but the record was refused (invalid, twice)
+    or its model source could not resolve it."""
+    kind, bare = split_kind(name)
     for candidate in [kind] if kind else list(KINDS):
-        message = registry.problem(candidate, bare) if candidate in KINDS else None
+        message = registry.problem(candidate, bare)
         if message:
             return CheckResult(f"{candidate} {bare}", "registers", "failed", message)
     return None

@@ -35,3 +35,8 @@ def register_concept_sets(register):
 @hookspec
 def register_metrics(register):
     """Call ``register(MetricMeta(...))`` for each similarity-encoding metric."""
+
+
+@hookspec
+def register_model_sources(register):
+    """Call ``register(ModelSourceMeta(...))`` for each model source (a library's models by ``PREFIX:NAME``)."""

@@ -17,9 +17,15 @@ Names not in ``__all__`` (and every other ``benchsuite`` module) are internal an
 may change in any release. A plugin declares the range it was written for in its
 own ``pyproject.toml``, e.g. ``dependencies = ["benchsuite>=0.1,<1"]``, and can
 assert ``API_VERSION`` at import time where it needs a newer minor.
+
+1.1 added model sources: the ``register_model_sources`` hook, the ``ModelSourceMeta`` record (a library's
+models by ``PREFIX:NAME``, resolved on first use), and ``import_extra`` (a library import that becomes
+``ResourceMissing`` naming the pip extra).
 """
 
+import importlib
 from pathlib import Path
+from types import ModuleType
 
 from benchsuite import cache
 from benchsuite.concepts import match_concept_names
@@ -46,6 +52,7 @@ from benchsuite.schemas import (
     ImageSourceMeta,
     Metric,
     MetricMeta,
+    ModelSourceMeta,
     PluginItemMeta,
     TextEmbedding,
     TextEmbeddingMeta,
@@ -53,9 +60,8 @@ from benchsuite.schemas import (
     VisionModelMeta,
 )
 
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 """The plugin API's version, "MAJOR.MINOR": a minor bump only adds, a major bump breaks."""
-
 
 
 def default_cache_dir() -> Path:
@@ -66,6 +72,17 @@ def default_cache_dir() -> Path:
 def file_sha256(path: Path) -> str:
     """The sha256 hex digest of a file's bytes, read in blocks: a weights or vector file's fingerprint."""
     return cache.file_sha256(path)
+
+
+def import_extra(module: str, extra: str) -> ModuleType:
+    """``module`` imported; ``ResourceMissing`` naming ``pip install 'benchsuite[EXTRA]'`` when it is not installed,
+    so that an item whose optional library is absent is skipped with the one command that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.split(".")[0] != module.split(".")[0]:
+            raise
+        raise ResourceMissing(f"{module} is not installed: run `pip install 'benchsuite[{extra}]'`") from None
 
 
 __all__ = [
@@ -85,6 +102,7 @@ __all__ = [
     "Metric",
     "MetricMeta",
     "MetricSpec",
+    "ModelSourceMeta",
     "PluginItemMeta",
     "ResourceMissing",
     "TextEmbedding",
@@ -99,6 +117,7 @@ __all__ = [
     "hookimpl",
     "image_files",
     "imagenet_concepts",
+    "import_extra",
     "match_concept_names",
     "read_image",
     "resized_batch",

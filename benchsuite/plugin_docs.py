@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from benchsuite import hookspecs, plugin
-from benchsuite.plugins import KINDS
+from benchsuite.plugins import KINDS, SOURCE_HOOK
 
 DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 BLOCK = re.compile(r"(<!-- api:(?P<name>[A-Za-z_]+):start -->\n)(?P<body>.*?)(<!-- api:(?P=name):end -->)", re.S)
@@ -97,6 +97,10 @@ def hook_table() -> str:
     for kind, (hook, meta) in KINDS.items():
         doc = " ".join(inspect.getdoc(getattr(hookspecs, hook)).split())
         rows.append(f"| `{hook}(register)` | `{meta.__name__}` | `{LOADED[kind].__name__}` | {doc} |")
+    hook, meta = SOURCE_HOOK
+    doc = " ".join(inspect.getdoc(getattr(hookspecs, hook)).split())
+    rows.append(f"| `{hook}(register)` | `{meta.__name__}` | `VisionModelMeta` or `TextEmbeddingMeta` (resolved "
+                f"from `PREFIX:NAME`) | {doc} |")
     return "\n".join(rows) + "\n"
 
 
@@ -104,7 +108,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "PluginItemMeta": lambda: field_table(plugin.PluginItemMeta),
     **{
         meta.__name__: (lambda meta=meta: field_table(meta, skip=BASE_FIELDS))
-        for meta in (plugin.VisionModelMeta, plugin.TextEmbeddingMeta, plugin.MetricMeta)
+        for meta in (plugin.VisionModelMeta, plugin.TextEmbeddingMeta, plugin.MetricMeta, plugin.ModelSourceMeta)
     },
     **{model.__name__: (lambda model=model: field_table(model))
        for model in (plugin.Concept, plugin.ImageRecord, plugin.ConceptVector)},

@@ -24,11 +24,12 @@ import pluggy
 from pydantic import BaseModel, ValidationError
 
 from benchsuite import hookspecs
-from benchsuite.errors import UnknownPlugin
+from benchsuite.errors import ResourceMissing, UnknownPlugin
 from benchsuite.schemas import (
     ConceptSetMeta,
     ImageSourceMeta,
     MetricMeta,
+    ModelSourceMeta,
     PluginItemMeta,
     TextEmbeddingMeta,
     VisionModelMeta,
@@ -48,6 +49,9 @@ KINDS: dict[str, tuple[str, type[PluginItemMeta]]] = {
     "concepts": ("register_concept_sets", ConceptSetMeta),
     "metrics": ("register_metrics", MetricMeta),
 }
+SOURCE_KIND = "sources"
+SOURCE_HOOK: tuple[str, type[PluginItemMeta]] = ("register_model_sources", ModelSourceMeta)
+"""Model sources resolve ``PREFIX:REST`` names in the vision and text catalogues; they are not an item kind."""
 
 
 @dataclass(frozen=True)
@@ -111,32 +115,72 @@ class Catalogue(Generic[M]):
     """Registered items of one kind, by name, remembering which plugin gave each.
 
     ``broken`` maps a name that some plugin tried to register but could not (invalid
-    record, name claimed twice) to the one-line reason.
+    record, name claimed twice), or a qualified name its source could not resolve, to
+    the one-line reason. ``sources`` maps a model source's prefix to its record and
+    plugin: a qualified name ``PREFIX:REST`` is resolved through it on first use
+    (``name in catalogue``, ``catalogue[name]``), once, and then kept in ``items``;
+    ``missing`` holds the names whose library is not installed or whose prefix no
+    source claims (the runner skips those), with the reason.
     """
 
     kind: str
     items: dict[str, M] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, tuple[ModelSourceMeta, str]] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
 
     def add(self, meta: M, plugin: str) -> None:
         self.items[meta.name] = meta
         self.owners[meta.name] = plugin
 
-    def __getitem__(self, name: str) -> M:
+    def resolve(self, name: str) -> bool:
+        """Whether ``name`` is (now) in ``items``: a qualified name is resolved through its source, once.
+
+        A resolve error goes to ``broken``, a missing library or unknown prefix to ``missing``; never raises.
+        """
+        if name in self.items:
+            return True
+        prefix, colon, rest = name.partition(":")
+        if not colon or name in self.broken or name in self.missing:
+            return False
+        if prefix not in self.sources:
+            known = ", ".join(f"{p}:" for p in sorted(self.sources)) or "none"
+            self.missing[name] = (f"no {self.kind} model source {prefix!r} is installed (in {name!r}); "
+                                  f"known {self.kind} sources: {known}")
+            return False
+        source, plugin = self.sources[prefix]
+        expected = KINDS[self.kind][1]
         try:
+            meta = source.loader(rest)
+            if not isinstance(meta, expected) or meta.name != name:
+                got = getattr(meta, "name", None)
+                raise TypeError(f"source {prefix!r} returned {type(meta).__name__} {got!r}; expected a "
+                                f"{expected.__name__} named {name!r}")
+        except ResourceMissing as error:
+            self.missing[name] = one_line(str(error))
+            return False
+        except Exception as error:  # a source that cannot resolve a name fails that item alone
+            self.broken[name] = f"{describe_origin(plugin, None, None)} source {prefix!r}: {describe_error(error)}"
+            return False
+        self.add(meta, plugin)
+        return True
+
+    def __getitem__(self, name: str) -> M:
+        if name in self:
             return self.items[name]
-        except KeyError:
-            if name in self.broken:
-                raise UnknownPlugin(f"{self.kind} item {name!r} is broken: {self.broken[name]}") from None
-            known = ", ".join(sorted(self.items)) or "none"
-            raise UnknownPlugin(
-                f"no {self.kind} item named {name!r}; registered: {known}. "
-                f"Install the plugin that provides it, or check {ALLOWLIST_ENV}"
-            ) from None
+        if name in self.broken:
+            raise UnknownPlugin(f"{self.kind} item {name!r} is broken: {self.broken[name]}")
+        if name in self.missing:
+            raise UnknownPlugin(f"{self.kind} item {name!r} is unavailable: {self.missing[name]}")
+        known = ", ".join(sorted(self.items)) or "none"
+        raise UnknownPlugin(
+            f"no {self.kind} item named {name!r}; registered: {known}. "
+            f"Install the plugin that provides it, or check {ALLOWLIST_ENV}"
+        )
 
     def __contains__(self, name: object) -> bool:
-        return name in self.items
+        return name in self.items or (isinstance(name, str) and self.resolve(name))
 
     def names(self) -> list[str]:
         return list(self.items)
@@ -217,6 +261,9 @@ class Registry:
         self.pm = pm if pm is not None else make_plugin_manager()
         self.problems: list[PluginProblem] = list(getattr(self.pm, "load_problems", []))
         self.catalogues: dict[str, Catalogue] = {kind: self._catalogue(kind) for kind in KINDS}
+        self.sources: Catalogue[ModelSourceMeta] = self._catalogue(SOURCE_KIND)
+        for prefix, source in self.sources.items.items():
+            self.catalogues[source.kind].sources[prefix] = (source, self.sources.owners[prefix])
 
     def distribution(self, plugin: str) -> tuple[str | None, str | None]:
         """The (distribution, version) a plugin came from; (None, None) for one registered by hand."""
@@ -229,16 +276,20 @@ class Registry:
 
     def _claims(self, kind: str) -> list[tuple[str, PluginItemMeta]]:
         """(plugin, record) for every valid registration of ``kind``, in plugin order; failures become problems."""
-        hook_name, expected = KINDS[kind]
+        hook_name, expected = KINDS[kind] if kind in KINDS else SOURCE_HOOK
         claims: list[tuple[str, PluginItemMeta]] = []
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             plugin = impl.plugin_name
 
             def register(meta: Any, _plugin: str = plugin) -> None:
+                name = getattr(meta, "name", None)
+                if isinstance(meta, expected) and ":" in meta.name and expected is not ModelSourceMeta:
+                    self._problem(_plugin, kind, name, f"registered {name!r} through {hook_name}: names with ':' "
+                                  "belong to model sources (register_model_sources); use a plain name")
+                    return
                 if isinstance(meta, expected):
                     claims.append((_plugin, meta))
                     return
-                name = getattr(meta, "name", None)
                 self._problem(_plugin, kind, name if isinstance(name, str) else None,
                               f"registered a {type(meta).__name__} through {hook_name}; expected {expected.__name__}")
 
@@ -273,11 +324,16 @@ class Registry:
         return catalogue
 
     def problem(self, kind: str, name: str) -> str | None:
-        """Why item ``name`` of ``kind`` is broken (invalid record, name claimed twice), or None."""
-        return self.catalogues[kind].broken.get(name)
+        """Why item ``name`` of ``kind`` is broken (invalid record, name claimed twice, unresolvable), or None."""
+        catalogue = self.catalogues[kind]
+        catalogue.resolve(name)
+        return catalogue.broken.get(name)
 
     def absence(self, kind: str, name: str) -> str:
-        """Why ``name`` is not registered, naming plugins that failed to load and might have provided it."""
+        """Why ``name`` is not registered: its source's library is missing, or no plugin provides it (naming
+        plugins that failed to load and might have)."""
+        if name in self.catalogues[kind].missing:
+            return self.catalogues[kind].missing[name]
         message = f"no installed plugin registers {kind} {name!r}"
         failed = sorted({p.plugin for p in self.problems if p.aborted and p.kind in (PLUGIN_KIND, kind)})
         if failed:
@@ -306,6 +362,14 @@ class Registry:
     @property
     def metrics(self) -> Catalogue[MetricMeta]:
         return self.catalogues["metrics"]
+
+    def source(self, kind: str, prefix: str) -> ModelSourceMeta:
+        """The model source of ``kind`` registered under ``prefix``; an UnknownPlugin listing the known ones."""
+        found = self.catalogues[kind].sources.get(prefix)
+        if found is None:
+            known = ", ".join(sorted(self.catalogues[kind].sources)) or "none"
+            raise UnknownPlugin(f"no {kind} model source {prefix!r}; known {kind} sources: {known}")
+        return found[0]
 
     def plugin_hooks(self) -> dict[str, list[str]]:
         """Each loaded plugin and the hooks it implements."""

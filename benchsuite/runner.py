@@ -426,7 +426,7 @@ class SuiteRun:
         })
 
     def records_path(self, data: DesignData, vision: str) -> Path:
-        return self.options.out / "records" / slug(self.suite.name) / slug(data.design.name) / f"{vision}.json"
+        return self.options.out / "records" / slug(self.suite.name) / slug(data.design.name) / f"{slug(vision)}.json"
 
     def run_vision(self, name: str, source: Any, text_models: list[TextModel], designs: list[DesignData]) -> None:
         meta = self.registry.vision[name]

@@ -14,7 +14,12 @@ from typing import Any, Literal, Protocol, get_args, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
+PLAIN_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
+"""A name a plugin registers through a hook: lower case letters, digits, `_`, `.`, `-`."""
+QUALIFIED_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*:[A-Za-z0-9_./@:\-]+$"
+"""A model source's name, ``PREFIX:REST`` (e.g. ``timm:convnext_tiny.fb_in1k``, ``hf:facebook/dinov2-small``)."""
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*(:[A-Za-z0-9_./@:\-]+)?$"
+"""Any item name: a plain name, or a qualified name resolved through a model source."""
 
 Framework = Literal["keras", "torch", "numpy"]
 FRAMEWORKS: tuple[str, ...] = get_args(Framework)
@@ -29,7 +34,8 @@ class PluginItemMeta(BaseModel):
     name: str = Field(
         pattern=NAME_PATTERN,
         description="Unique name within its kind: lower case letters, digits, `_`, `.`, `-`; used on the "
-        "command line, in `registry.toml` and in `--set NAME.OPTION=VALUE`.",
+        "command line, in `registry.toml` and in `--set NAME.OPTION=VALUE`. A model source's items are named "
+        "`PREFIX:REST` (REST may also hold upper case, `/`, `@` and `:`); hooks register plain names only.",
     )
     description: str = Field("", description="One line shown by `benchsuite list`; cosmetic (never in a cache key).")
     version: str = Field(
@@ -134,6 +140,40 @@ class MetricMeta(PluginItemMeta):
     symmetric: bool = Field(
         True, description="True when f(A, B) == f(B, A), as for every built-in statistic; `benchsuite check` tests it."
     )
+
+
+class ModelSourceMeta(PluginItemMeta):
+    """A model source: every model of one library by name, as ``PREFIX:REST`` (``timm:convnext_tiny.fb_in1k``).
+
+    ``name`` is the prefix. ``loader`` resolves: called with REST, it returns the item's record
+    (``VisionModelMeta`` or ``TextEmbeddingMeta``) named ``PREFIX:REST``; it raises ``ValueError`` (or
+    ``BenchsuiteError``) with a one-line reason for a malformed or unknown name, and ``ResourceMissing``
+    naming the pip extra when the library is not installed. Resolving reads no weights and never touches
+    the network; ``fetch`` is the only path that downloads.
+    """
+
+    kind: Literal["vision", "text"] = Field(description="Which catalogue the source's names resolve in.")
+    names: Callable[[], list[str]] = Field(
+        exclude=True,
+        repr=False,
+        description="What the source offers (REST parts), for `benchsuite list vision --source PREFIX`; "
+        "may import the library (raise `ResourceMissing` when it is absent).",
+    )
+    fetch: Callable[[str], str] = Field(
+        exclude=True,
+        repr=False,
+        description="Downloads REST's weights into the library's own cache and returns where they are: "
+        "the only network path, run by `benchsuite fetch --vision/--text PREFIX:REST`.",
+    )
+    requires: str = Field(description="The pip extra that installs the library, e.g. `timm` for "
+                          "`pip install 'benchsuite[timm]'`.")
+
+    @field_validator("name")
+    @classmethod
+    def _prefix_is_plain(cls, name: str) -> str:
+        if ":" in name:
+            raise ValueError(f"a model source's name is its prefix, without ':' (got {name!r})")
+        return name
 
 
 class Concept(BaseModel):

@@ -143,11 +143,12 @@ def contains_datetime(value: Any) -> bool:
 
 def parse_overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:
     """``["vgg16.weights=/x.h5", "skipgram.mean_fallback=false"]`` -> ``{"vgg16": {"weights": "/x.h5"},
-    "skipgram": {"mean_fallback": False}}`` (values typed by ``option_value``)."""
+    "skipgram": {"mean_fallback": False}}`` (values typed by ``option_value``). The key splits at its last dot
+    (option names hold none), so ``timm:convnext_tiny.fb_in1k.layers=...`` sets ``layers`` of that model."""
     overrides: dict[str, dict[str, Any]] = {}
     for pair in pairs:
         target, sep, value = pair.partition("=")
-        item, dot, option = target.partition(".")
+        item, dot, option = target.rpartition(".")
         if not (sep and dot and item and option):
             raise BenchsuiteError(f"--set expects ITEM.OPTION=VALUE (e.g. vgg16.weights=/path/file.h5), got {pair!r}")
         overrides.setdefault(item, {})[option] = option_value(value)
@@ -166,9 +167,14 @@ def check_suite_run(
     """Refuse, before any work starts, what would otherwise be dropped or misapplied silently.
 
     A metric, image source or concept set no plugin registers (vision and text
-    names are reported as skipped rows instead), and an option for an item the run
-    does not use or that its loader does not accept (registry.toml's or ``--set``).
+    names are reported as skipped rows instead), two vision models whose records
+    would share a file name, and an option for an item the run does not use or
+    that its loader does not accept (registry.toml's or ``--set``).
     """
+    clash = slug_clash(suite.vision if vision is None else vision)
+    if clash:
+        raise BenchsuiteError(f"vision models {clash.replace('<design>/', '<design>/<model>.json')}: "
+                              "run them in separate --out folders")
     for metric in suite.metrics if metrics is None else metrics:
         check_registered(registry, "metrics", metric, f"metric {metric!r} of suite {suite.name!r}")
     check_registered(registry, "images", suite.images, f"image source {suite.images!r} of suite {suite.name!r}")

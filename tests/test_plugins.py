@@ -7,7 +7,7 @@ from import_checks import loaded_after
 
 from benchsuite.errors import UnknownPlugin
 from benchsuite.hookspecs import hookimpl
-from benchsuite.plugins import KINDS, Registry, make_plugin_manager
+from benchsuite.plugins import KINDS, SOURCE_HOOK, Registry, make_plugin_manager
 from benchsuite.schemas import MetricMeta, PluginItemMeta, TextEmbeddingMeta
 
 BUILTIN_PLUGINS = {"metrics", "keras", "torch_models", "pixels", "word_vectors", "sentence", "images", "concepts"}
@@ -80,8 +80,8 @@ def test_invalid_metadata_is_a_clear_error():
 
 def test_every_hook_has_a_kind_and_every_kind_a_hook():
     hooks = {name for name in vars(make_plugin_manager(load_entry_points=False).hook) if not name.startswith("_")}
-    assert hooks == {hook for hook, _ in KINDS.values()}
-    assert len(hooks) == 5
+    assert hooks == {hook for hook, _ in KINDS.values()} | {SOURCE_HOOK[0]}
+    assert len(hooks) == 6
 
 
 def test_metric_records_declare_only_fields_the_harness_reads():
