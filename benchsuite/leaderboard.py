@@ -359,8 +359,10 @@ def plot_file(out: Path, names: Iterable[str], suffix: str = "") -> Path:
     return relative
 
 
-def design_section(suite: str, design: str, records: list[Record], problems: list[Problem], out: Path,
+def design_section(suite: str, design: str, records: list[Record], problems: list[Problem], out: Path | None,
                    setting: str = "") -> list[str]:
+    """One (suite, design) section: the main table, comparisons, and per model its curves (drawn into ``out``;
+    left out when ``out`` is None) and every layer's scores."""
     ok = [r for r in records if r.status == "ok"]
     heading = f"## Suite `{suite}`, design: {design}" + (f" ({setting})" if setting else "")
     lines = [heading, "", main_table(records, problems), ""]
@@ -372,18 +374,26 @@ def design_section(suite: str, design: str, records: list[Record], problems: lis
         mine = [r for r in ok if r.vision == vision]
         names = [suite, design, *([setting] if setting else []), vision]
         lines += [f"### {vision}", ""]
-        curve = plot_file(out, names)
-        plot_curves(mine, MAIN_METRIC, f"{vision}: 2 vs 2 by layer ({design})", out / curve)
-        lines += [f"![2 vs 2 by layer for {vision}]({curve.as_posix()})", ""]
-        if any(r.metric == ONE_VS_TWO for r in mine):
-            curve = plot_file(out, names, "-1v2")
-            plot_curves(mine, ONE_VS_TWO, f"{vision}: 1 vs 2 by layer ({design})", out / curve)
-            n_images = max(r.n_images or 0 for r in mine if r.metric == ONE_VS_TWO)
-            lines += [f"![1 vs 2 by layer for {vision}]({curve.as_posix()})", "",
-                      f"1 vs 2: up to {n_images} misclassified images per text model.", ""]
+        if out is not None:
+            lines += model_plots(mine, names, design, out)
         lines += ["<details><summary>every layer and metric (* q < 0.05: Benjamini-Hochberg false discovery "
                   "rate over this model's layers, per column)</summary>", "",
                   model_table(mine), "", "</details>", ""]
+    return lines
+
+
+def model_plots(mine: list[Record], names: list[str], design: str, out: Path) -> list[str]:
+    """Draw one model's 2 vs 2 (and 1 vs 2) curves under ``out``; the page lines that show them."""
+    vision = names[-1]
+    curve = plot_file(out, names)
+    plot_curves(mine, MAIN_METRIC, f"{vision}: 2 vs 2 by layer ({design})", out / curve)
+    lines = [f"![2 vs 2 by layer for {vision}]({curve.as_posix()})", ""]
+    if any(r.metric == ONE_VS_TWO for r in mine):
+        curve = plot_file(out, names, "-1v2")
+        plot_curves(mine, ONE_VS_TWO, f"{vision}: 1 vs 2 by layer ({design})", out / curve)
+        n_images = max(r.n_images or 0 for r in mine if r.metric == ONE_VS_TWO)
+        lines += [f"![1 vs 2 by layer for {vision}]({curve.as_posix()})", "",
+                  f"1 vs 2: up to {n_images} misclassified images per text model.", ""]
     return lines
 
 
@@ -391,8 +401,9 @@ def setting_of(record: Record) -> str:
     return f"seed {record.provenance.seed}, {record.provenance.permutations} permutations"
 
 
-def render(results: Results, out: Path) -> str:
-    """The page: one section per (suite, design), and per setting where a suite mixes seeds or permutations."""
+def render(results: Results, out: Path | None) -> str:
+    """The page: one section per (suite, design), and per setting where a suite mixes seeds or permutations;
+    plots are drawn into ``out``, or left out of the page when ``out`` is None."""
     sections: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for record in results.records:
         setting = setting_of(record) if record.suite in results.mixed_settings else ""

@@ -121,6 +121,35 @@ class Problem(BaseModel):
     time: str = Field(default_factory=utc_now)
 
 
+FRAME_COLUMNS: dict[str, str] = {
+    "suite": "str", "design": "str", "vision": "str", "text": "str", "layer": "str", "depth": "Int64",
+    "n_layers": "Int64", "metric": "str", "value": "float64", "interval_low": "float64", "interval_high": "float64",
+    "p_value": "float64", "chance": "float64", "higher_is_better": "bool", "n_concepts": "int64",
+    "n_images": "Int64", "status": "str", "error": "str", "concept_scope": "str", "groups": "object",
+    "excluded": "object", "provenance.weights_hash": "str", "provenance.weights_source": "str",
+    "provenance.seed": "Int64", "provenance.permutations": "Int64", "provenance.device": "str",
+    "provenance.text_fingerprint": "str", "provenance.time": "str", "summary.best_value": "float64",
+    "summary.n_splits": "Int64", "summary.n_bootstrap": "Int64", "summary.spread_factor": "float64",
+    "summary.permutations_used": "Int64",
+}
+"""``Results.to_pandas`` columns in order, with their dtypes; ``provenance.versions.<package>`` columns follow."""
+
+
+def frame_row(record: Record) -> dict[str, Any]:
+    """One record as flat columns: ``interval`` split in two, ``excluded`` as its concept ids, scalars of
+    ``provenance`` and ``summary`` (the bootstrap draws and layer shares stay on the record)."""
+    row = record.model_dump(exclude={"interval", "excluded", "provenance", "summary"})
+    low, high = record.interval or (None, None)
+    row.update(interval_low=low, interval_high=high, excluded=sorted(record.excluded))
+    provenance = record.provenance.model_dump(exclude={"versions"})
+    row.update({f"provenance.{key}": value for key, value in provenance.items()})
+    summary = record.summary.model_dump() if record.summary is not None else {}
+    row.update({column: summary.get(column.removeprefix("summary.")) for column in FRAME_COLUMNS
+                if column.startswith("summary.")})
+    row.update({f"provenance.versions.{package}": version for package, version in record.provenance.versions.items()})
+    return row
+
+
 class Results(BaseModel):
     """The whole of ``results.json``."""
 
@@ -130,6 +159,44 @@ class Results(BaseModel):
     records: list[Record] = []
     problems: list[Problem] = []
     mixed_settings: dict[str, list[str]] = Field(default_factory=dict)
+
+    def to_pandas(self) -> Any:
+        """A ``pandas.DataFrame`` with one row per record, in record order, for filtering and plotting.
+
+        Columns, always in this order: ``FRAME_COLUMNS`` (the record's fields; ``interval`` as
+        ``interval_low``/``interval_high``; ``groups`` the per-group values and ``excluded`` the left-out
+        concept ids, as lists; ``provenance.*`` and ``summary.*`` scalars), then ``provenance.versions.<package>``
+        sorted by package. Missing numbers are NaN (floats) or <NA> (nullable Int64 counts), missing text NaN.
+        Plugin problems are not records: see ``problems``.
+        """
+        import pandas as pd
+
+        rows = [frame_row(record) for record in self.records]
+        versions = sorted({column for row in rows for column in row if column.startswith("provenance.versions.")})
+        columns = {**FRAME_COLUMNS, **dict.fromkeys(versions, "str")}
+        return pd.DataFrame({column: pd.Series([row.get(column) for row in rows], dtype=dtype)
+                             for column, dtype in columns.items()})
+
+    def leaderboard(self, out: Path | str | None = None) -> str:
+        """The leaderboard page (markdown) of these results, as ``benchsuite leaderboard`` builds it.
+
+        Without ``out``: the markdown alone (tables and details, no plots). With ``out``: also written there as
+        README.md with its plots and a copy of these results as results.json; a results.json already in ``out``
+        that holds other results is never overwritten (a BenchsuiteError says so).
+        """
+        from benchsuite.errors import BenchsuiteError
+        from benchsuite.leaderboard import publish, render
+
+        results = self.model_copy(update={"mixed_settings": mixed_settings(self.records)})
+        if out is None:
+            return render(results, None)
+        path = Path(out) / "results.json"
+        if path.exists() and read_results(path).model_dump() != results.model_dump():
+            raise BenchsuiteError(f"{path} holds other results; pass an empty folder, or rebuild that folder's page "
+                                  f"with `benchsuite leaderboard --results {out} --out {out}`")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_results(path, results)
+        return publish(path, Path(out)).read_text()
 
 
 RECORDS = TypeAdapter(list[Record])
