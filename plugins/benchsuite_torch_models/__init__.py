@@ -1,7 +1,10 @@
 """PyTorch CNNs whose ImageNet weights ship inside packages: MobileNetV2, EfficientNet-Lite0/1/2.
 
 Also an untrained MobileNetV2, the cheap control for the offline suite. Layers
-are each block's output in depth order, captured with forward hooks.
+are each block's output in depth order, captured with forward hooks. MobileNetV2 is
+torchvision's network (its packaged checkpoint loads strictly; activations equal the
+hand-written network it replaced, bit for bit), fed by the same preprocessing as
+before, so cached matrices and the published leaderboard stay valid.
 """
 
 from __future__ import annotations

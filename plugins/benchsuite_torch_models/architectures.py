@@ -14,7 +14,7 @@ class TorchArchitecture:
 
     name: str
     input_size: int
-    layer_modules: tuple[tuple[str, str], ...]  # (layer name, module path) in network order
+    layer_modules: tuple[tuple[str, str], ...]  # (layer name, module path; `PATH:input` = its input) in order
     crop_fraction: float
     resample: str
     mean: tuple[float, float, float]
@@ -37,7 +37,7 @@ class TorchArchitecture:
 MOBILENET_V2 = TorchArchitecture(
     name="mobilenet_v2",
     input_size=224,
-    layer_modules=(*((f"features.{i}", f"features.{i}") for i in range(19)), ("pool", "pool")),
+    layer_modules=(*((f"features.{i}", f"features.{i}") for i in range(19)), ("pool", "classifier:input")),
     crop_fraction=224 / 256,
     resample="bilinear",
     mean=tuple(255 * value for value in IMAGENET_MEAN),

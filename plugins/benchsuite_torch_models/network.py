@@ -1,4 +1,7 @@
-"""Loading the packaged PyTorch models and reporting block outputs through forward hooks."""
+"""Loading the packaged PyTorch models and reporting block outputs through forward hooks.
+
+``HookedTorchModel`` is the one hook-based runner: the model sources (torchvision, timm) use it too.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,10 +41,12 @@ def packaged_weights(architecture: TorchArchitecture) -> Path:
 
 
 def build_network(architecture: TorchArchitecture) -> nn.Module:
+    """An untrained network of ``architecture``; MobileNetV2 is torchvision's (whose parameter names the packaged
+    checkpoint uses)."""
     if architecture.name == "mobilenet_v2":
-        from .mobilenet_v2 import MobileNetV2
+        from benchsuite_vision_sources.torchvision_import import import_torchvision
 
-        return MobileNetV2()
+        return import_torchvision().models.mobilenet_v2(weights=None)
     from efficientnet_lite_pytorch import EfficientNet
 
     return EfficientNet.from_name(architecture.name.replace("_", "-"))
@@ -62,31 +68,46 @@ def load_state(network: nn.Module, path: Path, architecture: TorchArchitecture) 
         ) from error
 
 
-class TorchVisionModel:
-    """A PyTorch network that reports chosen modules' outputs through forward hooks."""
+INPUT_TAP = ":input"
+"""A module path ending in this reports the module's input (e.g. ``classifier:input``: the pooled features that
+torchvision pools functionally, with no module of its own), not its output."""
+
+
+def tap_hook(module: nn.Module, path: str, report: Callable[[torch.Tensor], None]) -> Any:
+    """A forward hook on ``module`` calling ``report`` with its output, or with its first input for a
+    ``...:input`` path; returns the handle to remove."""
+    if path.endswith(INPUT_TAP):
+        return module.register_forward_pre_hook(lambda _module, inputs: report(inputs[0]))
+    return module.register_forward_hook(lambda _module, _inputs, output: report(output))
+
+
+class HookedTorchModel:
+    """A PyTorch network that reports chosen modules' outputs (or inputs) through forward hooks.
+
+    ``taps`` maps each layer name, in network order, to a module path (``features.3``, ``classifier:input``);
+    ``preprocess`` turns RGB uint8 photos into an NCHW float32 batch.
+    """
 
     def __init__(
         self,
-        architecture: TorchArchitecture,
         network: nn.Module,
+        taps: Sequence[tuple[str, str]],
+        preprocess: Callable[[Sequence[np.ndarray]], np.ndarray],
         weights_hash: str,
         predicts: bool,
         device: str = "cpu",
     ):
-        self.architecture = architecture
         self.network = network.to(device).eval()
-        self.layers = architecture.layers
+        self.layers = tuple(name for name, _ in taps)
+        self.paths = dict(taps)
         self.weights_hash = weights_hash
         self.predicts = predicts
         self.device = device
-        self.modules = {name: network.get_submodule(path) for name, path in architecture.layer_modules}
-        self.mean = np.asarray(architecture.mean, dtype=np.float32)
-        self.std = np.asarray(architecture.std, dtype=np.float32)
+        self.modules = {name: network.get_submodule(path.removesuffix(INPUT_TAP)) for name, path in taps}
+        self._preprocess = preprocess
 
     def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        architecture = self.architecture
-        batch = resized_batch(images, architecture.input_size, architecture.crop_fraction, architecture.resample)
-        return np.ascontiguousarray(((batch - self.mean) / self.std).transpose(0, 3, 1, 2))
+        return self._preprocess(images)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Class scores (N, 1000) over ImageNet-1k in sorted-wnid order."""
@@ -96,16 +117,47 @@ class TorchVisionModel:
     def forward(
         self, batch: np.ndarray, layers: Sequence[str], on_layer: Callable[[str, np.ndarray], None]
     ) -> np.ndarray | None:
-        def report(name: str, _module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
-            on_layer(name, output.detach().cpu().numpy())
+        def report(name: str, values: torch.Tensor) -> None:
+            on_layer(name, values.detach().cpu().numpy())
 
-        handles = [self.modules[name].register_forward_hook(partial(report, name)) for name in layers]
+        handles = [tap_hook(self.modules[name], self.paths[name], partial(report, name)) for name in layers]
         try:
             scores = self.logits(batch)
         finally:
             for handle in handles:
                 handle.remove()
         return np.argmax(scores, axis=1).astype(np.int64) if self.predicts else None
+
+
+class TorchVisionModel(HookedTorchModel):
+    """A packaged architecture's network, preprocessed as its ``TorchArchitecture`` says."""
+
+    def __init__(self, architecture: TorchArchitecture, network: nn.Module, weights_hash: str, predicts: bool,
+                 device: str = "cpu"):
+        self.architecture = architecture
+        mean = np.asarray(architecture.mean, dtype=np.float32)
+        std = np.asarray(architecture.std, dtype=np.float32)
+
+        def preprocess(images: Sequence[np.ndarray]) -> np.ndarray:
+            batch = resized_batch(images, architecture.input_size, architecture.crop_fraction, architecture.resample)
+            return np.ascontiguousarray(((batch - mean) / std).transpose(0, 3, 1, 2))
+
+        super().__init__(network, architecture.layer_modules, preprocess, weights_hash, predicts, device)
+
+
+def initialise(network: nn.Module, seed: int) -> None:
+    """Seeded He (fan-out) convolutions, unit batch norms, small-normal linear layers: an untrained control."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, nn.Conv2d):
+                fan_out = module.out_channels * module.kernel_size[0] * module.kernel_size[1] // module.groups
+                module.weight.normal_(0.0, (2.0 / fan_out) ** 0.5, generator=generator)
+            elif isinstance(module, nn.BatchNorm2d):
+                module.reset_parameters()
+            elif isinstance(module, nn.Linear):
+                module.weight.normal_(0.0, 0.01, generator=generator)
+                module.bias.zero_()
 
 
 def load(architecture: TorchArchitecture, trained: bool, weights: str | None, device: str, seed: int):
@@ -117,8 +169,6 @@ def load(architecture: TorchArchitecture, trained: bool, weights: str | None, de
                 f"{architecture.name}_untrained takes no weights (got {weights!r}); "
                 f"use {architecture.name} with --weights PATH for a weights file"
             )
-        from .mobilenet_v2 import initialise
-
         initialise(network, seed)
         return TorchVisionModel(architecture, network, f"untrained-seed{seed}", False, device)
     path = packaged_weights(architecture) if weights is None else Path(weights).expanduser()
