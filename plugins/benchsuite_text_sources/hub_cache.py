@@ -1,0 +1,166 @@
+"""Hugging Face models on disk: the hub cache's layout, a repo's local snapshot, and the one download path.
+
+The cache folder is read from the environment at each call (``HF_HUB_CACHE``, else
+``HF_HOME/hub``, else ``~/.cache/huggingface/hub``), as huggingface_hub does at import,
+so that a test or a user can point it elsewhere at any time. Finding a snapshot
+reads only folder names and ``refs/main``; it imports nothing and never touches the
+network. ``fetch_snapshot`` is the only function here that downloads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchsuite.plugin import ResourceMissing, file_sha256
+
+WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin")
+"""The file patterns that hold a model's weights (sharded or not) in a snapshot or a saved folder."""
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache folder, as huggingface_hub would choose it now."""
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    cache_home = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(cache_home).expanduser() / "huggingface" / "hub"
+
+
+def repo_folder(repo: str) -> Path:
+    """Where the hub cache keeps ``repo`` (``models--org--name``), whether or not it exists."""
+    return hub_cache_dir() / ("models--" + repo.replace("/", "--"))
+
+
+def is_local_path(rest: str) -> bool:
+    """True when a source's REST is a folder path (``/abs``, ``./rel``, ``../rel``) rather than a hub repo id."""
+    return rest.startswith(("/", "./", "../"))
+
+
+def check_repo_id(rest: str, prefix: str) -> str:
+    """``rest`` when it reads as a hub repo id (``name`` or ``org/name``); a one-line ``ValueError`` otherwise."""
+    parts = rest.split("/")
+    if len(parts) > 2 or not all(parts) or any(part in (".", "..") for part in parts) or "@" in rest or ":" in rest:
+        raise ValueError(
+            f"{prefix}:{rest} is neither a Hugging Face repo id (ORG/NAME) nor a folder path (/abs or ./rel); "
+            f"write e.g. {prefix}:sentence-transformers/all-MiniLM-L6-v2 or {prefix}:/path/to/saved/model"
+        )
+    return rest
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """A model's files on disk: a hub snapshot (``revision`` = its commit) or a folder the user saved."""
+
+    path: Path
+    repo: str
+    revision: str | None
+
+    def read_json(self, name: str) -> dict | None:
+        """The JSON file ``name`` inside the folder, or None when absent."""
+        file = self.path / name
+        return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
+
+    def license(self) -> str:
+        """The ``license:`` of the model card's front matter (README.md), else "unknown"."""
+        card = self.path / "README.md"
+        lines = card.read_text(encoding="utf-8", errors="replace").splitlines() if card.is_file() else []
+        if not lines or lines[0].strip() != "---":
+            return "unknown"
+        for line in lines[1:]:
+            if line.strip() == "---":
+                break
+            key, _, value = line.partition(":")
+            if key.strip() == "license" and value.strip():
+                return value.strip().strip("'\"")
+        return "unknown"
+
+    def weight_files(self) -> list[Path]:
+        """The folder's weight files (any depth), sorted."""
+        return sorted({file for pattern in WEIGHT_FILES for file in self.path.rglob(pattern)})
+
+    def fingerprint(self) -> str:
+        """``repo@commit`` for a snapshot; the weight files' sha256 for a saved folder (no commit to name it)."""
+        if self.revision is not None:
+            return f"{self.repo}@{self.revision}"
+        digests = ",".join(f"{f.relative_to(self.path)}:{file_sha256(f)}" for f in self.weight_files())
+        return f"{self.path}:sha256:{digests}"
+
+
+def local_snapshot(repo: str) -> ModelFolder | None:
+    """The cached snapshot of ``repo`` that ``refs/main`` names (else the newest one), or None."""
+    folder = repo_folder(repo)
+    snapshots = folder / "snapshots"
+    ref = folder / "refs" / "main"
+    if ref.is_file() and (snapshots / ref.read_text().strip()).is_dir():
+        commit = ref.read_text().strip()
+        return ModelFolder(snapshots / commit, repo, commit)
+    candidates = sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime) if snapshots.is_dir() else []
+    candidates = [p for p in candidates if p.is_dir()]
+    return ModelFolder(candidates[-1], repo, candidates[-1].name) if candidates else None
+
+
+def saved_folder(rest: str) -> ModelFolder | None:
+    """A model folder the user saved (``save_pretrained``/``save``) at path ``rest``, or None when absent."""
+    path = Path(rest).expanduser()
+    return ModelFolder(path.resolve(), str(path), None) if path.is_dir() else None
+
+
+def fetch_command(item: str) -> str:
+    """The one command that fills the cache for ``item`` on a connected machine."""
+    return f"benchsuite fetch --text {item}"
+
+
+def missing_model(item: str, looked_at: Path | list[Path], what: str = "model files") -> ResourceMissing:
+    """The ``ResourceMissing`` for a model absent from disk: every path looked at, and the fetch command."""
+    paths = looked_at if isinstance(looked_at, list) else [looked_at]
+    where = " or ".join(str(p) for p in paths)
+    return ResourceMissing(
+        f"{item}: no {what} at {where} (offline: the Hugging Face cache, HF_HUB_CACHE/HF_HOME); on a connected "
+        f"machine run: {fetch_command(item)}"
+    )
+
+
+def require_weights(folder: ModelFolder, item: str) -> ModelFolder:
+    """``folder`` when it holds weight files; a ``ResourceMissing`` naming it and the fetch command otherwise."""
+    if not folder.weight_files():
+        raise missing_model(item, folder.path, "weight files (" + ", ".join(WEIGHT_FILES) + ")")
+    return folder
+
+
+def find_model(item: str, rest: str, repos: list[str]) -> ModelFolder:
+    """The folder ``rest`` names (a path) or the first of ``repos`` cached; else a ``ResourceMissing`` naming
+    every place looked at and the fetch command."""
+    if is_local_path(rest):
+        folder = saved_folder(rest)
+        if folder is None:
+            raise ResourceMissing(f"{item}: no folder {rest}; save a model there (save_pretrained / "
+                                  "SentenceTransformer.save) or name a Hugging Face repo instead")
+        return folder
+    for repo in repos:
+        if (found := local_snapshot(repo)) is not None:
+            return found
+    raise missing_model(item, [repo_folder(repo) for repo in repos])
+
+
+def fetch_snapshot(repo: str) -> str:
+    """Download ``repo`` into the hub cache (the only network path here) and return its snapshot folder."""
+    from huggingface_hub import snapshot_download
+
+    return str(snapshot_download(repo, cache_dir=str(hub_cache_dir())))
+
+
+def cached_repos() -> list[str]:
+    """Repo ids with a snapshot in the hub cache (``org/name``), sorted."""
+    root = hub_cache_dir()
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in root.glob("models--*"):
+        if (folder / "snapshots").is_dir() and any((folder / "snapshots").iterdir()):
+            found.append(folder.name.removeprefix("models--").replace("--", "/", 1))
+    return sorted(found)
