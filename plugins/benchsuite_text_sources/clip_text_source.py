@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from benchsuite_sentence.encoders import SentenceEncoder
+from benchsuite_sentence.encoders import SentenceEncoder, prepare_transformers
 
 from benchsuite.plugin import TextEmbeddingMeta
 from benchsuite_text_sources.hub_cache import (
@@ -43,6 +43,7 @@ def locate(rest: str) -> ModelFolder:
 
 def projection_dim(folder: ModelFolder, item: str) -> int:
     """The length of CLIP's projected embeddings, from its config (no weights read)."""
+    prepare_transformers()
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(str(folder.path), local_files_only=True)
@@ -54,6 +55,7 @@ def projection_dim(folder: ModelFolder, item: str) -> int:
 
 def text_config(folder: Path):
     """The text tower's config, with the projection size of the whole model (a CLIPConfig keeps it at the top)."""
+    prepare_transformers()
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
@@ -90,6 +92,7 @@ class ClipTextEncoder(SentenceEncoder):
 
     def __init__(self, folder: Path, *, fingerprint: str, prompt: str = DEFAULT_PROMPT, device: str = "cpu"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        prepare_transformers()
         from transformers import AutoTokenizer, CLIPTextModelWithProjection
         from transformers.utils import logging as transformers_logging
 

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from benchsuite_sentence.encoders import SentenceEncoder
+from benchsuite_sentence.encoders import SentenceEncoder, prepare_transformers
 
 from benchsuite.plugin import TextEmbeddingMeta
 from benchsuite_text_sources.hub_cache import (
@@ -41,6 +41,7 @@ def locate(rest: str) -> ModelFolder:
 
 def hidden_size(folder: ModelFolder, item: str) -> int:
     """The encoder's hidden size from its config (no weights read); a ``ValueError`` for a two-tower model."""
+    prepare_transformers()
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(str(folder.path), local_files_only=True)
@@ -57,6 +58,7 @@ class MeanPooledEncoder(SentenceEncoder):
 
     def __init__(self, folder: Path, *, fingerprint: str, device: str = "cpu", centre: bool = False):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        prepare_transformers()
         from transformers import AutoModel, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
