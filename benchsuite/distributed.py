@@ -74,7 +74,7 @@ def extract_on_worker(vision: str, vision_options: str, source_name: str, source
     )
 
 
-def score_on_worker(task: ScoreTask) -> Score:
+def score_on_worker(task: ScoreTask) -> list[Score]:
     return task.run()
 
 
@@ -102,7 +102,7 @@ class RayExecutor:
         ]
         return self.ray.get(futures)
 
-    def score(self, tasks: Sequence[ScoreTask], *, desc: str = "", progress: bool = False) -> list[Score]:
+    def score(self, tasks: Sequence[ScoreTask], *, desc: str = "", progress: bool = False) -> list[list[Score]]:
         return self.ray.get([self.score_task.remote(task) for task in tasks])
 
 

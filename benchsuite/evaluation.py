@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from benchsuite.metrics import STATISTICS, one_vs_two, permutation_test
-from benchsuite.metrics.permutation import permutation_p_value
+from benchsuite.metrics import STATISTICS, one_vs_two
+from benchsuite.metrics.permutation import permutation_p_value, permutation_tests
 from benchsuite.metrics.validation import check_permutation_count, check_seed
 from benchsuite.similarity import correlation_matrix
 
 
 @dataclass(frozen=True)
 class Score:
-    """A metric's mean over groups, per-group values and p-value; ``error`` when the metric failed."""
+    """A metric's mean over groups, per-group values and p-value; ``error`` when the metric failed.
+
+    ``null`` (kept in memory, never written) is the permutation null of the mean, draw by draw, which the
+    held-out summary's family-wise p reuses instead of relabelling every layer again.
+    """
 
     value: float
     groups: list[float]
     p_value: float | None
     error: str | None = None
+    null: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def failure(cls, error: str) -> Score:
@@ -40,11 +46,24 @@ def pooled_p_value(observed: float, null: np.ndarray, higher_is_better: bool = T
     return None if math.isnan(p_value) else p_value
 
 
+def checked(score: Score) -> Score:
+    """``score``, or a failure when any of its numbers is NaN or infinite (NaN never reaches results.json)."""
+    values = [score.value, *score.groups] + ([] if score.p_value is None else [score.p_value])
+    if all(math.isfinite(v) for v in values):
+        return score
+    return Score.failure(f"returned a non-finite value ({score.value!r}, per group {score.groups!r}); "
+                         "a metric must return a finite number")
+
+
 @dataclass(frozen=True)
 class ScoreTask:
-    """One (layer, text model, metric) evaluation: self-contained, so any executor can run it."""
+    """One (text model, metric) evaluation of a model's layers: self-contained, so any executor can run it.
 
-    layer_matrices: Sequence[np.ndarray]
+    ``layers[l][g]`` is layer l's matrix in image group g. Every layer is tested with the same
+    relabellings of the text matrix, computed once for all of them (``permutation_tests``).
+    """
+
+    layers: Sequence[Sequence[np.ndarray]]
     text_matrix: np.ndarray
     metric: str
     statistic: Callable[[np.ndarray, np.ndarray], float]
@@ -53,26 +72,30 @@ class ScoreTask:
     device: str = "cpu"
     higher_is_better: bool = True
 
-    def run(self) -> Score:
-        """The score, never an exception: a metric that raises or returns NaN/inf fails only this task."""
+    def run(self) -> list[Score]:
+        """Each layer's score, never an exception: a metric that raises or returns NaN/inf on a layer fails that
+        layer's score alone (when the joint computation raises, each layer is retried on its own to find which)."""
         try:
-            score = self.compute()
+            return [checked(score) for score in self.compute(self.layers)]
         except Exception as error:  # a plugin metric may raise anything; it fails only its own records
-            return Score.failure(f"{type(error).__name__}: {error}")
-        values = [score.value, *score.groups] + ([] if score.p_value is None else [score.p_value])
-        if not all(math.isfinite(v) for v in values):
-            return Score.failure(f"returned a non-finite value ({score.value!r}, per group {score.groups!r}); "
-                                 "a metric must return a finite number")
-        return score
+            if len(self.layers) == 1:
+                return [Score.failure(f"{type(error).__name__}: {error}")]
+        return [self.run_one(layer) for layer in self.layers]
 
-    def compute(self) -> Score:
-        return score_groups(self.layer_matrices, self.text_matrix, metric=self.metric, statistic=self.statistic,
+    def run_one(self, layer: Sequence[np.ndarray]) -> Score:
+        try:
+            return checked(self.compute([layer])[0])
+        except Exception as error:  # as in run
+            return Score.failure(f"{type(error).__name__}: {error}")
+
+    def compute(self, layers: Sequence[Sequence[np.ndarray]]) -> list[Score]:
+        return score_layers(layers, self.text_matrix, metric=self.metric, statistic=self.statistic,
                             n_permutations=self.n_permutations, seed=self.seed, device=self.device,
                             higher_is_better=self.higher_is_better)
 
 
-def score_groups(
-    layer_matrices: Sequence[np.ndarray],
+def score_layers(
+    layers: Sequence[Sequence[np.ndarray]],
     text_matrix: np.ndarray,
     *,
     metric: str,
@@ -81,29 +104,41 @@ def score_groups(
     seed: int,
     device: str = "cpu",
     higher_is_better: bool = True,
-) -> Score:
-    """Mean of a metric over groups, with a permutation p-value for that mean (None with no permutations).
+) -> list[Score]:
+    """Each layer's mean of a metric over groups, with a permutation p-value for that mean (None with no
+    permutations); ``layers[l][g]`` is layer l's matrix in group g.
 
-    Each group is tested with the same seed, hence the same concept relabellings
-    (``permutation_test`` guarantees this); the i-th null draws of the groups are
-    averaged into the i-th null draw of the mean, and ``pooled_p_value`` applies the
+    Each group of each layer is tested with the same seed, hence the same concept relabellings
+    (``permutation_tests`` guarantees this); the i-th null draws of a layer's groups are
+    averaged into the i-th null draw of its mean, and ``pooled_p_value`` applies the
     p-value rule of a single test, in the metric's direction.
     """
     check_permutation_count(n_permutations, allow_zero=True)
     check_seed(seed)
-    chosen = metric if metric in STATISTICS else statistic
     if n_permutations == 0:
-        values = [float(statistic(m, text_matrix)) for m in layer_matrices]
-        return Score(value=float(np.mean(values)), groups=values, p_value=None)
-    results = [
-        permutation_test(m, text_matrix, statistic=chosen, n_permutations=n_permutations, seed=seed, device=device,
-                         higher_is_better=higher_is_better)
-        for m in layer_matrices
-    ]
-    values = [float(r.observed) for r in results]
-    mean = float(np.mean(values))
-    null = np.mean([np.asarray(r.null, dtype=float) for r in results], axis=0)
-    return Score(value=mean, groups=values, p_value=pooled_p_value(mean, null, higher_is_better))
+        scores = []
+        for groups in layers:
+            values = [float(statistic(m, text_matrix)) for m in groups]
+            scores.append(Score(value=float(np.mean(values)), groups=values, p_value=None))
+        return scores
+    chosen = metric if metric in STATISTICS else statistic
+    flat = [m for groups in layers for m in groups]
+    results = iter(permutation_tests(flat, text_matrix, statistic=chosen, n_permutations=n_permutations, seed=seed,
+                                     device=device, higher_is_better=higher_is_better))
+    scores = []
+    for groups in layers:
+        tests = [next(results) for _ in groups]
+        values = [float(r.observed) for r in tests]
+        mean = float(np.mean(values))
+        null = np.mean([np.asarray(r.null, dtype=float) for r in tests], axis=0)
+        scores.append(Score(value=mean, groups=values, p_value=pooled_p_value(mean, null, higher_is_better),
+                            null=null))
+    return scores
+
+
+def score_groups(layer_matrices: Sequence[np.ndarray], text_matrix: np.ndarray, **options: Any) -> Score:
+    """``score_layers`` for one layer: the mean over its groups (``layer_matrices[g]``) and its p-value."""
+    return score_layers([layer_matrices], text_matrix, **options)[0]
 
 
 @dataclass(frozen=True)

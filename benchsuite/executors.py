@@ -1,7 +1,7 @@
 """Where the runner's two kinds of work run: in this process, or on a Ray cluster.
 
 Extraction tasks are (vision model × image group); evaluation tasks are
-(layer × text model × metric). Both executors run the same functions, so their
+(text model × metric, over every layer of a model). Both executors run the same functions, so their
 records are identical.
 """
 
@@ -23,8 +23,8 @@ class Executor(Protocol):
                 groups: Sequence[ImageGroup]) -> list[Any]:
         """Each group's ``GroupExtraction``, in group order."""
 
-    def score(self, tasks: Sequence[ScoreTask], *, desc: str = "", progress: bool = False) -> list[Score]:
-        """Each task's score, in task order."""
+    def score(self, tasks: Sequence[ScoreTask], *, desc: str = "", progress: bool = False) -> list[list[Score]]:
+        """Each task's scores (one per layer), in task order."""
 
 
 class LocalExecutor:
@@ -34,7 +34,7 @@ class LocalExecutor:
                 groups: Sequence[ImageGroup]) -> list[Any]:
         return [run.extract(meta, model, source, group) for group in groups]
 
-    def score(self, tasks: Sequence[ScoreTask], *, desc: str = "", progress: bool = False) -> list[Score]:
+    def score(self, tasks: Sequence[ScoreTask], *, desc: str = "", progress: bool = False) -> list[list[Score]]:
         from tqdm import tqdm
 
         return [task.run() for task in tqdm(tasks, desc=desc, unit="test", leave=False, disable=not progress)]

@@ -18,12 +18,11 @@ import numpy as np
 
 from benchsuite.metrics.backend import resolve_backend
 from benchsuite.metrics.permutation import (
-    concept_permutations,
     default_batch_size,
     null_reaching,
     permutation_p_value,
 )
-from benchsuite.metrics.statistics import get_metric
+from benchsuite.metrics.statistics import STATISTICS
 from benchsuite.metrics.two_vs_two import TIE_TOLERANCE, pair_margins
 from benchsuite.metrics.validation import check_similarity_pair
 
@@ -233,16 +232,19 @@ def paired_difference(a: float, b: float, draws_a: np.ndarray, draws_b: np.ndarr
 
 def familywise_p_value(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, layer_values: np.ndarray,
                        *, n_permutations: int, seed: int, layer_p_values: Sequence[float | None] | None = None,
-                       stop_after: int = STOP_AFTER, device: str = "cpu") -> tuple[float, int]:
+                       layer_nulls: Sequence[np.ndarray] | None = None, stop_after: int = STOP_AFTER,
+                       device: str = "cpu") -> tuple[float, int]:
     """p of the best layer against the null of the maximum over layers, and the relabellings it used.
 
     Every layer sees the same relabellings (``concept_permutations(k, n_permutations, seed)``), each
-    layer's value the mean over groups, as in the per-layer tests. With the per-layer p-values of
-    those tests, a layer is left out once every relabelling that reached its own value (which is at
-    most the best) has been seen: none of the rest can reach the best. The null stops after
-    ``stop_after`` relabellings reach the best (then p = reached / used, Besag & Clifford 1991).
-    Where those counts already bound p below SIGNIFICANCE (p ≤ (1 + their sum) / (n + 1)) and the
-    null would cost more than MAX_EVALUATIONS layer relabellings, that bound is returned with 0 used.
+    layer's value the mean over groups, as in the per-layer tests; ``layer_nulls`` are those tests'
+    nulls (each layer's, draw by draw; computed here when not given). The draws are read in the
+    batches a permutation test uses. With the per-layer p-values of those tests, a layer is left out
+    once every relabelling that reached its own value (which is at most the best) has been seen: none
+    of the rest can reach the best. The null stops after ``stop_after`` relabellings reach the best
+    (then p = reached / used, Besag & Clifford 1991). Where those counts already bound p below
+    SIGNIFICANCE (p ≤ (1 + their sum) / (n + 1)) and the null would take more than MAX_EVALUATIONS
+    layer relabellings, that bound is returned with 0 used.
     """
     best = int(np.nanargmax(layer_values))
     observed = float(layer_values[best])
@@ -258,22 +260,26 @@ def familywise_p_value(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.n
     work = sum(len(layers[i]) for i, count in left.items() if count > 0) * n_permutations
     if bound < SIGNIFICANCE and work > MAX_EVALUATIONS:
         return bound, 0
-    backend = resolve_backend(device)
-    kernel = get_metric("two_vs_two").kernel
-    kernels = {i: [kernel(*check_similarity_pair(m, text_matrix), backend) for m in layers[i]]
-               for i, count in left.items() if count > 0}
+    if layer_nulls is None:
+        from benchsuite.evaluation import score_layers
+
+        scores = score_layers(layers, text_matrix, metric="two_vs_two", statistic=STATISTICS["two_vs_two"],
+                              n_permutations=n_permutations, seed=seed, device=device)
+        layer_nulls = [score.null for score in scores]
+    active = [i for i, count in left.items() if count > 0]
     k = np.shape(text_matrix)[0]
+    batch = default_batch_size(k, n_permutations, device)
     maxima: list[np.ndarray] = []
     used = 0
-    for perms in concept_permutations(k, n_permutations, seed, default_batch_size(k, n_permutations, device)):
-        batch = backend.asarray(perms)
-        maximum = np.full(len(perms), -np.inf)
-        for i in [i for i in kernels if left[i] > 0]:
-            values = np.mean([backend.to_numpy(f(batch)) for f in kernels[i]], axis=0)
+    for start in range(0, n_permutations, batch):
+        stop = min(start + batch, n_permutations)
+        maximum = np.full(stop - start, -np.inf)
+        for i in [i for i in active if left[i] > 0]:
+            values = np.asarray(layer_nulls[i][start:stop], dtype=float)
             left[i] -= null_reaching(float(layer_values[i]), values)
             maximum = np.maximum(maximum, values)
         maxima.append(maximum)
-        used += len(perms)
+        used = stop
         reached = null_reaching(observed, np.concatenate(maxima))
         if reached >= stop_after and used < n_permutations:
             return reached / used, used
@@ -281,7 +287,8 @@ def familywise_p_value(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.n
 
 
 def headline(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, *, seed: int, n_permutations: int,
-             layer_p_values: Sequence[float | None] | None = None, n_bootstrap: int = N_BOOTSTRAP,
+             layer_p_values: Sequence[float | None] | None = None,
+             layer_nulls: Sequence[np.ndarray] | None = None, n_bootstrap: int = N_BOOTSTRAP,
              n_splits: int = N_SPLITS, device: str = "cpu") -> Headline:
     """The held-out 2 vs 2 score with its bootstrap interval and draws, and the in-sample best layer
     with its family-wise p (None when ``n_permutations`` is 0)."""
@@ -303,7 +310,8 @@ def headline(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, *,
     familywise, used = (None, None)
     if n_permutations > 0:
         familywise, used = familywise_p_value(layers, text_matrix, layer_values, n_permutations=n_permutations,
-                                              seed=seed, layer_p_values=layer_p_values, device=device)
+                                              seed=seed, layer_p_values=layer_p_values,
+                                              layer_nulls=layer_nulls, device=device)
     return Headline(
         heldout=float(scores[0]),
         interval=percentile_interval(float(scores[0]), draws),

@@ -536,56 +536,67 @@ class SuiteRun:
                                        f"broke layer {layer!r}: {failures[layer]}"),
                         provenance=provenance.model_copy(update={"text_fingerprint": text.fingerprint}),
                     ))
-        steps, tasks, scopes = [], [], []
+        tasks, steps, scopes = [], [], {}
+        excluded = {layer: excluded_concepts([e.matrices[layer] for e in extractions], data.groups, chosen)
+                    for layer in layers}
+        for text in text_models:
+            rows = data.text_rows.get(text.name)
+            compared = [c.id for c in (chosen if rows is None else [chosen[i] for i in rows])]
+            matrices = [[e.matrices[layer] if rows is None else e.matrices[layer][np.ix_(rows, rows)]
+                         for e in extractions] for layer in layers]
+            for layer in layers:
+                dropped = {cid: why for cid, why in excluded[layer].items() if cid in set(compared)}
+                scopes[(layer, text.name)] = (len(compared) - len(dropped), dropped,
+                                              "suite" if rows is None else "text_model")
+            for metric in metrics:
+                steps.append((text, metric))
+                tasks.append(ScoreTask(
+                    layers=matrices,
+                    text_matrix=data.text_matrices[text.name],
+                    metric=metric,
+                    statistic=self.statistic(metric),
+                    n_permutations=self.permutations,
+                    seed=self.seed,
+                    device=self.options.device,
+                    higher_is_better=self.registry.metrics[metric].higher_is_better,
+                ))
+        scored = self.executor.score(tasks, desc=f"{meta.name} metrics", progress=self.options.progress)
+        found: dict[tuple[str, str, str], Any] = {}
+        for (text, metric), scores in zip(steps, scored, strict=True):
+            found.update({(layer, text.name, metric): score for layer, score in zip(layers, scores, strict=True)})
+        nulls = {}
         for layer in layers:
-            excluded = excluded_concepts([e.matrices[layer] for e in extractions], data.groups, chosen)
             for text in text_models:
-                rows = data.text_rows.get(text.name)
-                layer_matrices = [e.matrices[layer] for e in extractions]
-                if rows is not None:
-                    layer_matrices = [m[np.ix_(rows, rows)] for m in layer_matrices]
-                compared = [c.id for c in (chosen if rows is None else [chosen[i] for i in rows])]
-                dropped = {cid: why for cid, why in excluded.items() if cid in set(compared)}
-                scopes.append((len(compared) - len(dropped), dropped, "suite" if rows is None else "text_model"))
                 for metric in metrics:
-                    steps.append((layer, text, metric, len(scopes) - 1))
-                    tasks.append(ScoreTask(
-                        layer_matrices=layer_matrices,
-                        text_matrix=data.text_matrices[text.name],
-                        metric=metric,
-                        statistic=self.statistic(metric),
-                        n_permutations=self.permutations,
-                        seed=self.seed,
-                        device=self.options.device,
-                        higher_is_better=self.registry.metrics[metric].higher_is_better,
+                    score = found[(layer, text.name, metric)]
+                    metric_meta = self.registry.metrics[metric]
+                    n_concepts, dropped, concept_scope = scopes[(layer, text.name)]
+                    error = None
+                    if score.error is not None:
+                        error = one_line(f"metric {metric!r} (plugin {self.owner('metrics', metric)!r}) on "
+                                         f"{meta.name} layer {layer!r} vs {text.name}: {score.error}")
+                    elif metric == "two_vs_two":
+                        nulls[(layer, text.name)] = score.null
+                    records.append(Record(
+                        **base, n_concepts=n_concepts, text=text.name, layer=layer, depth=all_layers.index(layer),
+                        metric=metric, value=None if error else score.value, groups=[] if error else score.groups,
+                        p_value=score.p_value, chance=metric_meta.chance, higher_is_better=metric_meta.higher_is_better,
+                        status="failed" if error else "ok", error=error, excluded=dropped, concept_scope=concept_scope,
+                        provenance=provenance.model_copy(update={"text_fingerprint": text.fingerprint}),
                     ))
-        scores = self.executor.score(tasks, desc=f"{meta.name} metrics", progress=self.options.progress)
-        for (layer, text, metric, scope), score in zip(steps, scores, strict=True):
-            metric_meta = self.registry.metrics[metric]
-            n_concepts, dropped, concept_scope = scopes[scope]
-            error = None
-            if score.error is not None:
-                error = one_line(f"metric {metric!r} (plugin {self.owner('metrics', metric)!r}) on {meta.name} "
-                                 f"layer {layer!r} vs {text.name}: {score.error}")
-            records.append(Record(
-                **base, n_concepts=n_concepts, text=text.name, layer=layer, depth=all_layers.index(layer),
-                metric=metric, value=None if error else score.value, groups=[] if error else score.groups,
-                p_value=score.p_value, chance=metric_meta.chance, higher_is_better=metric_meta.higher_is_better,
-                status="failed" if error else "ok", error=error, excluded=dropped, concept_scope=concept_scope,
-                provenance=provenance.model_copy(update={"text_fingerprint": text.fingerprint}),
-            ))
         if extractions[0].predictions is not None and data.design.aggregate == "groups" and layers:
             records.extend(self.one_vs_two_records(meta, base, provenance, layers, all_layers, extractions,
                                                    text_models, data))
         records.extend(self.summary_records(base, provenance, layers, all_layers, extractions, text_models, data,
-                                            records))
+                                            records, nulls))
         return records
 
     def summary_records(self, base: dict, provenance: Provenance, layers: list[str], all_layers: list[str],
                         extractions: list[Any], text_models: list[TextModel], data: DesignData,
-                        records: list[Record]) -> list[Record]:
+                        records: list[Record], nulls: Mapping[tuple[str, str], Any]) -> list[Record]:
         """Per text model, the held-out 2 vs 2 headline with its interval, bootstrap draws and family-wise p
-        (docs/methods.md), from the layers whose 2 vs 2 record is ok; a failure fails that record alone."""
+        (docs/methods.md), from the layers whose 2 vs 2 record is ok; a failure fails that record alone.
+        ``nulls[(layer, text)]`` are those records' permutation nulls, which the family-wise p reuses."""
         from benchsuite.inference import N_BOOTSTRAP, N_SPLITS, headline, resampling_key
         from benchsuite.records import HEADLINE_METRIC, Summary
 
@@ -606,7 +617,9 @@ class SuiteRun:
                 found = headline([[e.matrices[layer] if rows is None else e.matrices[layer][np.ix_(rows, rows)]
                                    for e in extractions] for layer in usable], data.text_matrices[text.name],
                                  seed=self.seed, n_permutations=self.permutations, device=self.options.device,
-                                 layer_p_values=[scored[(layer, text.name)].p_value for layer in usable])
+                                 layer_p_values=[scored[(layer, text.name)].p_value for layer in usable],
+                                 layer_nulls=None if self.permutations == 0
+                                 else [nulls[(layer, text.name)] for layer in usable])
             except Exception as error:  # a failed summary must not lose the model's layer records
                 summaries.append(Record(**fields, status="failed", error=one_line(
                     f"held-out 2 vs 2 summary of {base['vision']} vs {text.name}: {describe_error(error)}")))

@@ -69,9 +69,9 @@ def test_lower_is_better_counts_draws_at_or_below_the_observed_value():
 
 def test_the_direction_reaches_the_pooled_p_value_through_score_task():
     layers, text = group_matrices(10, 2, 4)
-    common = dict(layer_matrices=layers, text_matrix=text, n_permutations=40, seed=3)
-    higher = ScoreTask(metric="cka", statistic=STATISTICS["cka"], **common).run()
-    lower = ScoreTask(metric="negated_cka", statistic=negated_cka, higher_is_better=False, **common).run()
+    common = dict(layers=[layers], text_matrix=text, n_permutations=40, seed=3)
+    higher = ScoreTask(metric="cka", statistic=STATISTICS["cka"], **common).run()[0]
+    lower = ScoreTask(metric="negated_cka", statistic=negated_cka, higher_is_better=False, **common).run()[0]
     assert lower.value == pytest.approx(-higher.value)
     assert lower.p_value == higher.p_value
 

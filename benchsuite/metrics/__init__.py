@@ -7,7 +7,12 @@ takes ``device="cpu"`` (numpy) or ``"cuda"`` (torch float64 on the GPU).
 
 from benchsuite.metrics.backend import resolve_backend
 from benchsuite.metrics.one_vs_two import OneVsTwoResult, one_vs_two
-from benchsuite.metrics.permutation import PermutationResult, concept_permutations, permutation_test
+from benchsuite.metrics.permutation import (
+    PermutationResult,
+    concept_permutations,
+    permutation_test,
+    permutation_tests,
+)
 from benchsuite.metrics.statistics import (
     METRICS,
     STATISTICS,
@@ -35,6 +40,7 @@ __all__ = [
     "mutual_knn",
     "one_vs_two",
     "permutation_test",
+    "permutation_tests",
     "resolve_backend",
     "rsa",
     "two_vs_two",

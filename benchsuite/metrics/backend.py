@@ -8,6 +8,7 @@ imported only when a torch device is asked for.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
@@ -101,6 +102,19 @@ class Backend:
         for o, p in zip(out, perms, strict=True):
             np.take(M[p], p, axis=1, out=o)
         return out
+
+
+def relabelled_dot(M: np.ndarray, weights: Sequence[np.ndarray], backend: Backend) -> Callable[[Any], Any]:
+    """A function from relabellings (batch × k) to Σ_ij W[i, j]·M[p_i, p_j] for each weight matrix W: (batch, len).
+
+    Statistics whose value under a relabelling of one space is such a sum (correlations of
+    fixed, standardised entries; Frobenius products of centred Gram or neighbour matrices)
+    take their whole null from one relabelled copy of M per draw and one matrix product,
+    whatever the number of weight matrices.
+    """
+    flat = backend.asarray(np.ascontiguousarray(np.stack([np.asarray(w).ravel() for w in weights], axis=1)))
+    M = backend.asarray(M)
+    return lambda perms: backend.relabel(M, perms).reshape(perms.shape[0], -1) @ flat
 
 
 @cache

@@ -8,12 +8,12 @@ the two spaces share. For unrelated spaces its expectation is
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from benchsuite.metrics.backend import Backend
+from benchsuite.metrics.backend import Backend, relabelled_dot
 
 DEFAULT_NEIGHBORS = 10
 
@@ -36,11 +36,11 @@ def neighbour_indicator(M: np.ndarray, n_neighbors: int) -> np.ndarray:
 
 
 def mutual_knn_kernel(
-    A: np.ndarray, B: np.ndarray, backend: Backend, n_neighbors: int = DEFAULT_NEIGHBORS
+    As: Sequence[np.ndarray], B: np.ndarray, backend: Backend, n_neighbors: int = DEFAULT_NEIGHBORS
 ) -> Callable[[Any], Any]:
-    """Mutual k-NN alignment for each relabelling of B."""
-    k = A.shape[0]
+    """Mutual k-NN alignment for each relabelling of B and each A."""
+    k = B.shape[0]
     check_neighbors(n_neighbors, k)
-    Na = backend.asarray(neighbour_indicator(A, n_neighbors))
-    Nb = backend.asarray(neighbour_indicator(B, n_neighbors))
-    return lambda perms: (Na * backend.relabel(Nb, perms)).sum(axis=(-2, -1)) / (k * n_neighbors)
+    shared = relabelled_dot(neighbour_indicator(B, n_neighbors), [neighbour_indicator(A, n_neighbors) for A in As],
+                            backend)
+    return lambda perms: shared(perms) / (k * n_neighbors)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -99,7 +99,7 @@ def default_batch_size(k: int, n_permutations: int, device: str = "cpu") -> int:
 
 
 def batched_null(values: Callable[[Any], Any], backend: Backend, batches: Iterator[np.ndarray]) -> np.ndarray:
-    """A built-in statistic's kernel applied to every batch of relabellings, in order.
+    """A built-in statistic's kernel applied to every batch of relabellings, in order: (n, matrices).
 
     On numpy the batches run on one thread per CPU core, with one BLAS thread, so every
     core does the array passes as well as the products, and no core waits on another
@@ -157,28 +157,66 @@ def permutation_test(
     at or below the observed value; ``permutation_p_value`` states the rule (ties,
     NaN draws, a NaN observed value).
     """
+    return permutation_tests([A], B, statistic=statistic, n_permutations=n_permutations, seed=seed,
+                             batch_size=batch_size, device=device, higher_is_better=higher_is_better)[0]
+
+
+def permutation_tests(
+    As: Sequence[ArrayLike],
+    B: ArrayLike,
+    *,
+    statistic: str | Callable[[np.ndarray, np.ndarray], float] = "two_vs_two",
+    n_permutations: int = 1000,
+    seed: int = 0,
+    batch_size: int | None = None,
+    device: str = "cpu",
+    higher_is_better: bool = True,
+) -> list[PermutationResult]:
+    """``permutation_test`` of each A against one B, all with the same relabellings of B.
+
+    Each result equals ``permutation_test(A, B, ...)``'s; a built-in statistic computes
+    every A's null from one relabelling of B at a time (``MetricSpec.kernel`` takes them
+    all), so the work B's side needs is done once for all of them.
+    """
     check_permutation_count(n_permutations)
     check_seed(seed)
     check_direction(higher_is_better)
-    A, B = check_similarity_pair(A, B)
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-    k = A.shape[0]
+    if len(As) == 0:
+        raise ValueError("permutation_tests needs at least one matrix A")
+    pairs = [check_similarity_pair(A, B) for A in As]
+    B = pairs[0][1]
+    k = B.shape[0]
     batch_size = batch_size or default_batch_size(k, n_permutations, device)
-    batches = concept_permutations(k, n_permutations, seed, batch_size)
     name = statistic if isinstance(statistic, str) else getattr(statistic, "__name__", "custom")
     spec = get_metric(statistic) if isinstance(statistic, str) else None
-    has_missing = bool(missing_concepts(A).any() or missing_concepts(B).any())
-    if spec is not None and has_missing:
-        usable_concepts(A, B)
-    if spec is not None and (spec.handles_missing or not has_missing):
+    together = []
+    for index, (A, _) in enumerate(pairs):
+        has_missing = bool(missing_concepts(A).any() or missing_concepts(B).any())
+        if spec is not None and has_missing:
+            usable_concepts(A, B)
+        if spec is not None and (spec.handles_missing or not has_missing):
+            together.append(index)
+    observed = np.full(len(pairs), np.nan)
+    nulls: list[np.ndarray] = [np.empty(0)] * len(pairs)
+    if together:
         backend = resolve_backend(device)
-        values = spec.kernel(A, B, backend)
-        observed = float(backend.to_numpy(values(backend.asarray(np.arange(k)[None, :])))[0])
-        null = batched_null(values, backend, batches)
-    else:
+        values = spec.kernel([pairs[i][0] for i in together], B, backend)
+        observed[together] = backend.to_numpy(values(backend.asarray(np.arange(k)[None, :])))[0]
+        null = batched_null(values, backend, concept_permutations(k, n_permutations, seed, batch_size))
+        for column, index in enumerate(together):
+            nulls[index] = null[:, column]
+    for index, (A, _) in enumerate(pairs):
+        if index in together:
+            continue
         function = partial(evaluate_checked, spec) if spec is not None else statistic
-        observed = float(function(A, B))
-        null = relabelled_values(function, A, B, batches, None if spec is None else too_few_concepts(A, B, NUMPY))
-    p_value = permutation_p_value(observed, null, higher_is_better)
-    return PermutationResult(name, observed, null.astype(np.float64), p_value)
+        observed[index] = float(function(A, B))
+        too_few = None if spec is None else too_few_concepts(A, B, NUMPY)
+        batches = concept_permutations(k, n_permutations, seed, batch_size)
+        nulls[index] = relabelled_values(function, A, B, batches, too_few)
+    return [
+        PermutationResult(name, float(value), null.astype(np.float64),
+                          permutation_p_value(float(value), null, higher_is_better))
+        for value, null in zip(observed, nulls, strict=True)
+    ]

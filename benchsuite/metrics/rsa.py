@@ -1,19 +1,20 @@
 """Representational similarity analysis: rank or linear correlation of the upper triangles.
 
 Relabelling B's concepts only reorders its upper-triangle entries, so ranks and
-standardisation are computed once and each relabelling costs a gather and a dot
-product (Pearson, Spearman) or a batched O(n log² n) inversion count (Kendall's τa).
+standardisation are computed once and each relabelling costs one relabelled copy of B
+and a product with every A's standardised entries (Pearson, Spearman), or a batched
+O(n log² n) inversion count per A (Kendall's τa).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
 from scipy.stats import rankdata
 
-from benchsuite.metrics.backend import Backend
+from benchsuite.metrics.backend import Backend, relabelled_dot
 
 RsaMethod = Literal["spearman", "pearson", "kendall_tau_a"]
 RSA_METHODS: tuple[str, ...] = ("spearman", "pearson", "kendall_tau_a")
@@ -49,16 +50,22 @@ def _relabelled_triangle(M: Any, perms: Any, iu: Any, ju: Any) -> Any:
     return M[perms[:, iu], perms[:, ju]]
 
 
-def correlation_kernel(A: np.ndarray, B: np.ndarray, backend: Backend, ranked: bool) -> Callable[[Any], Any]:
-    """Pearson (or Spearman, ``ranked``) between upper triangles, for each relabelling of B."""
-    k = A.shape[0]
-    x, y = upper_triangle(A), upper_triangle(B)
-    if ranked:
-        x, y = rankdata(x), rankdata(y)
-    zx = backend.asarray(_unit(x))
-    zy = backend.asarray(_symmetric_from_triangle(_unit(y), k))
-    iu, ju = (backend.asarray(i) for i in np.triu_indices(k, 1))
-    return lambda perms: _relabelled_triangle(zy, perms, iu, ju) @ zx
+def correlation_kernel(As: Sequence[np.ndarray], B: np.ndarray, backend: Backend, ranked: bool) -> Callable[[Any], Any]:
+    """Pearson (or Spearman, ``ranked``) between upper triangles, for each relabelling of B and each A.
+
+    With each triangle standardised once (ranks first), the correlation is the sum over pairs of
+    A's standardised entry times B's relabelled one: ``relabelled_dot`` with A's entries above the diagonal.
+    """
+    k = B.shape[0]
+    y = upper_triangle(B)
+    zy = _symmetric_from_triangle(_unit(rankdata(y) if ranked else y), k)
+    weights = []
+    for A in As:
+        x = upper_triangle(A)
+        above = np.zeros((k, k))
+        above[np.triu_indices(k, 1)] = _unit(rankdata(x) if ranked else x)
+        weights.append(above)
+    return relabelled_dot(zy, weights, backend)
 
 
 def _strict_inversions(y: Any, backend: Backend) -> Any:
@@ -78,8 +85,14 @@ def _strict_inversions(y: Any, backend: Backend) -> Any:
     return total
 
 
-def kendall_kernel(A: np.ndarray, B: np.ndarray, backend: Backend) -> Callable[[Any], Any]:
-    """Kendall's τa (ties count zero, denominator all n(n-1)/2 pairs) for each relabelling of B."""
+def kendall_kernel(As: Sequence[np.ndarray], B: np.ndarray, backend: Backend) -> Callable[[Any], Any]:
+    """Kendall's τa (ties count zero, denominator all n(n-1)/2 pairs) for each relabelling of B and each A."""
+    each = [_kendall_one(A, B, backend) for A in As]
+    return lambda perms: backend.xp.stack([tau_a(perms) for tau_a in each], -1)
+
+
+def _kendall_one(A: np.ndarray, B: np.ndarray, backend: Backend) -> Callable[[Any], Any]:
+    """Kendall's τa of one A for each relabelling of B: (batch,)."""
     k = A.shape[0]
     x, y = upper_triangle(A), upper_triangle(B)
     n = x.size
@@ -106,12 +119,12 @@ def kendall_kernel(A: np.ndarray, B: np.ndarray, backend: Backend) -> Callable[[
     return tau_a
 
 
-def rsa_kernel(A: np.ndarray, B: np.ndarray, backend: Backend, method: str) -> Callable[[Any], Any]:
-    """The RSA statistic for each relabelling of B (batch × k) as a (batch,) array."""
+def rsa_kernel(As: Sequence[np.ndarray], B: np.ndarray, backend: Backend, method: str) -> Callable[[Any], Any]:
+    """The RSA statistic for each relabelling of B (batch × k) and each A, as a (batch, len(As)) array."""
     check_rsa_method(method)
     if method == "kendall_tau_a":
-        return kendall_kernel(A, B, backend)
-    return correlation_kernel(A, B, backend, ranked=method == "spearman")
+        return kendall_kernel(As, B, backend)
+    return correlation_kernel(As, B, backend, ranked=method == "spearman")
 
 
 def check_rsa_method(method: str) -> None:

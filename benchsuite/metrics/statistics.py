@@ -7,7 +7,7 @@ relabellings of B's concepts (batch × k integer array) to the statistic for eac
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -19,15 +19,17 @@ from benchsuite.metrics.backend import Backend, resolve_backend
 from benchsuite.metrics.cka import cka_debiased_kernel, cka_kernel
 from benchsuite.metrics.knn import DEFAULT_NEIGHBORS, mutual_knn_kernel
 from benchsuite.metrics.rsa import RsaMethod, check_rsa_method, rsa_kernel
-from benchsuite.metrics.two_vs_two import accuracy_from_margins, pair_margins, too_few_concepts
+from benchsuite.metrics.two_vs_two import stacked_accuracies
 from benchsuite.metrics.validation import check_similarity_pair, drop_missing, usable_concepts
 
-Kernel = Callable[[np.ndarray, np.ndarray, Backend], Callable[[Any], Any]]
+Kernel = Callable[[Sequence[np.ndarray], np.ndarray, Backend], Callable[[Any], Any]]
+"""``kernel(As, B, backend)``: a function from relabellings of B (batch × k) to every A's statistic
+(batch × len(As)); work on B's side is shared by all the As."""
 
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A built-in statistic: higher-is-better, chance level (None: read it off the null), kernel."""
+    """A built-in statistic: higher-is-better, chance level (None: read it off the null), kernel (``Kernel``)."""
 
     name: str
     description: str
@@ -35,16 +37,6 @@ class MetricSpec:
     higher_is_better: bool
     kernel: Kernel
     handles_missing: bool = False
-
-
-def two_vs_two_kernel(A: np.ndarray, B: np.ndarray, backend: Backend) -> Callable[[Any], Any]:
-    """2 vs 2 accuracy (Pearson, ties fail) for each relabelling of B; NaN for a relabelling that
-    leaves fewer than 4 concepts present in both spaces (the test is undefined there)."""
-    margins = pair_margins(A, B, backend)
-    too_few = too_few_concepts(A, B, backend)
-    if too_few is None:
-        return lambda perms: accuracy_from_margins(margins(perms), backend)
-    return lambda perms: backend.xp.where(too_few(perms), np.nan, accuracy_from_margins(margins(perms), backend))
 
 
 def evaluate(spec: MetricSpec, A: ArrayLike, B: ArrayLike, device: str = "cpu") -> float:
@@ -65,7 +57,7 @@ def evaluate_checked(spec: MetricSpec, A: np.ndarray, B: np.ndarray, device: str
         A, B = drop_missing(A, B)
     backend = resolve_backend(device)
     identity = backend.asarray(np.arange(A.shape[0])[None, :])
-    return float(backend.to_numpy(spec.kernel(A, B, backend)(identity))[0])
+    return float(backend.to_numpy(spec.kernel([A], B, backend)(identity))[0, 0])
 
 
 def rsa(A: ArrayLike, B: ArrayLike, *, method: RsaMethod = "spearman", device: str = "cpu") -> float:
@@ -111,7 +103,7 @@ METRICS: dict[str, MetricSpec] = {
             description="2 vs 2 accuracy (Pearson on rows without the pair; ties fail), as in the paper",
             chance=0.5,
             higher_is_better=True,
-            kernel=two_vs_two_kernel,
+            kernel=stacked_accuracies,
             handles_missing=True,
         ),
         _rsa_spec("rsa", "spearman", "Spearman correlation"),

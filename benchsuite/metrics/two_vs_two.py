@@ -15,7 +15,7 @@ the plain loop on every pair.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any, Literal
@@ -116,6 +116,35 @@ def _masked_spreads(x: Any, n: Any, centred: bool, backend: Backend, out: list[A
     return (sums if centred else None), xp.sqrt(spread, out=spread), untrusted.reshape(len(x), -1).any(axis=-1)
 
 
+def fixed_terms(a: Any, n: Any, backend: Backend) -> tuple[Any, Any, Any, Any, Any]:
+    """The terms of A's scaled rows ``a`` (batch, k, k) masked to length ``n`` that every relabelling of B shares:
+    u = n / root spread, u·a, u transposed, t − t transposed for t = sum / root spread, and whether any spread
+    was untrusted. B's masked rows' correlations with A's are then (P·u − s·t) / root spread, P and s their
+    cross-products and sums."""
+    xp = backend.xp
+    sums, root, untrusted = _masked_spreads(a, n, True, backend, [backend.empty(a.shape) for _ in range(3)])
+    u = n / root
+    t = xp.divide(sums, root, out=sums)
+    return u, u * a, backend.contiguous(backend.swap(u)), t - backend.swap(t), untrusted
+
+
+def assemble_margins(cross: Any, b_p: Any, sums_b: Any, root_b: Any, fixed: tuple[Any, ...], backend: Backend,
+                     margin: Any) -> Any:
+    """Every pair's margin (batch, k, k; both triangles) from B's relabelled rows ``b_p``, their masked sums and
+    root spreads, ``cross`` = b_p @ a.T (overwritten) and A's ``fixed_terms``; into ``margin``, returned."""
+    xp = backend.xp
+    u_a, ua_a, u_a_t, t_a_gap, _ = fixed
+    # [i, j]: r(A_i, B_i) − r(A_j, B_i), both over S(i, j); the margin adds its transpose.
+    xp.multiply(backend.diagonal(cross)[..., None], u_a, out=margin)
+    margin -= b_p * ua_a
+    cross *= u_a_t
+    margin -= cross
+    if sums_b is not None:
+        margin -= xp.multiply(sums_b, t_a_gap, out=cross)
+    margin /= root_b
+    return xp.add(margin, backend.swap(margin), out=cross)
+
+
 def pair_margins(
     A: np.ndarray, B: np.ndarray, backend: Backend, distance: Distance = "correlation"
 ) -> Callable[[Any], Any]:
@@ -146,14 +175,12 @@ def pair_margins(
             workspace = local.workspace = [be.empty((batch, k, k)) for _ in range(5)]
         return [buffer[:batch] for buffer in workspace]
 
-    def a_terms(a_masked: Any, n: Any) -> tuple[Any, Any, Any, Any, Any]:
-        """u = n / root spread (1 / root for cosine), u·a, u transposed, t − t transposed for
-        t = sum / root spread (None for cosine), and whether any spread was untrusted: B's masked
-        rows' correlations with A's are then (P·u − s·t) / root spread, P and s their cross-products and sums."""
-        sums, root, untrusted = _masked_spreads(a_masked, n, centred, be, [be.empty(a_masked.shape) for _ in range(3)])
-        u = (n if centred else 1.0) / root
-        t = None if sums is None else xp.divide(sums, root, out=sums)
-        return u, u * a, be.contiguous(be.swap(u)), None if t is None else t - be.swap(t), untrusted
+    def a_terms(a_masked: Any, n: Any) -> tuple[Any, ...]:
+        if centred:
+            return fixed_terms(a_masked, n, be)
+        _, root, untrusted = _masked_spreads(a_masked, n, False, be, [be.empty(a_masked.shape) for _ in range(3)])
+        u = 1.0 / root
+        return u, u * a, be.contiguous(be.swap(u)), None, untrusted
 
     fixed = a_terms(a[None], k - 2) if complete else None
 
@@ -165,24 +192,16 @@ def pair_margins(
             be.relabel(b, perms, out=b_p)
         if complete:
             n = k - 2
-            u_a, ua_a, u_a_t, t_a_gap, untrusted_a = fixed
+            terms = fixed
         else:
             w = valid_a[None, :] * (valid_b[None] if perms is None else valid_b[perms])
             b_p *= w[:, None, :]
             n = (w.sum(axis=-1) - 2)[:, None, None]
-            u_a, ua_a, u_a_t, t_a_gap, untrusted_a = a_terms(a * w[:, None, :], n)
+            terms = a_terms(a * w[:, None, :], n)
         sums_b, root_b, untrusted_b = _masked_spreads(b_p, n, centred, be, [root_b, sums_b, cross])
         be.matmul(b_p.reshape(-1, k), a.T, out=cross.reshape(-1, k))
-        # [i, j]: r(A_i, B_i) − r(A_j, B_i), both over S(i, j); the margin adds its transpose.
-        xp.multiply(be.diagonal(cross)[..., None], u_a, out=margin)
-        margin -= xp.multiply(b_p, ua_a, out=b_p)
-        cross *= u_a_t
-        margin -= cross
-        if centred:
-            margin -= xp.multiply(sums_b, t_a_gap, out=cross)
-        margin /= root_b
-        margin = xp.add(margin, be.swap(margin), out=cross)
-        untrusted = untrusted_a | untrusted_b
+        margin = assemble_margins(cross, b_p, sums_b, root_b, terms, be, margin)
+        untrusted = terms[-1] | untrusted_b
         if not complete or untrusted.any():
             recompute_untrusted(margin, untrusted, None if complete else w, perms, exact, be)
         margin.reshape(margin.shape[0], -1)[:, :: k + 1] = xp.nan
@@ -192,6 +211,95 @@ def pair_margins(
         return margin
 
     return margins
+
+
+def stacked_accuracies(As: Sequence[np.ndarray], B: np.ndarray, backend: Backend) -> Callable[[Any], Any]:
+    """2 vs 2 accuracy (Pearson, ties fail) of every A against B relabelled: perms (batch × k) → (batch, len(As)).
+
+    The relabelled B, its masked sums and spreads are computed once per relabelling and shared by every A
+    (complete, with every spread trusted); one matrix product serves them all, and on the CPU a compiled
+    pass (``pass_counts``) does each A's elementwise work. Any other A (missing concepts, a nearly constant
+    masked row) goes through ``pair_margins`` on its own; so does every relabelling whose margins the
+    compiled pass leaves undefined. The result is ``pair_margins``' count for each, relabelling by relabelling.
+    """
+    from benchsuite.metrics.pass_counts import count_passes
+
+    xp, be = backend.xp, backend
+    k = B.shape[0]
+    valid_b = ~missing_concepts(B)
+    b = be.asarray(_scaled_rows(B, valid_b, True))
+    shared, scaled, terms = [], [], []
+    for index, A in enumerate(As):
+        valid_a = ~missing_concepts(A)
+        if valid_b.all() and valid_a.all():
+            a = be.asarray(_scaled_rows(A, valid_a, True))
+            fixed = fixed_terms(a[None], k - 2, be)
+            if not bool(fixed[-1].any()):
+                shared.append(index)
+                scaled.append(a)
+                terms.append(fixed)
+    alone = {index: single_accuracy(A, B, backend) for index, A in enumerate(As) if index not in set(shared)}
+    fallback: dict[int, Callable[[Any], Any]] = {}
+    stacked_t = be.contiguous(xp.stack(scaled).reshape(len(shared) * k, k).T) if shared else None
+    compiled = count_passes is not None and not be.is_torch and bool(shared)
+    if compiled:
+        u, ua, u_t, t_gap = (np.ascontiguousarray(np.stack([t[part][0] for t in terms])) for part in range(4))
+
+    def recomputed(column: int, perms: Any) -> float:
+        """A relabelling the compiled pass left undefined, by ``pair_margins``."""
+        if column not in fallback:
+            fallback[column] = single_accuracy(As[shared[column]], B, backend)
+        return float(fallback[column](perms)[0])
+
+    local = threading.local()
+
+    def buffers(batch: int) -> list[Any]:
+        """This thread's relabelled rows (batch, k, k) and products (batch·k, shared·k), kept from call to call."""
+        workspace = getattr(local, "workspace", None)
+        if workspace is None or workspace[0].shape[0] < batch:
+            workspace = local.workspace = [be.empty((batch, k, k)), be.empty((batch * k, len(shared) * k)),
+                                           *(be.empty((batch, k, k)) for _ in range(4))]
+        return [w[:batch] if i != 1 else w[: batch * k] for i, w in enumerate(workspace)]
+
+    def values(perms: Any) -> Any:
+        batch = perms.shape[0]
+        out = be.empty((batch, len(As)))
+        for index, accuracy in alone.items():
+            out[:, index] = accuracy(perms)
+        if not shared:
+            return out
+        b_p, cross, sums_b, root_b, scratch, margin = buffers(batch)
+        be.relabel(b, perms, out=b_p)
+        be.matmul(b_p.reshape(-1, k), stacked_t, out=cross)
+        sums_b, root_b, untrusted_b = _masked_spreads(b_p, k - 2, True, be, [root_b, sums_b, scratch])
+        if compiled:
+            counts = np.empty((batch, len(shared)), dtype=np.int64)
+            count_passes(b_p, sums_b, root_b, cross, u, ua, u_t, t_gap, TIE_TOLERANCE, counts)
+            out[:, shared] = counts / (k * (k - 1))
+            for entry, column in zip(*np.nonzero(counts < 0), strict=True):
+                out[entry, shared[column]] = recomputed(column, perms[entry:entry + 1])
+            return out
+        for column, (index, fixed) in enumerate(zip(shared, terms, strict=True)):
+            block = cross.reshape(batch, k, -1)[:, :, column * k:(column + 1) * k]
+            found = assemble_margins(be.contiguous(block), b_p, sums_b, root_b, fixed, be, margin)
+            if bool(untrusted_b.any()):
+                exact = partial(exact_margins, As[index], B, np.ones(k, dtype=bool), valid_b, True)
+                recompute_untrusted(found, untrusted_b, None, perms, exact, be)
+            found.reshape(batch, -1)[:, :: k + 1] = xp.nan
+            out[:, index] = accuracy_from_margins(found, be)
+        return out
+
+    return values
+
+
+def single_accuracy(A: np.ndarray, B: np.ndarray, backend: Backend) -> Callable[[Any], Any]:
+    """2 vs 2 accuracy (Pearson, ties fail) of A against each relabelling of B, by ``pair_margins``; NaN for a
+    relabelling that leaves fewer than 4 concepts present in both spaces (the test is undefined there)."""
+    margins = pair_margins(A, B, backend)
+    too_few = too_few_concepts(A, B, backend)
+    if too_few is None:
+        return lambda perms: accuracy_from_margins(margins(perms), backend)
+    return lambda perms: backend.xp.where(too_few(perms), np.nan, accuracy_from_margins(margins(perms), backend))
 
 
 def recompute_untrusted(
