@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+import toy_plugins
 from import_checks import loaded_after
 from text_source_fixtures import (
     COMMIT,
@@ -19,6 +20,7 @@ from text_source_fixtures import (
     save_sentence_transformer,
 )
 
+import benchsuite
 from benchsuite.errors import ResourceMissing
 from benchsuite.hookspecs import hookimpl
 from benchsuite.plugins import Registry, make_plugin_manager
@@ -364,3 +366,21 @@ def test_a_prefix_may_name_one_vision_and_one_text_source(monkeypatch):
     assert registry.source("text", "hf").kind == "text"
     assert registry.source("vision", "hf").kind == "vision"
     assert not [p for p in registry.problems if p.item == "hf"]
+
+
+def test_a_suite_runs_with_a_vector_file_by_name_and_skips_an_absent_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCHSUITE_PLUGINS", "metrics,text_sources")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    pm = make_plugin_manager()
+    pm.register(toy_plugins, name="toy_plugin")
+    path = write_text_vectors(tmp_path / "toy.txt", fixed_vectors([f"word{i}" for i in range(toy_plugins.K)], 6),
+                              header=False)
+    suite = toy_plugins.toy_suite(text=[f"vectors:{path}", "st:absent-model"], designs=toy_plugins.toy_suite()
+                                  .designs[:1], metrics=["two_vs_two"], permutations=3)
+    results = benchsuite.evaluate(suite=suite, plugins=Registry(pm), out=tmp_path / "out", cache=tmp_path / "cache",
+                                  progress=False)
+    ran = [r for r in results.records if r.text == f"vectors:{path}" and r.summary is None]
+    assert ran and all(r.status == "ok" and r.n_concepts == toy_plugins.K for r in ran)
+    assert not [r for r in results.records if r.text == "st:absent-model" and r.status == "ok"]
+    skipped = [p for p in results.problems if "st:absent-model" in str(p)]
+    assert skipped and "benchsuite fetch --text st:absent-model" in str(skipped[0]), results.problems
