@@ -356,8 +356,6 @@ class VisionHfSource:
                                  fetch=lambda rest: "", requires="hf"))
 
 
-@pytest.mark.xfail(strict=True, reason="benchsuite/plugins.py keeps one sources catalogue keyed by prefix alone, so a "
-                   "vision and a text 'hf' source are a clash and both are skipped; key sources by (kind, prefix)")
 def test_a_prefix_may_name_one_vision_and_one_text_source(monkeypatch):
     monkeypatch.setenv("BENCHSUITE_PLUGINS", "text_sources")
     pm = make_plugin_manager()
