@@ -382,3 +382,22 @@ def test_a_suite_runs_with_a_vector_file_by_name_and_skips_an_absent_model(tmp_p
     assert not [r for r in results.records if r.text == "st:absent-model" and r.status == "ok"]
     skipped = [p for p in results.problems if "st:absent-model" in str(p)]
     assert skipped and "benchsuite fetch --text st:absent-model" in str(skipped[0]), results.problems
+
+
+def test_source_items_pass_the_conformance_checks(registry, saved, tmp_path):
+    from benchsuite.conformance import check_item
+
+    into_hub_cache(tmp_path / "hub", "org/tiny-st", saved["st"])
+    into_hub_cache(tmp_path / "hub", "org/tiny-bert", saved["bert"])
+    into_hub_cache(tmp_path / "hub", "org/tiny-clip", saved["clip"])
+    text = write_text_vectors(tmp_path / "v.txt", fixed_vectors(["dog", "tabby", "ice", "cream", "car"], 5),
+                              header=False)
+    fasttext = save_fasttext_bin(tmp_path / "toy.bin")
+    for name in ("st:org/tiny-st", "hf:org/tiny-bert", "clip:org/tiny-clip", f"vectors:{text}", f"vectors:{fasttext}"):
+        results = {r.check: r for r in check_item(f"text:{name}", registry=registry)}
+        varied = results.pop("fingerprint changes when an option changes the vectors")
+        assert len(results) == 5 and all(r.status == "passed" for r in results.values()), (name, results)
+        if name.startswith("clip:"):  # its one option, the prompt, is a string: nothing to flip
+            assert varied.status == "skipped"
+        else:
+            assert varied.status == "passed", (name, varied)
