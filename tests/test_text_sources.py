@@ -18,6 +18,7 @@ from text_source_fixtures import (
     save_clip,
     save_fasttext_bin,
     save_sentence_transformer,
+    save_static_sentence_transformer,
 )
 
 import benchsuite
@@ -96,6 +97,17 @@ def test_st_from_a_saved_folder_and_its_centring(registry, saved):
                                atol=1e-6)
 
 
+def test_st_static_model_whose_configs_omit_the_dimension(registry, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    folder = save_static_sentence_transformer(tmp_path / "static")
+    meta = resolved(registry, f"st:{folder}")
+    assert meta.dimension == 8
+    vectors = meta.load().embed([CAT, DOG])
+    expected = SentenceTransformer(str(folder), device="cpu").encode(["tabby", "dog"])
+    np.testing.assert_allclose(np.stack([vectors[CAT.id].vector, vectors[DOG.id].vector]), expected, atol=1e-6)
+
+
 def test_st_absent_names_the_cache_paths_and_the_fetch_command(registry, tmp_path):
     assert "st:all-mpnet-base-v2" not in registry.text
     message = registry.text.missing["st:all-mpnet-base-v2"]
@@ -162,6 +174,9 @@ def test_hf_mean_pools_the_last_hidden_state_over_the_tokens(registry, saved, tm
 
 def test_hf_refuses_a_clip_checkpoint_and_names_clip(registry, saved, tmp_path):
     into_hub_cache(tmp_path / "hub", "org/tiny-clip", saved["clip"])
+    into_hub_cache(tmp_path / "hub", "org/tiny-bert", saved["bert"])
+    assert registry.source("text", "hf").names() == ["org/tiny-bert", "org/tiny-clip"]
+    assert registry.source("text", "clip").names() == ["org/tiny-clip"]
     assert "hf:org/tiny-clip" not in registry.text
     assert "score its text tower as clip:org/tiny-clip" in registry.text.broken["hf:org/tiny-clip"]
 

@@ -111,3 +111,17 @@ def fixed_vectors(words: list[str], dimension: int, seed: int = 0) -> dict[str, 
     """Word -> float32 vector with values exactly representable in 6 decimals (text files round-trip them)."""
     rng = np.random.default_rng(seed)
     return {word: np.round(rng.standard_normal(dimension), 4).astype(np.float32) for word in words}
+
+
+def save_static_sentence_transformer(folder: Path, dimension: int = 8) -> Path:
+    """A static-embedding sentence-transformers model (no module config states its dimension)."""
+    import torch
+
+    tokenizer = word_tokenizer()
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+
+    torch.manual_seed(2)
+    module = StaticEmbedding(tokenizer.backend_tokenizer, embedding_dim=dimension)
+    SentenceTransformer(modules=[module], device="cpu").save(str(folder))
+    return folder

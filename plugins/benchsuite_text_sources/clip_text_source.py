@@ -150,16 +150,15 @@ def load(rest: str, device: str = "cpu", prompt: str = DEFAULT_PROMPT) -> ClipTe
 
 def names() -> list[str]:
     """Repos in the Hugging Face cache whose config says CLIP."""
-    import json
-
     from benchsuite_text_sources.hub_cache import local_snapshot
 
-    found = []
+    clip = []
     for repo in cached_repos():
-        config = local_snapshot(repo).path / "config.json"
-        if config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("model_type") == "clip":
-            found.append(repo)
-    return found
+        snapshot = local_snapshot(repo)
+        config = snapshot.read_json("config.json") if snapshot is not None else None
+        if config is not None and config.get("model_type") == "clip":
+            clip.append(repo)
+    return clip
 
 
 def fetch(rest: str) -> str:

@@ -51,12 +51,10 @@ def embedding_dimension(folder: ModelFolder) -> int | None:
 
 
 def resolve(rest: str) -> TextEmbeddingMeta:
-    """The record of ``st:REST``, read from the model's config files (no weights, no network)."""
+    """The record of ``st:REST``, its dimension read from the model's config files (no network); a model whose
+    configs do not say it (e.g. static embeddings) is loaded once to ask."""
     folder = locate(rest)
-    dimension = embedding_dimension(folder)
-    if not dimension:
-        raise ValueError(f"{PREFIX}:{rest}: {folder.path} has no modules.json or config.json giving the embedding "
-                         "size; is it a sentence-transformers model?")
+    dimension = embedding_dimension(folder) or load(rest).dimension
     return TextEmbeddingMeta(
         name=f"{PREFIX}:{rest}",
         dimension=dimension,
@@ -83,7 +81,8 @@ def load(rest: str, device: str = "cpu", centre: bool = False):
 
 def names() -> list[str]:
     """Sentence-transformers models in the hub cache (those whose snapshot has ``modules.json``)."""
-    return [repo for repo in cached_repos() if (local_snapshot(repo).path / "modules.json").is_file()]
+    snapshots = [(repo, local_snapshot(repo)) for repo in cached_repos()]
+    return [repo for repo, found in snapshots if found is not None and (found.path / "modules.json").is_file()]
 
 
 def fetch(rest: str) -> str:
