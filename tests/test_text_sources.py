@@ -416,3 +416,18 @@ def test_source_items_pass_the_conformance_checks(registry, saved, tmp_path):
             assert varied.status == "skipped"
         else:
             assert varied.status == "passed", (name, varied)
+
+
+def test_vectors_source_matches_names_as_the_built_in_word_vectors_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCHSUITE_PLUGINS", "text_sources,word_vectors")
+    words = ["tabby", "great", "white", "shark", "Tinca_tinca", "tench", "jack", "o", "lantern", "dog"]
+    path = write_text_vectors(tmp_path / "v.txt", fixed_vectors(words, 300), header=False)
+    registry = Registry()
+    concepts = [CAT, SHARK, DOG, ZEBU, Concept(id="n01440764", names=("Tinca tinca", "tench")),
+                Concept(id="n03590841", names=("jack-o'-lantern",))]
+    for builtin, options in (("glove", {"cased": False, "phrase_joiner": None}), ("skipgram", {})):
+        expected = registry.text[builtin].load(path=str(path)).embed(concepts)
+        found = registry.text[f"vectors:{path}"].load(**options).embed(concepts)
+        assert {c: (v.matched, v.how) for c, v in found.items()} == {c: (v.matched, v.how) for c, v in expected.items()}
+        for concept_id, vector in expected.items():
+            np.testing.assert_array_equal(found[concept_id].vector, vector.vector)
