@@ -261,9 +261,12 @@ class Registry:
         self.pm = pm if pm is not None else make_plugin_manager()
         self.problems: list[PluginProblem] = list(getattr(self.pm, "load_problems", []))
         self.catalogues: dict[str, Catalogue] = {kind: self._catalogue(kind) for kind in KINDS}
-        self.sources: Catalogue[ModelSourceMeta] = self._catalogue(SOURCE_KIND)
-        for prefix, source in self.sources.items.items():
-            self.catalogues[source.kind].sources[prefix] = (source, self.sources.owners[prefix])
+        claims = self._claims(SOURCE_KIND)
+        self.sources: dict[str, Catalogue[ModelSourceMeta]] = {}  # by the kind they serve: one prefix per kind
+        for kind in ("vision", "text"):
+            self.sources[kind] = self._catalogue(SOURCE_KIND, [c for c in claims if c[1].kind == kind])
+            for prefix, source in self.sources[kind].items.items():
+                self.catalogues[kind].sources[prefix] = (source, self.sources[kind].owners[prefix])
 
     def distribution(self, plugin: str) -> tuple[str | None, str | None]:
         """The (distribution, version) a plugin came from; (None, None) for one registered by hand."""
@@ -301,10 +304,12 @@ class Registry:
                 self._problem(plugin, kind, item, f"{hook_name} raised {describe_error(error)} ({kept})", True)
         return claims
 
-    def _catalogue(self, kind: str) -> Catalogue:
+    def _catalogue(self, kind: str, claims: list[tuple[str, PluginItemMeta]] | None = None) -> Catalogue:
+        """The catalogue of ``kind`` from its hook's registrations (or the ``claims`` given), names claimed twice
+        refused."""
         catalogue: Catalogue = Catalogue(kind)
         by_name: dict[str, list[str]] = defaultdict(list)
-        claims = self._claims(kind)
+        claims = self._claims(kind) if claims is None else claims
         for plugin, meta in claims:
             by_name[meta.name].append(plugin)
         for plugin, meta in claims:
