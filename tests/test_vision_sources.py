@@ -338,3 +338,36 @@ def test_registering_the_sources_imports_no_library():
 
     code = "from benchsuite.plugins import Registry; r = Registry(); assert 'timm' in r.vision.sources"
     assert loaded_after(code, ("torch", "keras", "timm", "torchvision", "transformers")) == []
+
+
+MISSING_LIBRARIES = """
+import sys
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("keras", "timm", "transformers"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name.split(".")[0])
+sys.meta_path.insert(0, Absent())
+from benchsuite.errors import ResourceMissing
+from benchsuite.plugins import Registry
+registry = Registry()
+try:
+    registry.vision["vgg16"].load()
+except ResourceMissing as error:
+    print("vgg16:", error)
+for name in ("keras:VGG16", "timm:convnext_tiny", "hf:org/x"):
+    print(name, name in registry.vision, registry.absence("vision", name))
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter loading every plugin (~20 s)
+def test_a_missing_extra_skips_with_the_install_command():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", MISSING_LIBRARIES], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == [
+        "vgg16: keras is not installed: run `pip install 'benchsuite[keras]'`",
+        "keras:VGG16 False keras is not installed: run `pip install 'benchsuite[keras]'`",
+        "timm:convnext_tiny False timm is not installed: run `pip install 'benchsuite[timm]'`",
+        "hf:org/x False transformers is not installed: run `pip install 'benchsuite[hf]'`",
+    ]

@@ -10,20 +10,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchsuite.plugin import VisionModelMeta, hookimpl
+from benchsuite.plugin import ResourceMissing, VisionModelMeta, hookimpl
 
 from .architectures import ARCHITECTURES, KerasArchitecture
 
 PLUGIN_VERSION = "1"
 
 
+def keras_network() -> Any:
+    """The runner module (it sets ``KERAS_BACKEND=torch`` unless chosen, then imports Keras); ``ResourceMissing``
+    naming the extra when Keras is not installed, so that its models are skipped, not failed."""
+    try:
+        from . import network
+    except ModuleNotFoundError as error:
+        if error.name not in ("keras", "h5py"):
+            raise
+        raise ResourceMissing(f"{error.name} is not installed: run `pip install 'benchsuite[keras]'`") from None
+    return network
+
+
 def loader(architecture: KerasArchitecture, trained: bool):
     """A loader that imports Keras only when called."""
 
     def load(weights: str | None = None, device: str = "cpu", seed: int = 0) -> Any:
-        from .network import load as load_network
-
-        return load_network(architecture, trained, weights, device, seed)
+        return keras_network().load(architecture, trained, weights, device, seed)
 
     return load
 

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchsuite.plugin import ResourceMissing, VisionModelMeta, file_sha256
+from benchsuite.plugin import VisionModelMeta, file_sha256
 
 from .layer_choice import choose_layers
 from .weights_files import local_weights, missing_weights
@@ -27,15 +27,10 @@ CACHE = "Keras's cache: KERAS_HOME, default ~/.keras"
 
 
 def keras_network() -> Any:
-    """The built-in Keras plugin's runner module (it sets ``KERAS_BACKEND=torch`` unless chosen, then imports
-    Keras); ``ResourceMissing`` naming the extra when Keras is not installed."""
-    try:
-        from benchsuite_keras import network
-    except ModuleNotFoundError as error:
-        if error.name != "keras":
-            raise
-        raise ResourceMissing("keras is not installed: run `pip install 'benchsuite[keras]'`") from None
-    return network
+    """The built-in Keras plugin's runner module; ``ResourceMissing`` naming the extra without Keras."""
+    from benchsuite_keras import keras_network as runner
+
+    return runner()
 
 
 def constructors() -> dict[str, str]:
