@@ -431,3 +431,16 @@ def test_vectors_source_matches_names_as_the_built_in_word_vectors_do(tmp_path, 
         assert {c: (v.matched, v.how) for c, v in found.items()} == {c: (v.matched, v.how) for c, v in expected.items()}
         for concept_id, vector in expected.items():
             np.testing.assert_array_equal(found[concept_id].vector, vector.vector)
+
+
+def test_hub_cache_folder_follows_the_environment_at_each_call(tmp_path, monkeypatch):
+    from benchsuite_text_sources.hub_cache import hub_cache_dir, repo_folder
+
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert hub_cache_dir() == tmp_path / "home" / ".cache" / "huggingface" / "hub"
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert repo_folder("org/name") == tmp_path / "hf" / "hub" / "models--org--name"
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert hub_cache_dir() == tmp_path / "hub"
