@@ -19,7 +19,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import numpy as np  # noqa: E402
 
 from benchsuite.extraction import extract_group  # noqa: E402
-from benchsuite.metrics import permutation_test  # noqa: E402
+from benchsuite.metrics import permutation_test, permutation_tests  # noqa: E402
 from benchsuite.plugins import Registry  # noqa: E402
 from benchsuite.similarity import correlation_matrix  # noqa: E402
 
@@ -80,6 +80,16 @@ def main() -> None:
                                                                       n_permutations=n, device=d))
             cells.append(f"{n / seconds:.0f}")
         print(f"| 2 vs 2 permutations/s at k = {k} | " + " | ".join(cells) + " |")
+    layers = [similarity_pair(166, seed)[0] for seed in range(20)]
+    text = similarity_pair(166, 99)[1]
+    for statistic in ("two_vs_two", "rsa", "cka_debiased", "mutual_knn"):
+        cells = []
+        for device in devices:
+            n = 1000 if device != "cpu" else (100 if statistic == "two_vs_two" else 1000)
+            seconds = time_it(lambda d=device, n=n, s=statistic: permutation_tests(layers, text, statistic=s,
+                                                                                   n_permutations=n, device=d))
+            cells.append(f"{n * len(layers) / seconds:,.0f}")
+        print(f"| {statistic} nulls, 20 layers at k = 166: layer-permutations/s | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

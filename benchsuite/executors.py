@@ -28,11 +28,11 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Runs everything in this process, one task after another."""
+    """Runs everything in this process: one pass over a model's photos for all its groups, then the tasks in turn."""
 
     def extract(self, run: SuiteRun, meta: VisionModelMeta, model: Any, source: Any,
                 groups: Sequence[ImageGroup]) -> list[Any]:
-        return [run.extract(meta, model, source, group) for group in groups]
+        return run.extract(meta, model, source, groups)
 
     def score(self, tasks: Sequence[ScoreTask], *, desc: str = "", progress: bool = False) -> list[list[Score]]:
         from tqdm import tqdm

@@ -119,6 +119,16 @@ def member_rows(members: Sequence[int] | None, n_images: int) -> int:
     return len(used)
 
 
+@dataclass(frozen=True)
+class GroupPlan:
+    """One group's share of a joint pass: its images' positions in the pass (increasing), its rows
+    (``members``, see ``extract_group``) and the layers it needs."""
+
+    positions: Sequence[int]
+    members: Sequence[int] | None
+    layers: Sequence[str]
+
+
 def extract_group(
     model: VisionModel,
     images: Sequence[np.ndarray],
@@ -135,53 +145,123 @@ def extract_group(
     ``members[i]`` puts image ``i`` in output row ``members[i]`` (rows 0..m-1):
     the matrices are then m×m correlations of each row's mean activation.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if len(images) == 0:
         raise ValueError("an image group needs at least one image")
+    member_rows(members, len(images))
+    plan = GroupPlan(range(len(images)), members, requested_layers(model, layers))
+    return extract_groups(model, images, [plan], batch_size=batch_size, memory_budget=memory_budget,
+                          spill_dir=spill_dir, progress=progress)[0]
+
+
+def extract_groups(
+    model: VisionModel,
+    images: Sequence[np.ndarray],
+    plans: Sequence[GroupPlan],
+    *,
+    batch_size: int = 8,
+    memory_budget: int | None = None,
+    spill_dir: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[GroupExtraction]:
+    """Several groups from one pass over ``images``: every image goes through the model once, and each
+    layer's activations go to every group that holds the image and needs the layer.
+
+    Each group sees its images in its own order (``positions`` increase) and in the batches' arrival
+    order, so its matrices are those ``extract_group`` gives it alone. A layer that breaks (non-finite
+    or ragged activations) fails in the groups that hold the image that showed it.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     for position, image in enumerate(images):
         check_rgb_uint8(image, position)
-    n_rows = member_rows(members, len(images))
-    names = requested_layers(model, layers)
-    plan = MemoryPlan(memory_budget, batch_size, spill_dir)
-    grams = {name: LayerGram(name, n_rows, plan, members) for name in names}
-    failures: dict[str, LayerFailure] = {}
+    memory = MemoryPlan(memory_budget, batch_size, spill_dir)
+    holds = np.zeros((len(plans), len(images)), dtype=bool)
+    local: list[dict[int, int]] = []
+    for index, plan in enumerate(plans):
+        holds[index, list(plan.positions)] = True
+        local.append({int(position): row for row, position in enumerate(plan.positions)})
+    grams = {(index, name): LayerGram(name, member_rows(plan.members, len(plan.positions)), memory, plan.members)
+             for index, plan in enumerate(plans) for name in plan.layers}
+    wanted = [name for name in model.layers if any((index, name) in grams for index in range(len(plans)))]
+    failures: list[dict[str, LayerFailure]] = [{} for _ in plans]
     start = 0
 
     def on_layer(name: str, activations: Any) -> None:
-        """One layer's batch into its Gram; a layer the model breaks fails alone, the others go on."""
-        if name not in grams or name in failures:
+        """One layer's batch into every Gram that wants it; a layer the model breaks fails alone, the others go on."""
+        takers = [index for index in range(len(plans)) if (index, name) in grams and name not in failures[index]]
+        if not takers:
             return
         try:
             rows = as_rows(activations)
             bad = first_bad_row(rows)
-            if bad is not None:
-                failures[name] = LayerFailure(f"non-finite activations ({bad[1]})", start + bad[0])
-                return
-            grams[name].add(rows)
         except (RuntimeError, ValueError, TypeError) as error:
-            failures[name] = LayerFailure(f"{type(error).__name__}: {error}")
+            for index in takers:
+                failures[index][name] = LayerFailure(f"{type(error).__name__}: {error}")
+            return
+        for index in takers:
+            mine = holds[index, start : start + len(rows)]
+            if not mine.any():
+                continue
+            if bad is not None and mine[bad[0]]:
+                failures[index][name] = LayerFailure(f"non-finite activations ({bad[1]})", local[index][start + bad[0]])
+                continue
+            try:
+                grams[(index, name)].add(rows if mine.all() else rows[mine])
+            except (RuntimeError, ValueError, TypeError) as error:
+                failures[index][name] = LayerFailure(f"{type(error).__name__}: {error}")
 
     predictions: list[np.ndarray] = []
     try:
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
-            top1 = model.forward(model.preprocess(chunk), names, on_layer)
+            top1 = model.forward(model.preprocess(chunk), wanted, on_layer)
             if top1 is not None:
                 predictions.append(np.asarray(top1, dtype=np.int64).reshape(-1))
             if progress is not None:
                 progress(start + len(chunk))
-        matrices = {}
-        for name in names:
-            if name in failures:
-                continue
-            try:
-                matrices[name] = grams.pop(name).matrix()
-            except RuntimeError as error:
-                failures[name] = LayerFailure(str(error))
+        results = []
+        every = np.concatenate(predictions) if predictions else None
+        for index, plan in enumerate(plans):
+            matrices = {}
+            for name in plan.layers:
+                if name in failures[index]:
+                    continue
+                try:
+                    matrices[name] = grams.pop((index, name)).matrix()
+                except RuntimeError as error:
+                    failures[index][name] = LayerFailure(str(error))
+            chosen = None if every is None or len(every) != len(images) else every[list(plan.positions)]
+            results.append(GroupExtraction(matrices, every if chosen is None else chosen, failures[index]))
     finally:
-        plan.cleanup()
-    return GroupExtraction(matrices, np.concatenate(predictions) if predictions else None, failures)
+        memory.cleanup()
+    return results
+
+
+def merged_order(sequences: Sequence[Sequence[str]]) -> list[str] | None:
+    """One order of every id in which each sequence's ids keep their order (first appearance breaks ties);
+    None when the sequences disagree (then no single pass can serve them all)."""
+    after: dict[str, set[str]] = {}
+    waiting: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for sequence in sequences:
+        for position, item in enumerate(sequence):
+            first.setdefault(item, len(first))
+            after.setdefault(item, set())
+            waiting.setdefault(item, 0)
+            if position and item not in after[sequence[position - 1]]:
+                after[sequence[position - 1]].add(item)
+                waiting[item] += 1
+    ready = sorted((first[item], item) for item, count in waiting.items() if count == 0)
+    order = []
+    while ready:
+        _, item = ready.pop(0)
+        order.append(item)
+        for successor in after[item]:
+            waiting[successor] -= 1
+            if waiting[successor] == 0:
+                ready.append((first[successor], successor))
+        ready.sort()
+    return order if len(order) == len(first) else None
 
 
 def package_version(name: str) -> str | None:
@@ -275,6 +355,17 @@ def loaded_images(load_images: Callable[[], Sequence[np.ndarray]], image_ids: Se
     return images
 
 
+@dataclass(frozen=True)
+class CachedGroup:
+    """One group for ``extract_groups_cached``: its image ids (unique), rows (``members``), the images'
+    content digests (see ``content_digests``; None: hash the pixels) and the cache ``context`` (see ``cache_key``)."""
+
+    image_ids: Sequence[str]
+    members: Sequence[int] | None = None
+    image_digests: Sequence[str] | None = None
+    context: Mapping[str, Any] | None = None
+
+
 def extract_group_cached(
     cache: ArrayCache,
     meta: VisionModelMeta,
@@ -293,43 +384,86 @@ def extract_group_cached(
     Entries are keyed on ``image_digests`` (see ``content_digests``) and ``context``
     (see ``cache_key``); without digests the images are loaded and their pixels hashed.
     """
-    if len(set(image_ids)) != len(image_ids):
-        raise ValueError("image ids within a group must be unique")
-    member_rows(members, len(image_ids))
+    loaded: dict[str, np.ndarray] = {}
+
+    def read(image_id: str) -> np.ndarray:
+        if not loaded:
+            loaded.update(zip(image_ids, loaded_images(load_images, image_ids), strict=True))
+        return loaded[image_id]
+
+    group = CachedGroup(image_ids, members, image_digests, context)
+    return extract_groups_cached(cache, meta, model, [group], read, layers, **kwargs)[0]
+
+
+def extract_groups_cached(
+    cache: ArrayCache,
+    meta: VisionModelMeta,
+    model: VisionModel,
+    groups: Sequence[CachedGroup],
+    read: Callable[[str], np.ndarray],
+    layers: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[GroupExtraction]:
+    """Every group's ``extract_group_cached`` result, the missing entries of all of them from one pass
+    (``extract_groups``) over the images they hold, each image read (``read(image_id)``) and run once.
+
+    Groups whose image orders disagree (no ``merged_order``) get a pass each.
+    """
     names = requested_layers(model, layers)
-    images = None
-    if image_digests is None:
-        images = loaded_images(load_images, image_ids)
-        image_digests = [pixel_digest(image) for image in images]
-    elif len(image_digests) != len(image_ids):
-        raise ValueError(f"{len(image_digests)} image digests for {len(image_ids)} image ids; give one per image")
-    keys: dict[str | None, Mapping[str, Any]] = {
-        name: cache_key(meta, model.weights_hash, image_digests, name, members, context) for name in names
-    }
-    if meta.predicts_imagenet:
-        keys[None] = cache_key(meta, model.weights_hash, image_digests, None, context=context)
-    found = {item: cache.get(CACHE_NAMESPACE, key) for item, key in keys.items()}
-    missing = [item for item, entry in found.items() if entry is None]
-    if missing:
-        images = loaded_images(load_images, image_ids) if images is None else images
-        wanted = [item for item in missing if item is not None]
-        fresh = extract_group(model, images, wanted, members=members, **kwargs)
-        for item in missing:
-            if item is None:
-                if fresh.predictions is None:
-                    raise RuntimeError(
-                        f"vision model {meta.name!r} is registered with predicts_imagenet=True "
-                        "but its forward returned no predictions"
-                    )
-                found[None] = {"predictions": fresh.predictions}
-            elif item in fresh.failures:
-                continue  # a broken layer is never cached: the next run tries it again
-            else:
-                found[item] = {"matrix": fresh.matrices[item]}
-            cache.put(CACHE_NAMESPACE, keys[item], found[item])
-        failures = fresh.failures
-    else:
-        failures = {}
-    matrices = {name: found[name]["matrix"] for name in names if name not in failures}
-    predictions = found[None]["predictions"].astype(np.int64) if meta.predicts_imagenet else None
-    return GroupExtraction(matrices, predictions, failures)
+    pixels: dict[str, np.ndarray] = {}
+
+    def image(image_id: str) -> np.ndarray:
+        if image_id not in pixels:
+            pixels[image_id] = read(image_id)
+        return pixels[image_id]
+
+    keys: list[dict[str | None, Mapping[str, Any]]] = []
+    found: list[dict[str | None, Any]] = []
+    for group in groups:
+        ids = list(group.image_ids)
+        if len(set(ids)) != len(ids):
+            raise ValueError("image ids within a group must be unique")
+        member_rows(group.members, len(ids))
+        digests = group.image_digests
+        if digests is None:
+            digests = [pixel_digest(image(image_id)) for image_id in ids]
+        elif len(digests) != len(ids):
+            raise ValueError(f"{len(digests)} image digests for {len(ids)} image ids; give one per image")
+        key = {name: cache_key(meta, model.weights_hash, digests, name, group.members, group.context)
+               for name in names}
+        if meta.predicts_imagenet:
+            key[None] = cache_key(meta, model.weights_hash, digests, None, context=group.context)
+        keys.append(key)
+        found.append({item: cache.get(CACHE_NAMESPACE, item_key) for item, item_key in key.items()})
+    needing = [index for index, entries in enumerate(found) if any(entry is None for entry in entries.values())]
+    order = merged_order([list(groups[index].image_ids) for index in needing])
+    passes = [needing] if order is not None else [[index] for index in needing]
+    failures: list[dict[str, LayerFailure]] = [{} for _ in groups]
+    for members_of_pass in passes:
+        ids = order if len(passes) == 1 else list(groups[members_of_pass[0]].image_ids)
+        position = {image_id: index for index, image_id in enumerate(ids)}
+        plans = [GroupPlan([position[i] for i in groups[index].image_ids], groups[index].members,
+                           [item for item, entry in found[index].items() if entry is None and item is not None])
+                 for index in members_of_pass]
+        fresh = extract_groups(model, [image(image_id) for image_id in ids], plans, **kwargs)
+        for index, result in zip(members_of_pass, fresh, strict=True):
+            for item in [item for item, entry in found[index].items() if entry is None]:
+                if item is None:
+                    if result.predictions is None:
+                        raise RuntimeError(
+                            f"vision model {meta.name!r} is registered with predicts_imagenet=True "
+                            "but its forward returned no predictions"
+                        )
+                    found[index][None] = {"predictions": result.predictions}
+                elif item in result.failures:
+                    continue  # a broken layer is never cached: the next run tries it again
+                else:
+                    found[index][item] = {"matrix": result.matrices[item]}
+                cache.put(CACHE_NAMESPACE, keys[index][item], found[index][item])
+            failures[index] = result.failures
+    return [
+        GroupExtraction({name: entries[name]["matrix"] for name in names if name not in failures[index]},
+                        entries[None]["predictions"].astype(np.int64) if meta.predicts_imagenet else None,
+                        failures[index])
+        for index, entries in enumerate(found)
+    ]

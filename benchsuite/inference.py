@@ -23,7 +23,7 @@ from benchsuite.metrics.permutation import (
     permutation_p_value,
 )
 from benchsuite.metrics.statistics import STATISTICS
-from benchsuite.metrics.two_vs_two import TIE_TOLERANCE, pair_margins
+from benchsuite.metrics.two_vs_two import TIE_TOLERANCE, SharedText
 from benchsuite.metrics.validation import check_similarity_pair
 
 CONFIDENCE = 0.95
@@ -83,16 +83,14 @@ def pair_outcomes(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarra
     Both triangles are filled and the diagonal is 0, so a matrix's sum over k(k − 1) is the accuracy
     ``two_vs_two`` reports (ties and NaN margins fail). ``layers[l][g]`` is layer l's matrix in group g.
     """
-    backend = resolve_backend(device)
     k = np.shape(text_matrix)[0]
-    outcomes = np.zeros((len(layers), len(layers[0]), k, k), dtype=np.float32)
-    for index, groups in enumerate(layers):
-        for group, matrix in enumerate(groups):
-            A, B = check_similarity_pair(matrix, text_matrix)
-            margin = backend.to_numpy(pair_margins(A, B, backend)(None))[0]
-            with np.errstate(invalid="ignore"):
-                outcomes[index, group] = margin > TIE_TOLERANCE
-    return outcomes
+    matrices = [check_similarity_pair(matrix, text_matrix)[0] for groups in layers for matrix in groups]
+    margins = SharedText(matrices, check_similarity_pair(text_matrix, text_matrix)[0], resolve_backend(device))
+    outcomes = np.zeros((len(matrices), k, k), dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        for index, margin in enumerate(margins.margins()):
+            outcomes[index] = margin > TIE_TOLERANCE
+    return outcomes.reshape(len(layers), -1, k, k)
 
 
 def bootstrap_weights(k: int, n_groups: int, n_bootstrap: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

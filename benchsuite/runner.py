@@ -35,7 +35,13 @@ from benchsuite.concepts import (
 from benchsuite.errors import BenchsuiteError, PluginDataError, ResourceMissing
 from benchsuite.evaluation import ScoreTask, one_vs_two_inputs, score_one_vs_two
 from benchsuite.executors import Executor, LocalExecutor
-from benchsuite.extraction import content_digests, extract_group_cached, framework_versions, numeric_meta
+from benchsuite.extraction import (
+    CachedGroup,
+    content_digests,
+    extract_groups_cached,
+    framework_versions,
+    numeric_meta,
+)
 from benchsuite.plugins import Registry, loader_parameters
 from benchsuite.records import (
     Problem,
@@ -433,16 +439,19 @@ class SuiteRun:
         model = self.guarded_load("vision", name, device=self.options.device)
         if model is None:
             return
+        pending = []
         for data in designs:
             path = self.records_path(data, name)
             key = self.records_key(meta, model.weights_hash, source, data, text_models)
-            key_path = path.with_suffix(".key")
             if self.finished(path, key):
                 log.info("%s / %s: results already complete, reusing them", name, data.design.name)
                 continue
-            key_path.unlink(missing_ok=True)
+            path.with_suffix(".key").unlink(missing_ok=True)
+            pending.append((data, path, key))
+        extracted = self.extract_designs(meta, model, source, [data for data, _, _ in pending])
+        for data, path, key in pending:
             try:
-                records = self.score_vision(meta, model, source, text_models, data)
+                records = self.score_vision(meta, model, source, text_models, data, extracted.get(data.design.name))
             except Exception as error:  # a vision plugin's failure is that model's (on this design) alone
                 log.debug(traceback.format_exc())
                 self.fail_item("vision", name, describe_error(error), design=data.design.name)
@@ -450,7 +459,21 @@ class SuiteRun:
                 continue
             write_records(path, records)
             if all(r.status == "ok" for r in records):  # failed records are retried by the next run
-                atomic_write_text(key_path, key)
+                atomic_write_text(path.with_suffix(".key"), key)
+
+    def extract_designs(self, meta: VisionModelMeta, model: Any, source: Any,
+                        designs: list[DesignData]) -> dict[str, list[Any]]:
+        """Every design's group extractions from one pass over their photos (each photo runs once); empty when
+        that pass fails, and each design then extracts on its own, so an error is reported per design."""
+        groups = [group for data in designs for group in data.groups]
+        if len(designs) < 2:
+            return {}
+        try:
+            extractions = iter(self.executor.extract(self, meta, model, source, groups))
+        except Exception:  # retried design by design, where the error is attributed
+            log.debug(traceback.format_exc())
+            return {}
+        return {data.design.name: [next(extractions) for _ in data.groups] for data in designs}
 
     def finished(self, path: Path, key: str) -> bool:
         """Whether ``path`` holds complete records for ``key``; an unreadable records file is moved aside."""
@@ -478,34 +501,37 @@ class SuiteRun:
         return {"image_digests": content_digests(source, group.images, self.options.cache.file_digests),
                 "context": self.extraction_context(meta)}
 
-    def extract(self, meta: VisionModelMeta, model: Any, source: Any, group: ImageGroup) -> Any:
-        """One group's layer matrices (concept order) and predictions, from the cache when present."""
+    def extract(self, meta: VisionModelMeta, model: Any, source: Any, groups: Sequence[ImageGroup]) -> list[Any]:
+        """The groups' layer matrices (concept order) and predictions, from the cache when present; what is
+        missing comes from one pass over the groups' photos (``extract_groups_cached``)."""
+        records = {im.id: im for group in groups for im in group.images}
         bar = None
         if self.options.progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(group.images), desc=f"{meta.name} group {group.index}", unit="img", leave=False)
+            bar = tqdm(total=len(records), desc=f"{meta.name} photos", unit="img", leave=False)
         try:
-            return extract_group_cached(
+            return extract_groups_cached(
                 self.options.cache,
                 meta,
                 model,
-                [im.id for im in group.images],
-                lambda: [source.read(im) for im in group.images],
+                [CachedGroup([im.id for im in group.images], **extraction_rows(group),
+                             **self.cache_inputs(meta, source, group)) for group in groups],
+                lambda image_id: source.read(records[image_id]),
                 batch_size=self.options.batch_size,
                 memory_budget=self.options.memory_budget,
                 progress=(lambda done: bar.update(done - bar.n)) if bar is not None else None,
-                **extraction_rows(group),
-                **self.cache_inputs(meta, source, group),
             )
         finally:
             if bar is not None:
                 bar.close()
 
     def score_vision(self, meta: VisionModelMeta, model: Any, source: Any, text_models: list[TextModel],
-                     data: DesignData) -> list[Record]:
-        """Every (layer, text model, metric) record of one model on one design; failures fail their records alone."""
-        extractions = self.executor.extract(self, meta, model, source, data.groups)
+                     data: DesignData, extractions: list[Any] | None = None) -> list[Record]:
+        """Every (layer, text model, metric) record of one model on one design (from ``extractions``, its groups'
+        extractions, when given); failures fail their records alone."""
+        if extractions is None:
+            extractions = self.executor.extract(self, meta, model, source, data.groups)
         failures: dict[str, str] = {}
         for group, extraction in zip(data.groups, extractions, strict=True):
             for layer, failure in extraction.failures.items():

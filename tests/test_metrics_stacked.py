@@ -128,3 +128,18 @@ def test_familywise_p_from_stored_nulls_equals_recomputing_them(n_permutations):
     maxima = np.max([s.null for s in scores], axis=0)
     if stored[1] == n_permutations:
         assert stored[0] == pytest.approx((1 + np.sum(maxima >= values.max() - 1e-12)) / (1 + n_permutations))
+
+
+def test_pair_outcomes_are_each_layers_own_margins():
+    from benchsuite.inference import pair_outcomes
+    from benchsuite.metrics.two_vs_two import TIE_TOLERANCE, pair_margins
+
+    k = 18
+    layers, B = mixed_layers(k, 8)
+    grouped = [[layers[i], layers[i + 1]] for i in range(0, 6, 2)]
+    outcomes = pair_outcomes(grouped, B)
+    for index, groups in enumerate(grouped):
+        for group, A in enumerate(groups):
+            with np.errstate(invalid="ignore"):
+                expected = pair_margins(A, B, NUMPY)(None)[0] > TIE_TOLERANCE
+            np.testing.assert_array_equal(outcomes[index, group], expected.astype(np.float32))

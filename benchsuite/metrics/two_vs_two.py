@@ -213,83 +213,126 @@ def pair_margins(
     return margins
 
 
+class SharedText:
+    """Every A's 2 vs 2 margins against one B, with B's side (its relabelling, masked sums and spreads, one
+    matrix product for all the As) computed once per relabelling.
+
+    The As that are complete, with every spread trusted, share it ("shared"); any other A (missing concepts,
+    a nearly constant masked row) goes through ``pair_margins`` on its own. Threads may share an instance.
+    """
+
+    def __init__(self, As: Sequence[np.ndarray], B: np.ndarray, backend: Backend):
+        xp, be = backend.xp, backend
+        self.As, self.B, self.backend = As, B, backend
+        self.k = k = B.shape[0]
+        self.valid_b = ~missing_concepts(B)
+        self.b = be.asarray(_scaled_rows(B, self.valid_b, True))
+        self.shared, self.terms, scaled = [], [], []
+        for index, A in enumerate(As):
+            valid_a = ~missing_concepts(A)
+            if self.valid_b.all() and valid_a.all():
+                a = be.asarray(_scaled_rows(A, valid_a, True))
+                fixed = fixed_terms(a[None], k - 2, be)
+                if not bool(fixed[-1].any()):
+                    self.shared.append(index)
+                    scaled.append(a)
+                    self.terms.append(fixed)
+        self.alone = [index for index in range(len(As)) if index not in set(self.shared)]
+        self.stacked_t = be.contiguous(xp.stack(scaled).reshape(len(scaled) * k, k).T) if scaled else None
+        self.local = threading.local()
+        self.single: dict[int, Callable[[Any], Any]] = {}
+
+    def buffers(self, batch: int) -> list[Any]:
+        """This thread's relabelled rows (batch, k, k), products (batch·k, shared·k) and four (batch, k, k)
+        work arrays, kept from call to call."""
+        be, k = self.backend, self.k
+        workspace = getattr(self.local, "workspace", None)
+        if workspace is None or workspace[0].shape[0] < batch:
+            workspace = self.local.workspace = [be.empty((batch, k, k)), be.empty((batch * k, len(self.shared) * k)),
+                                                *(be.empty((batch, k, k)) for _ in range(4))]
+        return [w[: batch * k] if i == 1 else w[:batch] for i, w in enumerate(workspace)]
+
+    def relabelled(self, perms: Any) -> tuple[Any, ...]:
+        """B's side for a batch of relabellings: rows, products with every shared A, masked sums, root spreads
+        (NaN where untrusted), whether each batch entry had an untrusted spread, and two work arrays."""
+        b_p, cross, sums_b, root_b, scratch, margin = self.buffers(perms.shape[0])
+        self.backend.relabel(self.b, perms, out=b_p)
+        self.backend.matmul(b_p.reshape(-1, self.k), self.stacked_t, out=cross)
+        sums_b, root_b, untrusted_b = _masked_spreads(b_p, self.k - 2, True, self.backend, [root_b, sums_b, scratch])
+        return b_p, cross, sums_b, root_b, untrusted_b, scratch, margin
+
+    def shared_margins(self, column: int, side: tuple[Any, ...], perms: Any) -> Any:
+        """The margins (batch, k, k, diagonal NaN) of shared A number ``column``, as ``pair_margins`` gives them."""
+        be, k = self.backend, self.k
+        b_p, cross, sums_b, root_b, untrusted_b, scratch, margin = side
+        block = cross.reshape(perms.shape[0], k, -1)[:, :, column * k:(column + 1) * k]
+        found = assemble_margins(be.contiguous(block), b_p, sums_b, root_b, self.terms[column], be, margin)
+        if bool(untrusted_b.any()):
+            exact = partial(exact_margins, self.As[self.shared[column]], self.B, np.ones(k, dtype=bool), self.valid_b,
+                            True)
+            recompute_untrusted(found, untrusted_b, None, perms, exact, be)
+        found.reshape(perms.shape[0], -1)[:, :: k + 1] = be.xp.nan
+        return found
+
+    def accuracy_alone(self, index: int, perms: Any) -> Any:
+        """A's accuracies by ``single_accuracy`` (made once per A)."""
+        if index not in self.single:
+            self.single[index] = single_accuracy(self.As[index], self.B, self.backend)
+        return self.single[index](perms)
+
+    def accuracies(self, perms: Any) -> Any:
+        """2 vs 2 accuracy (Pearson, ties fail) of every A for each relabelling: (batch, len(As)); NaN where a
+        relabelling leaves fewer than 4 concepts present in both spaces."""
+        from benchsuite.metrics.pass_counts import count_passes
+
+        be, k = self.backend, self.k
+        out = be.empty((perms.shape[0], len(self.As)))
+        for index in self.alone:
+            out[:, index] = self.accuracy_alone(index, perms)
+        if not self.shared:
+            return out
+        side = self.relabelled(perms)
+        if count_passes is not None and not be.is_torch:
+            counts = np.empty((perms.shape[0], len(self.shared)), dtype=np.int64)
+            u, ua, u_t, t_gap = self.compiled_terms()
+            b_p, cross, sums_b, root_b = side[:4]
+            count_passes(b_p, sums_b, root_b, cross, u, ua, u_t, t_gap, TIE_TOLERANCE, counts)
+            out[:, self.shared] = counts / (k * (k - 1))
+            for entry, column in zip(*np.nonzero(counts < 0), strict=True):  # an undefined margin: resolve it
+                out[entry, self.shared[column]] = self.accuracy_alone(self.shared[column], perms[entry:entry + 1])[0]
+            return out
+        for column, index in enumerate(self.shared):
+            out[:, index] = accuracy_from_margins(self.shared_margins(column, side, perms), be)
+        return out
+
+    def compiled_terms(self) -> tuple[np.ndarray, ...]:
+        """The shared As' fixed terms stacked (layers, k, k) for ``count_passes``, made once."""
+        if getattr(self, "stacked_terms", None) is None:
+            self.stacked_terms = tuple(np.ascontiguousarray(np.stack([t[part][0] for t in self.terms]))
+                                       for part in range(4))
+        return self.stacked_terms
+
+    def margins(self) -> list[np.ndarray]:
+        """Every A's margins (k, k; NaN diagonal) against B as labelled, as ``pair_margins`` gives them."""
+        identity = self.backend.asarray(np.arange(self.k)[None, :])
+        found: dict[int, np.ndarray] = {}
+        if self.shared:
+            side = self.relabelled(identity)
+            for column, index in enumerate(self.shared):
+                found[index] = self.backend.to_numpy(self.shared_margins(column, side, identity))[0].copy()
+        for index in self.alone:
+            found[index] = self.backend.to_numpy(pair_margins(self.As[index], self.B, self.backend)(None))[0].copy()
+        return [found[index] for index in range(len(self.As))]
+
+
 def stacked_accuracies(As: Sequence[np.ndarray], B: np.ndarray, backend: Backend) -> Callable[[Any], Any]:
     """2 vs 2 accuracy (Pearson, ties fail) of every A against B relabelled: perms (batch × k) → (batch, len(As)).
 
-    The relabelled B, its masked sums and spreads are computed once per relabelling and shared by every A
-    (complete, with every spread trusted); one matrix product serves them all, and on the CPU a compiled
-    pass (``pass_counts``) does each A's elementwise work. Any other A (missing concepts, a nearly constant
-    masked row) goes through ``pair_margins`` on its own; so does every relabelling whose margins the
-    compiled pass leaves undefined. The result is ``pair_margins``' count for each, relabelling by relabelling.
+    B's side is shared by the As (``SharedText``); on the CPU a compiled pass (``pass_counts``) does each
+    A's elementwise work, and a relabelling it leaves undefined is recomputed by ``pair_margins``. The
+    result is ``pair_margins``' count for each A, relabelling by relabelling.
     """
-    from benchsuite.metrics.pass_counts import count_passes
-
-    xp, be = backend.xp, backend
-    k = B.shape[0]
-    valid_b = ~missing_concepts(B)
-    b = be.asarray(_scaled_rows(B, valid_b, True))
-    shared, scaled, terms = [], [], []
-    for index, A in enumerate(As):
-        valid_a = ~missing_concepts(A)
-        if valid_b.all() and valid_a.all():
-            a = be.asarray(_scaled_rows(A, valid_a, True))
-            fixed = fixed_terms(a[None], k - 2, be)
-            if not bool(fixed[-1].any()):
-                shared.append(index)
-                scaled.append(a)
-                terms.append(fixed)
-    alone = {index: single_accuracy(A, B, backend) for index, A in enumerate(As) if index not in set(shared)}
-    fallback: dict[int, Callable[[Any], Any]] = {}
-    stacked_t = be.contiguous(xp.stack(scaled).reshape(len(shared) * k, k).T) if shared else None
-    compiled = count_passes is not None and not be.is_torch and bool(shared)
-    if compiled:
-        u, ua, u_t, t_gap = (np.ascontiguousarray(np.stack([t[part][0] for t in terms])) for part in range(4))
-
-    def recomputed(column: int, perms: Any) -> float:
-        """A relabelling the compiled pass left undefined, by ``pair_margins``."""
-        if column not in fallback:
-            fallback[column] = single_accuracy(As[shared[column]], B, backend)
-        return float(fallback[column](perms)[0])
-
-    local = threading.local()
-
-    def buffers(batch: int) -> list[Any]:
-        """This thread's relabelled rows (batch, k, k) and products (batch·k, shared·k), kept from call to call."""
-        workspace = getattr(local, "workspace", None)
-        if workspace is None or workspace[0].shape[0] < batch:
-            workspace = local.workspace = [be.empty((batch, k, k)), be.empty((batch * k, len(shared) * k)),
-                                           *(be.empty((batch, k, k)) for _ in range(4))]
-        return [w[:batch] if i != 1 else w[: batch * k] for i, w in enumerate(workspace)]
-
-    def values(perms: Any) -> Any:
-        batch = perms.shape[0]
-        out = be.empty((batch, len(As)))
-        for index, accuracy in alone.items():
-            out[:, index] = accuracy(perms)
-        if not shared:
-            return out
-        b_p, cross, sums_b, root_b, scratch, margin = buffers(batch)
-        be.relabel(b, perms, out=b_p)
-        be.matmul(b_p.reshape(-1, k), stacked_t, out=cross)
-        sums_b, root_b, untrusted_b = _masked_spreads(b_p, k - 2, True, be, [root_b, sums_b, scratch])
-        if compiled:
-            counts = np.empty((batch, len(shared)), dtype=np.int64)
-            count_passes(b_p, sums_b, root_b, cross, u, ua, u_t, t_gap, TIE_TOLERANCE, counts)
-            out[:, shared] = counts / (k * (k - 1))
-            for entry, column in zip(*np.nonzero(counts < 0), strict=True):
-                out[entry, shared[column]] = recomputed(column, perms[entry:entry + 1])
-            return out
-        for column, (index, fixed) in enumerate(zip(shared, terms, strict=True)):
-            block = cross.reshape(batch, k, -1)[:, :, column * k:(column + 1) * k]
-            found = assemble_margins(be.contiguous(block), b_p, sums_b, root_b, fixed, be, margin)
-            if bool(untrusted_b.any()):
-                exact = partial(exact_margins, As[index], B, np.ones(k, dtype=bool), valid_b, True)
-                recompute_untrusted(found, untrusted_b, None, perms, exact, be)
-            found.reshape(batch, -1)[:, :: k + 1] = xp.nan
-            out[:, index] = accuracy_from_margins(found, be)
-        return out
-
-    return values
+    return SharedText(As, B, backend).accuracies
 
 
 def single_accuracy(A: np.ndarray, B: np.ndarray, backend: Backend) -> Callable[[Any], Any]:
