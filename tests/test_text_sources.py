@@ -48,7 +48,8 @@ def registry(monkeypatch, tmp_path):
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """Tiny models saved once per module: BERT, CLIP, a sentence-transformers model over the BERT."""
+    """Tiny models saved once per module: BERT, CLIP, a sentence-transformers model over the BERT (the hf extra)."""
+    pytest.importorskip("sentence_transformers", reason="the hf extra: pip install 'benchsuite[hf]'")
     root = tmp_path_factory.mktemp("models")
     bert = save_bert(root / "bert")
     return {"bert": bert, "clip": save_clip(root / "clip"), "st": save_sentence_transformer(root / "st", bert)}
@@ -97,7 +98,7 @@ def test_st_from_a_saved_folder_and_its_centring(registry, saved):
                                atol=1e-6)
 
 
-def test_st_static_model_whose_configs_omit_the_dimension(registry, tmp_path):
+def test_st_static_model_whose_configs_omit_the_dimension(registry, saved, tmp_path):
     from sentence_transformers import SentenceTransformer
 
     folder = save_static_sentence_transformer(tmp_path / "static")
