@@ -4,6 +4,7 @@ vector files written here; vectors equal what each library returns directly."""
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import re
 
 import numpy as np
@@ -49,7 +50,8 @@ def registry(monkeypatch, tmp_path):
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """Tiny models saved once per module: BERT, CLIP, a sentence-transformers model over the BERT (the hf extra)."""
-    pytest.importorskip("sentence_transformers", reason="the hf extra: pip install 'benchsuite[hf]'")
+    if importlib.util.find_spec("sentence_transformers") is None:  # importing it first needs prepare_transformers
+        pytest.skip("the hf extra: pip install 'benchsuite[hf]'")
     root = tmp_path_factory.mktemp("models")
     bert = save_bert(root / "bert")
     return {"bert": bert, "clip": save_clip(root / "clip"), "st": save_sentence_transformer(root / "st", bert)}
