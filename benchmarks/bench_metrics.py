@@ -1,7 +1,8 @@
-"""Speed and memory of the metrics engine against the paper's own 2 vs 2 loop.
+"""Speed and memory of the metrics engine against the paper's own 2 vs 2 loop, and each permutation
+null's cost per draw against its floor on this machine.
 
-Run: python benchmarks/bench_metrics.py [--quick]
-Prints a markdown table for benchmarks/RESULTS.md.
+Run: python benchmarks/bench_metrics.py [--quick] [--nulls-only]
+Prints markdown tables for benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import Callable
 
 import numpy as np
 from scipy.stats import pearsonr
+from threadpoolctl import threadpool_limits
 
-from benchsuite.metrics import STATISTICS, permutation_test, two_vs_two
+from benchsuite.metrics import STATISTICS, permutation_test, permutation_tests, two_vs_two
 from benchsuite.metrics.permutation import default_batch_size
 from benchsuite.similarity import correlation_matrix
 
@@ -59,11 +61,73 @@ def peak_mib(run: Callable[[], object]) -> float:
     return peak / 2**20
 
 
+def cpu_seconds(run: Callable[[], object], minimum: float = 1.0) -> float:
+    """CPU seconds (this process, all threads) per call of ``run``, over at least ``minimum`` seconds."""
+    run()
+    calls, start = 0, time.process_time()
+    while time.process_time() - start < minimum:
+        run()
+        calls += 1
+    return (time.process_time() - start) / calls
+
+
+def machine_peaks() -> tuple[float, float]:
+    """One core's float64 matrix-product rate (flop/s) and memory copy rate (bytes/s, read + write)."""
+    x, y = np.random.default_rng(0).random((2000, 2000)), np.random.default_rng(1).random((2000, 2000))
+    out = np.empty((2000, 2000))
+    flops = 2 * 2000**3 / cpu_seconds(lambda: np.matmul(x, y, out=out))
+    big = np.random.default_rng(2).random(2**25)  # 256 MiB, far beyond the caches
+    copy = np.empty_like(big)
+    bandwidth = 2 * big.nbytes / cpu_seconds(lambda: np.copyto(copy, big))
+    return flops, bandwidth
+
+
+NULL_FLOORS = {
+    "two_vs_two": ("2k³ flops (the relabelled product)", lambda k, layers: 2 * k**3, "flops"),
+    "rsa": ("2k² flops per layer + one k² relabelled copy shared", lambda k, layers: 2 * k**2, "flops"),
+    "rsa_pearson": ("as rsa", lambda k, layers: 2 * k**2, "flops"),
+    "cka": ("as rsa", lambda k, layers: 2 * k**2, "flops"),
+    "cka_debiased": ("as rsa, plus 2k flops", lambda k, layers: 2 * k**2 + 2 * k, "flops"),
+    "mutual_knn": ("as rsa", lambda k, layers: 2 * k**2, "flops"),
+}
+
+
+def null_costs(k: int = 166, n_layers: int = 20) -> tuple[str, list[tuple[str, ...]]]:
+    """Each statistic's null cost per draw and layer (``n_layers`` layers against one text matrix, one core),
+    next to its floor: the arithmetic at this core's measured product rate, or the relabelled copy's
+    bytes (shared by the layers) at its copy rate, whichever is larger."""
+    flops, bandwidth = machine_peaks()
+    layers = [related(k, seed)[0] for seed in range(n_layers)]
+    text = related(k, 99)[1]
+    rows = []
+    with threadpool_limits(1):
+        for name, (basis, work, _) in NULL_FLOORS.items():
+            n = 50 if name == "two_vs_two" else 500
+            per_draw = cpu_seconds(lambda s=name, n=n: permutation_tests(layers, text, statistic=s, n_permutations=n),
+                                   minimum=2.0) / (n * n_layers)
+            copy_bytes = 0 if name == "two_vs_two" else 2 * 8 * k**2 / n_layers
+            floor = max(work(k, n_layers) / flops, copy_bytes / bandwidth)
+            rows.append((f"`{name}`", f"{per_draw * 1e6:.1f} µs", f"{floor * 1e6:.2f} µs", f"{per_draw / floor:.1f}×",
+                         basis))
+    header = (f"One core: float64 product {flops / 1e9:.1f} GFLOP/s, copy {bandwidth / 1e9:.1f} GB/s; "
+              f"{n_layers} layers against one text matrix at k = {k}, cost per draw and layer")
+    return header, rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip the 1000-permutation run at k=1000")
+    parser.add_argument("--nulls-only", action="store_true", help="only the null cost per draw against its floor")
     args = parser.parse_args()
     load_start = os.getloadavg()[0]
+    header, null_rows = null_costs()
+    print(header + "\n")
+    print("| statistic | null cost per draw and layer | floor | ratio | floor basis |\n|---|---|---|---|---|")
+    for row in null_rows:
+        print("| " + " | ".join(row) + " |")
+    print()
+    if args.nulls_only:
+        return
     rows: list[tuple[str, str, str]] = []
     A, B = related(166)
     baseline = seconds(lambda: paper_loop(A, B))

@@ -170,9 +170,19 @@ def evaluate(
         results = run_suite(plugins if plugins is not None else Registry(), chosen, options)
     if leaderboard is not None:
         from benchsuite.leaderboard import publish
+        from benchsuite.timings import TIMINGS
 
-        publish(out / "results.json", Path(leaderboard))
+        with TIMINGS("leaderboard"):
+            publish(out / "results.json", Path(leaderboard))
+        TIMINGS.write(timings_path(out, chosen.name))
     return results
+
+
+def timings_path(out: Path, suite: str) -> Path:
+    """Where a run of ``suite`` into ``out`` writes its time per phase (see ``benchsuite.timings``)."""
+    from benchsuite.records import slug
+
+    return out / f"timings-{slug(suite)}.json"
 
 
 def load_results(path: Path | str) -> Results:

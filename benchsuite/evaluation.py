@@ -18,6 +18,7 @@ from benchsuite.metrics import STATISTICS, one_vs_two
 from benchsuite.metrics.permutation import permutation_p_value, permutation_tests
 from benchsuite.metrics.validation import check_permutation_count, check_seed
 from benchsuite.similarity import correlation_matrix
+from benchsuite.timings import TIMINGS
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,10 @@ class ScoreTask:
     def run(self) -> list[Score]:
         """Each layer's score, never an exception: a metric that raises or returns NaN/inf on a layer fails that
         layer's score alone (when the joint computation raises, each layer is retried on its own to find which)."""
+        with TIMINGS(f"metric: {self.metric}"):
+            return self.scores()
+
+    def scores(self) -> list[Score]:
         try:
             return [checked(score) for score in self.compute(self.layers)]
         except Exception as error:  # a plugin metric may raise anything; it fails only its own records

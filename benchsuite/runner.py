@@ -58,6 +58,7 @@ from benchsuite.records import (
 from benchsuite.schemas import Concept, ConceptVector, ImageRecord, VisionModelMeta
 from benchsuite.similarity import correlation_matrix
 from benchsuite.suites import Design, Suite, check_suite_run
+from benchsuite.timings import TIMINGS
 
 log = logging.getLogger("benchsuite")
 
@@ -327,9 +328,11 @@ class SuiteRun:
         source = self.registry.images[self.suite.images].load(**self.item_options(self.suite.images))
         candidates = list(concept_set.concepts())
         self.candidates = candidates
-        images = list(source.images())
-        readable, unreadable = filter_readable(source, images)
-        text_models = self.load_text_models(candidates)
+        with TIMINGS("photos and concepts"):
+            images = list(source.images())
+            readable, unreadable = filter_readable(source, images)
+        with TIMINGS("text models"):
+            text_models = self.load_text_models(candidates)
         # The suite's concept rule runs over its declared text models only: an extra model (--text) never
         # shrinks their concepts; it is scored on its own intersection with them.
         covered = {m.name: set(m.vectors) for m in text_models if m.declared}
@@ -347,8 +350,9 @@ class SuiteRun:
             else:
                 groups = make_groups(selection.chosen, readable, n_groups=design.groups, seed=self.seed)
             designs.append(DesignData(design, selection, groups, {}))
-        for model in text_models:
-            self.add_text_matrices(model, designs)
+        with TIMINGS("text models"):
+            for model in text_models:
+                self.add_text_matrices(model, designs)
         text_models = [m for m in text_models if all(m.name in d.text_matrices for d in designs)]
         inventory = {
             "suite": self.suite.name,
@@ -436,7 +440,8 @@ class SuiteRun:
 
     def run_vision(self, name: str, source: Any, text_models: list[TextModel], designs: list[DesignData]) -> None:
         meta = self.registry.vision[name]
-        model = self.guarded_load("vision", name, device=self.options.device)
+        with TIMINGS("vision models (loading)"):
+            model = self.guarded_load("vision", name, device=self.options.device)
         if model is None:
             return
         pending = []
@@ -457,7 +462,8 @@ class SuiteRun:
                 self.fail_item("vision", name, describe_error(error), design=data.design.name)
                 path.unlink(missing_ok=True)
                 continue
-            write_records(path, records)
+            with TIMINGS("writing results"):
+                write_records(path, records)
             if all(r.status == "ok" for r in records):  # failed records are retried by the next run
                 atomic_write_text(path.with_suffix(".key"), key)
 
@@ -511,17 +517,18 @@ class SuiteRun:
 
             bar = tqdm(total=len(records), desc=f"{meta.name} photos", unit="img", leave=False)
         try:
-            return extract_groups_cached(
-                self.options.cache,
-                meta,
-                model,
-                [CachedGroup([im.id for im in group.images], **extraction_rows(group),
-                             **self.cache_inputs(meta, source, group)) for group in groups],
-                lambda image_id: source.read(records[image_id]),
-                batch_size=self.options.batch_size,
-                memory_budget=self.options.memory_budget,
-                progress=(lambda done: bar.update(done - bar.n)) if bar is not None else None,
-            )
+            with TIMINGS("extraction"):
+                return extract_groups_cached(
+                    self.options.cache,
+                    meta,
+                    model,
+                    [CachedGroup([im.id for im in group.images], **extraction_rows(group),
+                                 **self.cache_inputs(meta, source, group)) for group in groups],
+                    lambda image_id: source.read(records[image_id]),
+                    batch_size=self.options.batch_size,
+                    memory_budget=self.options.memory_budget,
+                    progress=(lambda done: bar.update(done - bar.n)) if bar is not None else None,
+                )
         finally:
             if bar is not None:
                 bar.close()
@@ -611,10 +618,12 @@ class SuiteRun:
                         provenance=provenance.model_copy(update={"text_fingerprint": text.fingerprint}),
                     ))
         if extractions[0].predictions is not None and data.design.aggregate == "groups" and layers:
-            records.extend(self.one_vs_two_records(meta, base, provenance, layers, all_layers, extractions,
-                                                   text_models, data))
-        records.extend(self.summary_records(base, provenance, layers, all_layers, extractions, text_models, data,
-                                            records, nulls))
+            with TIMINGS("1 vs 2 test"):
+                records.extend(self.one_vs_two_records(meta, base, provenance, layers, all_layers, extractions,
+                                                       text_models, data))
+        with TIMINGS("held-out summaries"):
+            records.extend(self.summary_records(base, provenance, layers, all_layers, extractions, text_models,
+                                                data, records, nulls))
         return records
 
     def summary_records(self, base: dict, provenance: Provenance, layers: list[str], all_layers: list[str],
@@ -712,12 +721,19 @@ class SuiteRun:
                         metrics=self.metric_names, overrides=self.options.overrides)
         out = self.options.out
         out.mkdir(parents=True, exist_ok=True)
+        TIMINGS.reset()
         source, _, text_models, designs, inventory = self.prepare()
         atomic_write_text(out / f"concepts-{slug(self.suite.name)}.json", json.dumps(inventory, indent=1))
         for name in self.selected("vision", self.suite.vision, self.options.vision):
             self.run_vision(name, source, text_models, designs)
-            self.publish(designs)
-        return self.publish(designs)
+            with TIMINGS("writing results"):
+                self.publish(designs)
+        with TIMINGS("writing results"):
+            results = self.publish(designs)
+        from benchsuite.api import timings_path
+
+        TIMINGS.write(timings_path(out, self.suite.name))
+        return results
 
     def publish(self, designs: list[DesignData]) -> Results:
         """Merge this suite's finished records and this run's problems into ``results.json`` (under a lock).

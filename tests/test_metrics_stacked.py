@@ -19,8 +19,7 @@ from test_metrics_two_vs_two import (
 
 from benchsuite.evaluation import Score, ScoreTask, score_layers
 from benchsuite.inference import familywise_p_value
-from benchsuite.metrics import STATISTICS, concept_permutations, permutation_tests
-from benchsuite.metrics import pass_counts
+from benchsuite.metrics import STATISTICS, concept_permutations, pass_counts, permutation_tests
 from benchsuite.metrics.backend import resolve_backend
 from benchsuite.metrics.two_vs_two import single_accuracy, stacked_accuracies
 
@@ -58,7 +57,9 @@ def test_stacked_two_vs_two_equals_each_layer_alone_on_every_relabelling(k, seed
 def test_untrusted_text_rows_and_missing_text_concepts_fall_back_exactly():
     k = 20
     layers, _ = mixed_layers(k, 3)
-    for B in (constant_but_one(k, 4)[1], with_constant_concepts(k, 5, [2, 7])[1], nearly_constant_row(k, 6, 0.2, 1e-7)[0]):
+    texts = (constant_but_one(k, 4)[1], with_constant_concepts(k, 5, [2, 7])[1],
+             nearly_constant_row(k, 6, 0.2, 1e-7)[0])
+    for B in texts:
         perms = next(concept_permutations(k, 30, 1, batch_size=30))
         np.testing.assert_array_equal(stacked_accuracies(layers, B, NUMPY)(perms),
                                       reference_accuracies(layers, B, perms))
