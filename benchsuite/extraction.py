@@ -119,6 +119,16 @@ def member_rows(members: Sequence[int] | None, n_images: int) -> int:
     return len(used)
 
 
+def full_float32() -> None:
+    """Keep GPU float32 work in float32: torch may run convolutions and products in TF32 (a 10-bit
+    mantissa) on recent GPUs, which moves a layer's correlations by about 1e-4 from the CPU's. Only
+    acts when torch is already imported (a model that uses it has been loaded)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
 @dataclass(frozen=True)
 class GroupPlan:
     """One group's share of a joint pass: its images' positions in the pass (increasing), its rows
@@ -174,6 +184,7 @@ def extract_groups(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     for position, image in enumerate(images):
         check_rgb_uint8(image, position)
+    full_float32()
     memory = MemoryPlan(memory_budget, batch_size, spill_dir)
     holds = np.zeros((len(plans), len(images)), dtype=bool)
     local: list[dict[int, int]] = []

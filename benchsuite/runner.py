@@ -40,6 +40,7 @@ from benchsuite.extraction import (
     content_digests,
     extract_groups_cached,
     framework_versions,
+    full_float32,
     numeric_meta,
 )
 from benchsuite.plugins import Registry, loader_parameters
@@ -272,7 +273,9 @@ class SuiteRun:
             meta = self.registry[kind][name]
             accepted = loader_parameters(meta.loader)
             supplied = {key: value for key, value in extra.items() if accepted is None or key in accepted}
-            return meta.load(**{**self.item_options(name), **supplied})
+            item = meta.load(**{**self.item_options(name), **supplied})
+            full_float32()  # a GPU model computes in float32, never TF32, as on the CPU
+            return item
         except ResourceMissing as error:
             log.warning("skipping %s %r: %s", kind, name, error)
             self.problems.append(self.problem(kind, name, "skipped", str(error)))

@@ -41,7 +41,8 @@ def test_layer_scores_on_the_gpu_equal_the_cpu_at_paper_size():
     gpu = score_layers(layers, B, device="cuda", **options)
     assert [s.value for s in gpu] == [s.value for s in cpu]
     assert [s.p_value for s in gpu] == [s.p_value for s in cpu]
-    np.testing.assert_array_equal(np.stack([s.null for s in gpu]), np.stack([s.null for s in cpu]))
+    # the same pass counts; CUDA divides by k(k - 1) through its reciprocal, which may differ in the last bit
+    np.testing.assert_allclose(np.stack([s.null for s in gpu]), np.stack([s.null for s in cpu]), rtol=0, atol=1e-15)
 
 
 def test_extraction_on_the_gpu_matches_the_cpu():
@@ -57,5 +58,5 @@ def test_extraction_on_the_gpu_matches_the_cpu():
     gpu = extract_group(meta.load(device="cuda"), images)
     assert list(gpu.matrices) == list(cpu.matrices)
     for layer, matrix in cpu.matrices.items():
-        np.testing.assert_allclose(gpu.matrices[layer], matrix, atol=1e-4, err_msg=layer)
+        np.testing.assert_allclose(gpu.matrices[layer], matrix, atol=1e-5, err_msg=layer)  # float32, never TF32
     np.testing.assert_array_equal(gpu.predictions, cpu.predictions)
