@@ -101,8 +101,9 @@ def list_items(
             for item in catalogue.names():
                 table.add_row(*map(Text, (item, catalogue.owners[item], catalogue[item].description)))
             for prefix, (meta, plugin) in sorted(catalogue.sources.items()):
+                extra = f"; pip install 'benchsuite[{meta.requires}]'" if meta.requires else ""
                 table.add_row(*map(Text, (f"{prefix}:NAME", plugin, f"{meta.description} (any NAME: `benchsuite list "
-                                          f"{name} --source {prefix}`; pip install 'benchsuite[{meta.requires}]')")))
+                                          f"{name} --source {prefix}`{extra})")))
             for problem in items.problems:
                 if problem.kind == name:
                     table.add_row(*map(Text, (problem.item or "?", problem.plugin, f"BROKEN: {problem.error}")))

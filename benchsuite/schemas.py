@@ -165,8 +165,8 @@ class ModelSourceMeta(PluginItemMeta):
         description="Downloads REST's weights into the library's own cache and returns where they are: "
         "the only network path, run by `benchsuite fetch --vision/--text PREFIX:REST`.",
     )
-    requires: str = Field(description="The pip extra that installs the library, e.g. `timm` for "
-                          "`pip install 'benchsuite[timm]'`.")
+    requires: str = Field("", description="The pip extra that installs the library, e.g. `timm` for "
+                          "`pip install 'benchsuite[timm]'`; empty when the core install has it.")
 
     @field_validator("name")
     @classmethod

@@ -16,16 +16,16 @@ SOURCES = {
     "st": ("sentence_transformers_source", "hf",
            "any sentence-transformers model (hub repo id, bare name = sentence-transformers/NAME, or a saved "
            "folder), each concept's name as a passage"),
-    "gensim": ("gensim_source", "gensim", "any gensim-data word vectors (e.g. glove-wiki-gigaword-300), from "
+    "gensim": ("gensim_source", "", "any gensim-data word vectors (e.g. glove-wiki-gigaword-300), from "
                "gensim-data's folder (GENSIM_DATA_DIR or ~/gensim-data)"),
-    "vectors": ("vector_file_source", "gensim", "a word-vector file by path: word2vec text/binary, GloVe text, "
+    "vectors": ("vector_file_source", "", "a word-vector file by path: word2vec text/binary, GloVe text, "
                 "fastText .vec/.bin (subword vectors for unknown words), format detected or set with format="),
     "hf": ("hf_encoder_source", "hf", "a Hugging Face text encoder, attention-mask-weighted mean of the last "
            "hidden state over the name's tokens"),
     "clip": ("clip_text_source", "hf", "CLIP's text tower: projected text embedding of 'a photo of a {name}.' "
              "(option prompt=)"),
 }
-"""Prefix -> (module, pip extra, one-line description)."""
+"""Prefix -> (module, pip extra ("" where the core install has the library), one-line description)."""
 
 
 def _lazy(module: str, function: str) -> Callable[..., Any]:
