@@ -127,13 +127,10 @@ def resolve(rest: str) -> TextEmbeddingMeta:
     """The record of ``clip:REPO`` from its config (no weights, no network)."""
     item = f"{PREFIX}:{rest}"
     folder = locate(rest)
-    return TextEmbeddingMeta(
-        name=item,
+    return folder.text_item(
+        item, "CLIP text tower of", how="projected text embeddings",
         dimension=projection_dim(folder, item),
-        source=f"CLIP text tower of {folder.repo}" + (f" @ {folder.revision}" if folder.revision else "")
-        + f", read from {folder.path}; projected text embeddings",
         cased=False,
-        license=folder.license(),
         version=VERSION,
         description=f"CLIP {folder.repo} text embedding of '{DEFAULT_PROMPT}' per concept (option prompt=, "
         "which must hold {name}); pair with the vision source hf:REPO",

@@ -88,13 +88,10 @@ def resolve(rest: str) -> TextEmbeddingMeta:
     """The record of ``hf:REPO`` from its config (no weights, no network)."""
     item = f"{PREFIX}:{rest}"
     folder = locate(rest)
-    return TextEmbeddingMeta(
-        name=item,
+    return folder.text_item(
+        item, "Hugging Face encoder", how="mean of the last hidden state over the tokens (attention-mask weighted)",
         dimension=hidden_size(folder, item),
-        source=f"Hugging Face encoder {folder.repo}" + (f" @ {folder.revision}" if folder.revision else "")
-        + f", read from {folder.path}; mean of the last hidden state over the tokens (attention-mask weighted)",
         cased=True,
-        license=folder.license(),
         version=VERSION,
         description=f"{folder.repo}: mask-weighted mean of the last hidden state over each name's tokens "
         "(option centre=true subtracts the mean vector over the concepts)",

@@ -13,8 +13,9 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from benchsuite.plugin import ResourceMissing, file_sha256
+from benchsuite.plugin import ResourceMissing, TextEmbeddingMeta, file_sha256
 
 WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin")
 """The file patterns that hold a model's weights (sharded or not) in a snapshot or a saved folder."""
@@ -78,6 +79,13 @@ class ModelFolder:
             if key.strip() == "license" and value.strip():
                 return value.strip().strip("'\"")
         return "unknown"
+
+    def text_item(self, name: str, what: str, *, how: str = "", **fields: Any) -> TextEmbeddingMeta:
+        """The record of text item ``name`` read from this folder: its source says "WHAT REPO [@ commit], read
+        from PATH[; HOW]" and its licence is the model card's; ``fields`` give the rest."""
+        revision = f" @ {self.revision}" if self.revision else ""
+        source = f"{what} {self.repo}{revision}, read from {self.path}" + (f"; {how}" if how else "")
+        return TextEmbeddingMeta(name=name, source=source, license=self.license(), **fields)
 
     def weight_files(self) -> list[Path]:
         """The folder's weight files (any depth), sorted."""

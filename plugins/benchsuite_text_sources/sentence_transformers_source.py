@@ -55,13 +55,10 @@ def resolve(rest: str) -> TextEmbeddingMeta:
     configs do not say it (e.g. static embeddings) is loaded once to ask."""
     folder = locate(rest)
     dimension = embedding_dimension(folder) or load(rest).dimension
-    return TextEmbeddingMeta(
-        name=f"{PREFIX}:{rest}",
+    return folder.text_item(
+        f"{PREFIX}:{rest}", "sentence-transformers model",
         dimension=dimension,
-        source=f"sentence-transformers model {folder.repo}" + (f" @ {folder.revision}" if folder.revision else "")
-        + f", read from {folder.path}",
         cased=True,
-        license=folder.license(),
         version=VERSION,
         description=f"sentence-transformers {folder.repo}: each concept's name as a passage (option centre=true "
         "subtracts the mean vector over the concepts)",
