@@ -43,6 +43,7 @@ from benchsuite.extraction import (
     full_float32,
     numeric_meta,
 )
+from benchsuite.metrics.backend import one_blas_thread
 from benchsuite.plugins import Registry, loader_parameters
 from benchsuite.records import (
     Problem,
@@ -621,10 +622,10 @@ class SuiteRun:
                         provenance=provenance.model_copy(update={"text_fingerprint": text.fingerprint}),
                     ))
         if extractions[0].predictions is not None and data.design.aggregate == "groups" and layers:
-            with TIMINGS("1 vs 2 test"):
+            with TIMINGS("1 vs 2 test"), one_blas_thread():
                 records.extend(self.one_vs_two_records(meta, base, provenance, layers, all_layers, extractions,
                                                        text_models, data))
-        with TIMINGS("held-out summaries"):
+        with TIMINGS("held-out summaries"), one_blas_thread():  # small products: one thread is cheaper
             records.extend(self.summary_records(base, provenance, layers, all_layers, extractions, text_models,
                                                 data, records, nulls))
         return records

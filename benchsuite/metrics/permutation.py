@@ -93,8 +93,10 @@ def permutation_p_value(observed: float, null: ArrayLike, higher_is_better: bool
     return math.nan if np.isnan(observed) else (1 + reached) / (1 + np.size(null))
 
 
-def default_batch_size(k: int, n_permutations: int, device: str = "cpu") -> int:
-    elements = BATCH_ELEMENTS if device == "cpu" else TORCH_BATCH_ELEMENTS
+def default_batch_size(k: int, n_permutations: int, device: str = "cpu", elements: int | None = None) -> int:
+    """Relabellings per batch: ``elements`` (on the CPU; default ``BATCH_ELEMENTS``) or ``TORCH_BATCH_ELEMENTS``
+    entries per (batch, k, k) array."""
+    elements = (elements or BATCH_ELEMENTS) if device == "cpu" else TORCH_BATCH_ELEMENTS
     return max(1, min(n_permutations, elements // (k * k)))
 
 
@@ -188,9 +190,9 @@ def permutation_tests(
     pairs = [check_similarity_pair(A, B) for A in As]
     B = pairs[0][1]
     k = B.shape[0]
-    batch_size = batch_size or default_batch_size(k, n_permutations, device)
     name = statistic if isinstance(statistic, str) else getattr(statistic, "__name__", "custom")
     spec = get_metric(statistic) if isinstance(statistic, str) else None
+    batch_size = batch_size or default_batch_size(k, n_permutations, device, spec and spec.batch_elements)
     together = []
     for index, (A, _) in enumerate(pairs):
         has_missing = bool(missing_concepts(A).any() or missing_concepts(B).any())

@@ -27,6 +27,11 @@ Kernel = Callable[[Sequence[np.ndarray], np.ndarray, Backend], Callable[[Any], A
 (batch × len(As)); work on B's side is shared by all the As."""
 
 
+PRODUCT_BATCH_ELEMENTS = 1 << 20
+"""Statistics computed by ``relabelled_dot`` take many relabellings per product (8 MiB of relabelled copies
+on the CPU), so each layer's weights are read once per batch rather than once per few relabellings."""
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """A built-in statistic: higher-is-better, chance level (None: read it off the null), kernel (``Kernel``)."""
@@ -37,6 +42,8 @@ class MetricSpec:
     higher_is_better: bool
     kernel: Kernel
     handles_missing: bool = False
+    batch_elements: int | None = None
+    """Entries per relabelled (batch, k, k) array this kernel works best with on the CPU (None: the default)."""
 
 
 def evaluate(spec: MetricSpec, A: ArrayLike, B: ArrayLike, device: str = "cpu") -> float:
@@ -92,6 +99,7 @@ def _rsa_spec(name: str, method: str, label: str) -> MetricSpec:
         chance=0.0,
         higher_is_better=True,
         kernel=partial(rsa_kernel, method=method),
+        batch_elements=None if method == "kendall_tau_a" else PRODUCT_BATCH_ELEMENTS,
     )
 
 
@@ -115,6 +123,7 @@ METRICS: dict[str, MetricSpec] = {
             chance=None,
             higher_is_better=True,
             kernel=cka_kernel,
+            batch_elements=PRODUCT_BATCH_ELEMENTS,
         ),
         MetricSpec(
             name="cka_debiased",
@@ -122,6 +131,7 @@ METRICS: dict[str, MetricSpec] = {
             chance=0.0,
             higher_is_better=True,
             kernel=cka_debiased_kernel,
+            batch_elements=PRODUCT_BATCH_ELEMENTS,
         ),
         MetricSpec(
             name="mutual_knn",
@@ -130,6 +140,7 @@ METRICS: dict[str, MetricSpec] = {
             chance=None,
             higher_is_better=True,
             kernel=mutual_knn_kernel,
+            batch_elements=PRODUCT_BATCH_ELEMENTS,
         ),
     )
 }

@@ -283,7 +283,7 @@ class SharedText:
     def accuracies(self, perms: Any) -> Any:
         """2 vs 2 accuracy (Pearson, ties fail) of every A for each relabelling: (batch, len(As)); NaN where a
         relabelling leaves fewer than 4 concepts present in both spaces."""
-        from benchsuite.metrics.pass_counts import count_passes
+        from benchsuite.metrics.compiled import count_passes
 
         be, k = self.backend, self.k
         out = be.empty((perms.shape[0], len(self.As)))
@@ -328,7 +328,7 @@ class SharedText:
 def stacked_accuracies(As: Sequence[np.ndarray], B: np.ndarray, backend: Backend) -> Callable[[Any], Any]:
     """2 vs 2 accuracy (Pearson, ties fail) of every A against B relabelled: perms (batch × k) → (batch, len(As)).
 
-    B's side is shared by the As (``SharedText``); on the CPU a compiled pass (``pass_counts``) does each
+    B's side is shared by the As (``SharedText``); on the CPU a compiled pass (``compiled.count_passes``) does each
     A's elementwise work, and a relabelling it leaves undefined is recomputed by ``pair_margins``. The
     result is ``pair_margins``' count for each A, relabelling by relabelling.
     """

@@ -1,14 +1,17 @@
-"""The 2 vs 2 test's elementwise work for a batch of relabellings and many layers, compiled (numba).
+"""Compiled (numba) kernels for the CPU: the 2 vs 2 test's elementwise work, and relabelled copies.
 
-``two_vs_two.stacked_accuracies`` shares one relabelled text matrix, its masked sums and
-spreads and one matrix product among every layer; what is left per (relabelling, layer)
-is a dozen elementwise passes over k×k arrays (``pair_margins``), which on the CPU cost
-three times the product. Here they are one compiled pass per layer that keeps nothing
-but the count of passing pairs. The arithmetic is ``pair_margins``'s, operation for
-operation and in the same order (no fused multiply-adds, no reassociation), so the
-counts are those of the numpy path; a NaN margin (a masked row too nearly constant to
-trust its sums) is reported, and that relabelling is recomputed by ``pair_margins``,
-which resolves it exactly.
+``count_passes``: ``two_vs_two.SharedText`` shares one relabelled text matrix, its masked
+sums and spreads and one matrix product among every layer; what is left per
+(relabelling, layer) is a dozen elementwise passes over k×k arrays (``pair_margins``),
+which in numpy cost three times the product. Here they are one compiled pass per layer
+that keeps nothing but the count of passing pairs. The arithmetic is ``pair_margins``'s,
+operation for operation and in the same order (no fused multiply-adds, no
+reassociation), so the counts are those of the numpy path; a NaN margin (a masked row
+too nearly constant to trust its sums) is reported, and that relabelling is recomputed
+by ``pair_margins``, which resolves it exactly.
+
+``relabel_into``: a matrix with its concepts relabelled, for a batch of relabellings, in
+one pass (``Backend.relabel``'s numpy path otherwise gathers twice per relabelling).
 """
 
 from __future__ import annotations
@@ -52,5 +55,21 @@ def _count_passes(b, sums, root, cross, u, ua, u_t, t_gap, tolerance, counts):  
             counts[t, layer] = -1 if undefined else 2 * passed
 
 
-count_passes = None if njit is None else njit(nogil=True, cache=True, error_model="numpy")(_count_passes)
-"""The compiled ``_count_passes`` (None without numba); it releases the GIL, so threads run it in parallel."""
+def _relabel_into(M, perms, out):  # pragma: no cover
+    """``out[t, i, j] = M[perms[t, i], perms[t, j]]``: M relabelled by each permutation."""
+    k = M.shape[0]
+    for t in range(perms.shape[0]):
+        for i in range(k):
+            row = perms[t, i]
+            for j in range(k):
+                out[t, i, j] = M[row, perms[t, j]]
+
+
+def jit(function):
+    """``function`` compiled by numba (cached on disk, releasing the GIL so threads run it in parallel); None
+    without numba."""
+    return None if njit is None else njit(nogil=True, cache=True, error_model="numpy")(function)
+
+
+count_passes = jit(_count_passes)
+relabel_into = jit(_relabel_into)
