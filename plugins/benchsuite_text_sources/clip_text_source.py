@@ -28,12 +28,12 @@ from benchsuite_text_sources.hub_cache import (
     find_model,
     is_local_path,
     require_weights,
+    token_batches,
 )
 
 PREFIX = "clip"
 VERSION = "1"
 DEFAULT_PROMPT = "a photo of a {name}."
-BATCH = 64
 
 
 def locate(rest: str) -> ModelFolder:
@@ -114,13 +114,9 @@ class ClipTextEncoder(SentenceEncoder):
     def encode(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        embeds = []
-        prompts = self.prompts(texts)
-        for start in range(0, len(prompts), BATCH):
-            batch = self.tokenizer(prompts[start:start + BATCH], padding=True, truncation=True, return_tensors="pt")
-            with torch.inference_mode():
-                embeds.append(self.model(**batch.to(self.device)).text_embeds.float().cpu().numpy())
-        return np.concatenate(embeds)
+        with torch.inference_mode():
+            return np.concatenate([self.model(**batch).text_embeds.float().cpu().numpy()
+                                   for batch in token_batches(self.tokenizer, self.prompts(texts), self.device)])
 
 
 def resolve(rest: str) -> TextEmbeddingMeta:

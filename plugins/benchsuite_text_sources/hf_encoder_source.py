@@ -26,11 +26,11 @@ from benchsuite_text_sources.hub_cache import (
     find_model,
     is_local_path,
     require_weights,
+    token_batches,
 )
 
 PREFIX = "hf"
 VERSION = "1"
-BATCH = 64
 TWO_TOWER_TYPES = ("clip", "siglip", "siglip2", "chinese_clip", "altclip")
 
 
@@ -73,9 +73,7 @@ class MeanPooledEncoder(SentenceEncoder):
         import torch
 
         pooled = []
-        for start in range(0, len(texts), BATCH):
-            batch = self.tokenizer(texts[start:start + BATCH], padding=True, truncation=True, return_tensors="pt")
-            batch = batch.to(self.device)
+        for batch in token_batches(self.tokenizer, texts, self.device):
             with torch.inference_mode():
                 hidden = self.model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)

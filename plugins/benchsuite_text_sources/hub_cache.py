@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,3 +173,13 @@ def cached_repos() -> list[str]:
         if (folder / "snapshots").is_dir() and any((folder / "snapshots").iterdir()):
             found.append(folder.name.removeprefix("models--").replace("--", "/", 1))
     return sorted(found)
+
+
+TOKEN_BATCH = 64
+"""Texts per forward pass of a hub text model."""
+
+
+def token_batches(tokenizer: Any, texts: list[str], device: str) -> Iterator[Any]:
+    """``texts`` tokenized ``TOKEN_BATCH`` at a time (padded, truncated, torch tensors on ``device``)."""
+    for start in range(0, len(texts), TOKEN_BATCH):
+        yield tokenizer(texts[start:start + TOKEN_BATCH], padding=True, truncation=True, return_tensors="pt").to(device)
