@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache, cached_property, partial
 from typing import Any, Literal
 
 import numpy as np
@@ -241,6 +241,9 @@ class SharedText:
         self.stacked_t = be.contiguous(xp.stack(scaled).reshape(len(scaled) * k, k).T) if scaled else None
         self.local = threading.local()
         self.single: dict[int, Callable[[Any], Any]] = {}
+        from benchsuite.metrics.compiled import count_passes
+
+        self.count_passes = None if be.is_torch else count_passes
 
     def buffers(self, batch: int) -> list[Any]:
         """This thread's relabelled rows (batch, k, k), products (batch·k, shared·k) and four (batch, k, k)
@@ -283,8 +286,6 @@ class SharedText:
     def accuracies(self, perms: Any) -> Any:
         """2 vs 2 accuracy (Pearson, ties fail) of every A for each relabelling: (batch, len(As)); NaN where a
         relabelling leaves fewer than 4 concepts present in both spaces."""
-        from benchsuite.metrics.compiled import count_passes
-
         be, k = self.backend, self.k
         out = be.empty((perms.shape[0], len(self.As)))
         for index in self.alone:
@@ -292,11 +293,11 @@ class SharedText:
         if not self.shared:
             return out
         side = self.relabelled(perms)
-        if count_passes is not None and not be.is_torch:
+        if self.count_passes is not None:
             counts = np.empty((perms.shape[0], len(self.shared)), dtype=np.int64)
-            u, ua, u_t, t_gap = self.compiled_terms()
+            u, ua, u_t, t_gap = self.compiled_terms
             b_p, cross, sums_b, root_b = side[:4]
-            count_passes(b_p, sums_b, root_b, cross, u, ua, u_t, t_gap, TIE_TOLERANCE, counts)
+            self.count_passes(b_p, sums_b, root_b, cross, u, ua, u_t, t_gap, TIE_TOLERANCE, counts)
             out[:, self.shared] = counts / (k * (k - 1))
             for entry, column in zip(*np.nonzero(counts < 0), strict=True):  # an undefined margin: resolve it
                 out[entry, self.shared[column]] = self.accuracy_alone(self.shared[column], perms[entry:entry + 1])[0]
@@ -305,12 +306,10 @@ class SharedText:
             out[:, index] = accuracy_from_margins(self.shared_margins(column, side, perms), be)
         return out
 
+    @cached_property
     def compiled_terms(self) -> tuple[np.ndarray, ...]:
-        """The shared As' fixed terms stacked (layers, k, k) for ``count_passes``, made once."""
-        if getattr(self, "stacked_terms", None) is None:
-            self.stacked_terms = tuple(np.ascontiguousarray(np.stack([t[part][0] for t in self.terms]))
-                                       for part in range(4))
-        return self.stacked_terms
+        """The shared As' fixed terms stacked (layers, k, k) for ``count_passes``, made on first use."""
+        return tuple(np.ascontiguousarray(np.stack([t[part][0] for t in self.terms])) for part in range(4))
 
     def margins(self) -> list[np.ndarray]:
         """Every A's margins (k, k; NaN diagonal) against B as labelled, as ``pair_margins`` gives them."""
