@@ -31,10 +31,10 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 
-from benchsuite.errors import ResourceMissing  # noqa: E402
-from benchsuite.extraction import extract_group, parse_size  # noqa: E402
-from benchsuite.extraction_store import LayerGram, MemoryPlan, as_rows, current_rss  # noqa: E402
-from benchsuite.plugins import Registry  # noqa: E402
+from benchsuite.contract.errors import ResourceMissing  # noqa: E402
+from benchsuite.contract.manager import Registry  # noqa: E402
+from benchsuite.extraction.layers import extract_group, parse_size  # noqa: E402
+from benchsuite.extraction.store import LayerGram, MemoryPlan, as_rows, current_rss  # noqa: E402
 
 GiB = 2**30
 

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from benchsuite.metrics import STATISTICS, permutation_test, permutation_tests, two_vs_two
 from benchsuite.metrics.permutation import default_batch_size
-from benchsuite.similarity import correlation_matrix
+from benchsuite.metrics.similarity import correlation_matrix
 
 
 def paper_loop(A: np.ndarray, B: np.ndarray) -> float:

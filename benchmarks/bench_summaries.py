@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from benchsuite.inference import headline
-from benchsuite.similarity import correlation_matrix
+from benchsuite.inference.heldout import headline
+from benchsuite.metrics.similarity import correlation_matrix
 
 K, LAYERS, PERMUTATIONS = 166, 20, 1000
 

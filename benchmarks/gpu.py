@@ -18,10 +18,10 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import numpy as np  # noqa: E402
 
-from benchsuite.extraction import extract_group  # noqa: E402
+from benchsuite.contract.manager import Registry  # noqa: E402
+from benchsuite.extraction.layers import extract_group  # noqa: E402
 from benchsuite.metrics import permutation_test, permutation_tests  # noqa: E402
-from benchsuite.plugins import Registry  # noqa: E402
-from benchsuite.similarity import correlation_matrix  # noqa: E402
+from benchsuite.metrics.similarity import correlation_matrix  # noqa: E402
 
 
 def photos(n: int, size: int = 256) -> list[np.ndarray]:

@@ -1,7 +1,7 @@
 """The Python API for notebooks and scripts: ``evaluate`` a suite and ``load_results`` from a run.
 
 The ``benchsuite run`` command is a thin layer over :func:`evaluate`: the same options, the same checks
-and the same one-line errors (a :class:`~benchsuite.errors.BenchsuiteError` naming the option and the fix).
+and the same one-line errors (a :class:`~benchsuite.contract.errors.BenchsuiteError` naming the option and the fix).
 """
 
 from __future__ import annotations
@@ -12,15 +12,44 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchsuite.errors import BenchsuiteError
+from benchsuite.contract.errors import BenchsuiteError
+from benchsuite.results import records
 
 if TYPE_CHECKING:
-    from benchsuite.plugins import Registry
-    from benchsuite.records import Results
-    from benchsuite.suites import Suite
+    from benchsuite.contract.manager import Registry
+    from benchsuite.inputs.suites import Suite
 
 log = logging.getLogger("benchsuite")
 EXECUTORS = ("local", "ray")
+
+
+class Results(records.Results):
+    """A run's results, the ``results.json`` document (``records``, ``problems``, ``to_pandas()``), with the
+    leaderboard page they make: what ``evaluate`` and ``load_results`` return."""
+
+    def leaderboard(self, out: Path | str | None = None) -> str:
+        """The leaderboard page (markdown) of these results, as ``benchsuite leaderboard`` builds it.
+
+        Without ``out``: the markdown alone (tables and details, no plots). With ``out``: also written there as
+        README.md with its plots and a copy of these results as results.json; a results.json already in ``out``
+        that holds other results is never overwritten (a BenchsuiteError says so).
+        """
+        from benchsuite.results.leaderboard import publish, render
+        results = self.model_copy(update={"mixed_settings": records.mixed_settings(self.records)})
+        if out is None:
+            return render(results, None)
+        path = Path(out) / "results.json"
+        if path.exists() and records.read_results(path).model_dump() != results.model_dump():
+            raise BenchsuiteError(f"{path} holds other results; pass an empty folder, or rebuild that folder's page "
+                                  f"with `benchsuite leaderboard --results {out} --out {out}`")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        records.write_results(path, results)
+        return publish(path, Path(out)).read_text()
+
+
+def with_leaderboard(results: records.Results) -> Results:
+    """The same results as an API ``Results`` (its records are shared, not copied or validated again)."""
+    return Results(**dict(results))
 
 
 def usable_folder(path: Path, option: str) -> Path:
@@ -78,7 +107,7 @@ def memory_bytes(budget: int | str | None) -> int | None:
     """A memory budget in bytes: an int as given, a string such as ``"2GiB"`` parsed; else a BenchsuiteError."""
     if budget is None or isinstance(budget, int):
         return budget
-    from benchsuite.extraction import parse_size
+    from benchsuite.extraction.layers import parse_size
 
     try:
         return parse_size(budget)
@@ -88,7 +117,7 @@ def memory_bytes(budget: int | str | None) -> int | None:
 
 def chosen_suite(suite: str | Suite, registry: Path | str | None) -> Suite:
     """The suite object: a ``Suite`` as given, or the one of that name in the suites file."""
-    from benchsuite.suites import Suite, load_suites
+    from benchsuite.inputs.suites import Suite, load_suites
 
     if isinstance(suite, Suite):
         return suite
@@ -129,8 +158,8 @@ def evaluate(
     a bad option raises a one-line ``BenchsuiteError``, while a model that fails or is skipped is a
     ``Problem`` in the results, never an exception.
     """
-    from benchsuite.cache import ArrayCache
-    from benchsuite.runner import RunOptions
+    from benchsuite.extraction.cache import ArrayCache
+    from benchsuite.run.runner import RunOptions
 
     chosen = chosen_suite(suite, registry)
     if executor not in EXECUTORS:
@@ -160,29 +189,22 @@ def evaluate(
     if options.device == "cuda":
         options.device = cuda_or_cpu()
     if executor == "ray":
-        from benchsuite.distributed import run_suite_on_ray
+        from benchsuite.run.ray_executor import run_suite_on_ray
 
         results = run_suite_on_ray(chosen, options, address=address)
     else:
-        from benchsuite.plugins import Registry
-        from benchsuite.runner import run_suite
+        from benchsuite.contract.manager import Registry
+        from benchsuite.run.runner import run_suite
 
         results = run_suite(plugins if plugins is not None else Registry(), chosen, options)
     if leaderboard is not None:
-        from benchsuite.leaderboard import publish
-        from benchsuite.timings import TIMINGS
+        from benchsuite.results.leaderboard import publish
+        from benchsuite.results.timings import TIMINGS, timings_path
 
         with TIMINGS("leaderboard"):
             publish(out / "results.json", Path(leaderboard))
         TIMINGS.write(timings_path(out, chosen.name))
-    return results
-
-
-def timings_path(out: Path, suite: str) -> Path:
-    """Where a run of ``suite`` into ``out`` writes its time per phase (see ``benchsuite.timings``)."""
-    from benchsuite.records import slug
-
-    return out / f"timings-{slug(suite)}.json"
+    return with_leaderboard(results)
 
 
 def load_results(path: Path | str) -> Results:
@@ -190,14 +212,12 @@ def load_results(path: Path | str) -> Results:
 
     A missing file or an unreadable one raises a one-line ``BenchsuiteError`` naming the path.
     """
-    from benchsuite.records import read_results
-
     path = Path(path)
     file = path / "results.json" if path.is_dir() else path
     if not file.is_file():
         raise BenchsuiteError(f"{file} not found; pass a results.json file or the folder holding one (the --out "
                               "folder of a run, or leaderboard/)")
     try:
-        return read_results(file)
+        return with_leaderboard(records.read_results(file))
     except ValueError as error:
         raise BenchsuiteError(str(error)) from None

@@ -16,11 +16,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from benchsuite.api import usable_folder
-from benchsuite.errors import BenchsuiteError
+from benchsuite.contract.errors import BenchsuiteError
 
 if TYPE_CHECKING:
-    from benchsuite.plugins import Registry
-    from benchsuite.records import Results
+    from benchsuite.contract.manager import Registry
+    from benchsuite.results.records import Results
 
 # Idle OpenMP threads must sleep, not spin: spinning doubled extraction's CPU cost on 2 cores.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -74,8 +74,8 @@ def list_items(
     """
     from rich.text import Text
 
-    from benchsuite.plugins import KINDS, PLUGIN_KIND, Registry
-    from benchsuite.suites import load_suites
+    from benchsuite.contract.manager import KINDS, PLUGIN_KIND, Registry
+    from benchsuite.inputs.suites import load_suites
 
     if source is not None:
         list_source(kind, source)
@@ -116,7 +116,7 @@ def list_items(
 
 def list_source(kind: Kind | None, prefix: str) -> None:
     """Print every name model source ``prefix`` of ``kind`` (vision or text) offers, one ``PREFIX:NAME`` a line."""
-    from benchsuite.plugins import Registry
+    from benchsuite.contract.manager import Registry
 
     if kind not in (Kind.vision, Kind.text):
         fail(f"--source {prefix} needs the kind first: `benchsuite list vision --source {prefix}` (or text)")
@@ -148,7 +148,7 @@ def plugins() -> None:
     """Show the loaded plugins, their distributions and hooks, and every plugin that failed to load."""
     from rich.text import Text
 
-    from benchsuite.plugins import ALLOWLIST_ENV, Registry
+    from benchsuite.contract.manager import ALLOWLIST_ENV, Registry
 
     loaded = Registry()
     table = Table(title=f"plugins (limit with {ALLOWLIST_ENV}=a,b)", title_justify="left")
@@ -200,7 +200,7 @@ def run(
     nothing was scored, 2 when an option or file is refused before any work starts.
     """
     from benchsuite.api import evaluate
-    from benchsuite.suites import parse_overrides
+    from benchsuite.inputs.suites import parse_overrides
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     try:
@@ -258,7 +258,7 @@ def leaderboard(
     ] = None,
 ) -> None:
     """Rebuild the markdown leaderboard and plots from results alone."""
-    from benchsuite.leaderboard import publish, update_readme
+    from benchsuite.results.leaderboard import publish, update_readme
 
     path = results / "results.json" if results.is_dir() else results
     if not path.exists():
@@ -285,7 +285,7 @@ def fetch(
 ) -> None:
     """Download and verify what a suite's image source or named models need (the only command that uses the
     network): weights go into each library's own cache, where offline runs then find them."""
-    from benchsuite.plugins import Registry
+    from benchsuite.contract.manager import Registry
 
     models = [("vision", name) for name in split_names(vision) or []] + [("text", n) for n in split_names(text) or []]
     if models:
@@ -310,8 +310,8 @@ def fetch_models(registry: Registry, models: list[tuple[str, str]]) -> None:
 
 def fetch_suite(suite: str, registry: Path | None) -> None:
     """Download and verify what suite ``suite``'s image source needs."""
-    from benchsuite.plugins import Registry
-    from benchsuite.suites import load_suites
+    from benchsuite.contract.manager import Registry
+    from benchsuite.inputs.suites import load_suites
 
     try:
         chosen = load_suites(registry)[suite]
@@ -331,9 +331,9 @@ def check(
     ] = None,
 ) -> None:
     """Check items against the plugin contract on a tiny input: one pass/fail/skipped line per check."""
-    from benchsuite.conformance import check_item, split_kind
-    from benchsuite.plugins import Registry
-    from benchsuite.suites import parse_overrides
+    from benchsuite.contract.manager import Registry
+    from benchsuite.inputs.suites import parse_overrides
+    from benchsuite.kit.conformance import check_item, split_kind
 
     try:
         overrides = parse_overrides(set_ or [])

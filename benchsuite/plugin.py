@@ -27,21 +27,9 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-from benchsuite import cache
-from benchsuite.concepts import match_concept_names
-from benchsuite.errors import BenchsuiteError, ImageUnreadable, ResourceMissing
-from benchsuite.extraction_images import check_rgb_uint8, resized_batch
-from benchsuite.hookspecs import hookimpl
-from benchsuite.imagenet import (
-    concept_by_index,
-    concepts_by_wnid,
-    imagenet_concepts,
-    tiny_imagenet_wnids,
-    val_labels,
-)
-from benchsuite.images import image_files, read_image
-from benchsuite.metrics import METRICS, STATISTICS, MetricSpec
-from benchsuite.schemas import (
+from benchsuite.contract.errors import BenchsuiteError, ImageUnreadable, ResourceMissing
+from benchsuite.contract.hookspecs import hookimpl
+from benchsuite.contract.schemas import (
     FRAMEWORKS,
     Concept,
     ConceptSet,
@@ -59,6 +47,18 @@ from benchsuite.schemas import (
     VisionModel,
     VisionModelMeta,
 )
+from benchsuite.extraction import cache
+from benchsuite.extraction.batches import check_rgb_uint8, resized_batch
+from benchsuite.inputs.concepts import match_concept_names
+from benchsuite.inputs.imagenet import (
+    concept_by_index,
+    concepts_by_wnid,
+    imagenet_concepts,
+    tiny_imagenet_wnids,
+    val_labels,
+)
+from benchsuite.inputs.images import image_files, read_image
+from benchsuite.metrics import METRICS, STATISTICS, MetricSpec
 
 API_VERSION = "1.1"
 """The plugin API's version, "MAJOR.MINOR": a minor bump only adds, a major bump breaks."""

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchsuite.conformance import CheckResult, check_item
+from benchsuite.kit.conformance import CheckResult, check_item
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-from benchsuite.imagenet import concept_by_index, val_labels
+from benchsuite.inputs.imagenet import concept_by_index, val_labels
 
 
 def foolbox_photos() -> dict[Path, int]:

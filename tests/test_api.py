@@ -14,9 +14,9 @@ from import_checks import loaded_after
 from toy_plugins import K, toy_suite
 
 import benchsuite
-from benchsuite.errors import BenchsuiteError
-from benchsuite.plugins import Registry, make_plugin_manager
-from benchsuite.records import FRAME_COLUMNS, Record, Results, read_results, write_results
+from benchsuite.contract.errors import BenchsuiteError
+from benchsuite.contract.manager import Registry, make_plugin_manager
+from benchsuite.results.records import FRAME_COLUMNS, Record, Results, read_results, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 LEGACY = ROOT / "tests" / "data" / "results-v1.json"

@@ -54,6 +54,7 @@ def test_leaderboard_without_results_says_what_to_run(tmp_path):
     assert result.exit_code == 2 and "benchsuite run --all" in result.output
 
 
+@pytest.mark.slow  # the offline suite from the command line
 def test_run_and_rebuild_leaderboard(tmp_path):
     out, board = tmp_path / "results", tmp_path / "board"
     result = runner.invoke(app, [

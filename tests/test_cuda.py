@@ -8,7 +8,7 @@ import pytest
 from test_metrics_stacked import mixed_layers
 from test_metrics_two_vs_two import related_pair
 
-from benchsuite.evaluation import score_layers
+from benchsuite.inference.pooled import score_layers
 from benchsuite.metrics import STATISTICS, permutation_tests, two_vs_two
 
 torch = pytest.importorskip("torch")
@@ -48,8 +48,8 @@ def test_layer_scores_on_the_gpu_equal_the_cpu_at_paper_size():
 def test_extraction_on_the_gpu_matches_the_cpu():
     from skimage import data
 
-    from benchsuite.extraction import extract_group
-    from benchsuite.plugins import Registry
+    from benchsuite.contract.manager import Registry
+    from benchsuite.extraction.layers import extract_group
 
     images = [data.chelsea()[:256, :256], data.coffee()[:256, :256], data.astronaut()[:256, :256],
               data.rocket()[:256, :256]]

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from skimage import data as photos
 
-from benchsuite.extraction import extract_group
-from benchsuite.plugins import Registry
-from benchsuite.similarity import correlation_matrix
+from benchsuite.contract.manager import Registry
+from benchsuite.extraction.layers import extract_group
+from benchsuite.metrics.similarity import correlation_matrix
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example_plugin"
 

@@ -12,7 +12,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 import benchsuite
-from benchsuite import plugin, plugin_docs
+from benchsuite import plugin
+from benchsuite.kit import plugin_docs
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_FILES = sorted([*ROOT.glob("plugins/*/*.py"), *ROOT.glob("docs/example_plugin/*/*.py")])
@@ -38,10 +39,11 @@ def foreign_imports(source: str) -> list[str]:
 def test_foreign_imports_are_found_at_any_depth():
     source = (
         "from benchsuite.plugin import hookimpl\n"
-        "import benchsuite.cache\n"
-        "def load():\n    from benchsuite.schemas import Concept\n    from benchsuite import runner\n"
+        "import benchsuite.extraction.cache\n"
+        "def load():\n    from benchsuite.contract.schemas import Concept\n    from benchsuite.run import runner\n"
     )
-    assert foreign_imports(source) == ["benchsuite.cache", "benchsuite.schemas", "benchsuite.runner"]
+    assert foreign_imports(source) == ["benchsuite.extraction.cache", "benchsuite.contract.schemas",
+                                       "benchsuite.run.runner"]
 
 
 def test_there_are_plugin_files_to_check():
@@ -90,7 +92,7 @@ def test_importing_the_public_module_loads_no_framework():
 def test_plugin_guide_tables_match_the_code():
     text = plugin_docs.DOCS_PATH.read_text()
     assert plugin_docs.missing_blocks(text) == []
-    assert plugin_docs.stale_blocks(text) == [], "run `python -m benchsuite.plugin_docs` and commit docs/plugins.md"
+    assert plugin_docs.stale_blocks(text) == [], "run `python -m benchsuite.kit.plugin_docs` and commit docs/plugins.md"
 
 
 def test_a_changed_description_makes_the_guide_stale(monkeypatch):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchsuite.imagenet import imagenet_concepts
-from benchsuite.plugins import Registry
+from benchsuite.contract.manager import Registry
+from benchsuite.inputs.imagenet import imagenet_concepts
 
 OFFLINE_TEXT_MODELS = ("glove_6b_50d", "minilm", "e5_multilingual")
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from benchsuite.hookspecs import hookimpl
-from benchsuite.schemas import (
+from benchsuite.contract.hookspecs import hookimpl
+from benchsuite.contract.schemas import (
     Concept,
     ConceptSetMeta,
     ConceptVector,
@@ -22,7 +22,7 @@ from benchsuite.schemas import (
     TextEmbeddingMeta,
     VisionModelMeta,
 )
-from benchsuite.suites import Design, Suite
+from benchsuite.inputs.suites import Design, Suite
 
 K = 12
 CONCEPTS = [Concept(id=f"c{i:02d}", names=(f"word{i}",), imagenet_index=i) for i in range(K)]

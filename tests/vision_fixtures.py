@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from skimage import data
 
-from benchsuite.similarity import correlation_matrix
+from benchsuite.metrics.similarity import correlation_matrix
 
 CAT_CLASSES = {281, 282, 283, 284, 285, 286, 287}  # tabby ... lynx: domestic and wild cats
 ESPRESSO = 967

@@ -17,9 +17,9 @@ from numpy.typing import ArrayLike
 
 from benchsuite.metrics.backend import resolve_backend
 from benchsuite.metrics.permutation import permutation_p_value
+from benchsuite.metrics.similarity import centred_rows
 from benchsuite.metrics.two_vs_two import TIE_TOLERANCE
 from benchsuite.metrics.validation import check_permutation_count, check_seed
-from benchsuite.similarity import centred_rows
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ class MetricSpec:
     handles_missing: bool = False
     batch_elements: int | None = None
     """Entries per relabelled (batch, k, k) array this kernel works best with on the CPU (None: the default)."""
+    heldout_summary: bool = False
+    """The 2 vs 2 test alone: its layers get the held-out headline record (``MetricMeta.heldout_summary``)."""
 
 
 def evaluate(spec: MetricSpec, A: ArrayLike, B: ArrayLike, device: str = "cpu") -> float:
@@ -113,6 +115,7 @@ METRICS: dict[str, MetricSpec] = {
             higher_is_better=True,
             kernel=stacked_accuracies,
             handles_missing=True,
+            heldout_summary=True,
         ),
         _rsa_spec("rsa", "spearman", "Spearman correlation"),
         _rsa_spec("rsa_pearson", "pearson", "Pearson correlation"),

@@ -24,8 +24,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from benchsuite.metrics.backend import Backend, resolve_backend
+from benchsuite.metrics.similarity import centred_rows
 from benchsuite.metrics.validation import MIN_CONCEPTS, check_similarity_pair, missing_concepts, usable_concepts
-from benchsuite.similarity import centred_rows
 
 TIE_TOLERANCE = 1e-10
 """Margins within this of zero are ties: equal in exact arithmetic, apart only by rounding."""

@@ -66,7 +66,7 @@ def check_similarity(M: ArrayLike, name: str) -> np.ndarray:
     M = np.asarray(M, dtype=np.float64)
     if M.ndim != 2 or M.shape[0] != M.shape[1]:
         raise ValueError(f"{name} must be a square k×k similarity matrix, got shape {M.shape}; "
-                         "build one with benchsuite.similarity.correlation_matrix")
+                         "build one with benchsuite.metrics.similarity.correlation_matrix")
     k = M.shape[0]
     if k < MIN_CONCEPTS:
         raise ValueError(f"{name} has k={k} concepts; at least {MIN_CONCEPTS} are needed "

@@ -58,6 +58,8 @@ def metas() -> list[VisionModelMeta]:
                     layers=architecture.layers,
                     predicts_imagenet=trained,
                     trained=trained,
+                    role="model" if trained else "untrained",
+                    twin=None if trained else architecture.name,
                     version=PLUGIN_VERSION,
                     description=(
                         f"keras.applications.{architecture.constructor}"

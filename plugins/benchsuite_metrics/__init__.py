@@ -13,6 +13,7 @@ def register_metrics(register):
                 description=spec.description,
                 chance=spec.chance,
                 higher_is_better=spec.higher_is_better,
+                heldout_summary=spec.heldout_summary,
                 loader=lambda _name=name: STATISTICS[_name],
             )
         )

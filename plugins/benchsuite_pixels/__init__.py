@@ -50,6 +50,7 @@ def register_vision_models(register):
             layers=(LAYER,),
             predicts_imagenet=False,
             trained=False,
+            role="baseline",
             version="1",
             description="Pixel baseline: the preprocessed image as one layer",
             loader=load,

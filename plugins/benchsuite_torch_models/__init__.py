@@ -44,6 +44,8 @@ def meta(architecture: TorchArchitecture, trained: bool = True) -> VisionModelMe
         layers=architecture.layers,
         predicts_imagenet=trained,
         trained=trained,
+        role="model" if trained else "untrained",
+        twin=None if trained else architecture.name,
         version=PLUGIN_VERSION,
         description=(
             f"{architecture.name} (PyTorch)"

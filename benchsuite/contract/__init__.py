@@ -1,0 +1,1 @@
+"""The plugin contract: hook specifications, the plugin manager, metadata schemas and errors."""

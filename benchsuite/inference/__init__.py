@@ -1,0 +1,1 @@
+"""Statistics over layers and models: the held-out headline, intervals, paired comparisons, tiers, FDR."""

@@ -1,0 +1,354 @@
+"""Inference for the leaderboard's headline 2 vs 2 score: held-out layer selection, a concept (and
+image-group) bootstrap, a family-wise p-value over layers, FDR-controlled per-layer stars, paired
+model comparisons and significance tiers.
+
+Pure functions on k×k matrices and numbers; they know nothing of models or files. Every 2 vs 2
+outcome comes from the metrics' kernel (``pair_margins``) and every relabelling from
+``concept_permutations``, so the same seed gives the same relabellings as the per-layer tests.
+docs/methods.md explains the procedures and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchsuite.inference.pooled import score_layers
+from benchsuite.metrics.backend import resolve_backend
+from benchsuite.metrics.permutation import (
+    default_batch_size,
+    null_reaching,
+    permutation_p_value,
+)
+from benchsuite.metrics.statistics import STATISTICS
+from benchsuite.metrics.two_vs_two import TIE_TOLERANCE, SharedText
+from benchsuite.metrics.validation import check_similarity_pair
+
+CONFIDENCE = 0.95
+"""Level of every interval."""
+
+SIGNIFICANCE = 0.05
+"""Level of every test: family-wise p, FDR q and the paired tests behind the tiers."""
+
+N_BOOTSTRAP = 1000
+"""Bootstrap draws of concepts (and image groups) behind each interval and paired comparison."""
+
+N_SPLITS = 10
+"""Random halvings of the concepts for held-out layer selection (each used in both directions)."""
+
+STOP_AFTER = 20
+"""The family-wise null stops once this many relabellings reach the observed best (Besag & Clifford 1991)."""
+
+N_CALIBRATION = 100
+"""Random halves of the concepts, scored in full, that calibrate the bootstrap's spread (see ``spread_factor``)."""
+
+MAX_EVALUATIONS = 4000
+"""Layer relabellings (about 3 s on one core at k=166) beyond which a family-wise p already bounded below
+SIGNIFICANCE by the per-layer tests' counts is reported as that bound instead of being computed."""
+
+BOOTSTRAP_STREAM, SPLIT_STREAM, CALIBRATION_STREAM, SPLIT_WEIGHT_STREAM = 1, 2, 3, 4
+"""Random streams derived from the suite's seed, apart from the permutation stream."""
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One (vision model, text model, design)'s 2 vs 2 headline and what stands behind it."""
+
+    heldout: float
+    interval: tuple[float, float]
+    draws: np.ndarray
+    layer_values: np.ndarray
+    best_layer: int
+    selected: np.ndarray
+    spread_factor: float
+    familywise_p: float | None
+    permutations_used: int | None
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A paired difference a − b on the same bootstrap draws: value, interval and two-sided p."""
+
+    value: float
+    low: float
+    high: float
+    p_value: float
+
+
+def pair_outcomes(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """(layers, groups, k, k) float32, 1 where pair (i, j) passes the 2 vs 2 test in that layer's group.
+
+    Both triangles are filled and the diagonal is 0, so a matrix's sum over k(k − 1) is the accuracy
+    ``two_vs_two`` reports (ties and NaN margins fail). ``layers[l][g]`` is layer l's matrix in group g.
+    """
+    k = np.shape(text_matrix)[0]
+    matrices = [check_similarity_pair(matrix, text_matrix)[0] for groups in layers for matrix in groups]
+    margins = SharedText(matrices, check_similarity_pair(text_matrix, text_matrix)[0], resolve_backend(device))
+    outcomes = np.zeros((len(matrices), k, k), dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        for index, margin in enumerate(margins.margins()):
+            outcomes[index] = margin > TIE_TOLERANCE
+    return outcomes.reshape(len(layers), -1, k, k)
+
+
+def bootstrap_weights(k: int, n_groups: int, n_bootstrap: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """How often each concept (n_bootstrap × k) and each image group (n_bootstrap × groups) is drawn.
+
+    Depends only on (k, groups, n_bootstrap, seed), so every model scored on the same concepts and
+    groups gets the same draws, and two models' draws can be paired.
+    """
+    rng = np.random.default_rng((seed, BOOTSTRAP_STREAM))
+    concepts = rng.multinomial(k, np.full(k, 1 / k), size=n_bootstrap).astype(np.float32)
+    groups = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=n_bootstrap).astype(np.float32)
+    return concepts, groups
+
+
+def split_weights(n_splits: int, n_bootstrap: int, seed: int) -> np.ndarray:
+    """How often each halving counts in each draw (n_bootstrap × n_splits), from the seed alone."""
+    rng = np.random.default_rng((seed, SPLIT_WEIGHT_STREAM))
+    return rng.multinomial(n_splits, np.full(n_splits, 1 / n_splits), size=n_bootstrap).astype(float)
+
+
+def concept_halves(k: int, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n_splits`` random halvings of ``range(k)`` (sorted index arrays), from the seed alone."""
+    rng = np.random.default_rng((seed, SPLIT_STREAM))
+    halves = []
+    for _ in range(n_splits):
+        order = rng.permutation(k)
+        halves.append((np.sort(order[: k // 2]), np.sort(order[k // 2:])))
+    return halves
+
+
+def weighted_accuracies(outcomes: np.ndarray, concept_weights: np.ndarray, group_weights: np.ndarray) -> np.ndarray:
+    """(draws, layers) 2 vs 2 accuracy of each layer, mean over groups, for each weighting of concepts.
+
+    A concept drawn w times stands for w copies: pair (i, j) counts w_i·w_j times, a pair of two
+    copies of one concept is not tested, and every pair keeps the outcome it has against the
+    original concepts (copies never join the comparison columns).
+    """
+    n_layers, n_groups, k, _ = outcomes.shape
+    w = np.ascontiguousarray(concept_weights, dtype=np.float32)
+    pairs = w.sum(axis=1, dtype=np.float64) ** 2 - (w.astype(np.float64) ** 2).sum(axis=1)
+    passed = np.zeros((w.shape[0], n_layers))
+    for group in range(n_groups):
+        stacked = outcomes[:, group].transpose(1, 0, 2).reshape(k, n_layers * k)
+        row_sums = (w @ stacked).reshape(-1, n_layers, k)
+        passed += group_weights[:, group, None] * np.einsum("blk,bk->bl", row_sums, w, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return passed / (n_groups * pairs[:, None])
+
+
+def restricted(layers: Sequence[Sequence[np.ndarray]], concepts: np.ndarray) -> list[list[np.ndarray]]:
+    """Every layer's group matrices over a subset of the concepts."""
+    cut = np.ix_(concepts, concepts)
+    return [[matrix[cut] for matrix in groups] for groups in layers]
+
+
+def heldout_accuracy(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, concept_weights: np.ndarray,
+                     group_weights: np.ndarray, halves: Sequence[tuple[np.ndarray, np.ndarray]],
+                     device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Per draw and halving (draws × halvings), the mean over both directions of the accuracy, on one
+    half, of the layer that is best on the other; and per draw and layer, the share of choices it won.
+
+    Each half is scored on its own (its comparison columns are its own concepts), so nothing that
+    chose the layer is part of its score. The held-out score is the mean over halvings.
+    """
+    n_draws, n_layers = concept_weights.shape[0], len(layers)
+    scores = np.zeros((n_draws, len(halves)))
+    chosen = np.zeros((n_draws, n_layers))
+    rows = np.arange(n_draws)
+    for split, (first, second) in enumerate(halves):
+        on_first, on_second = (
+            weighted_accuracies(pair_outcomes(restricted(layers, half), text_matrix[np.ix_(half, half)], device),
+                                concept_weights[:, half], group_weights)
+            for half in (first, second)
+        )
+        for select, score in ((on_first, on_second), (on_second, on_first)):
+            layer = np.nan_to_num(select, nan=-np.inf).argmax(axis=1)
+            scores[:, split] += score[rows, layer] / 2
+            chosen[rows, layer] += 1
+    return scores, chosen / (2 * len(halves))
+
+
+def spread_factor(layer: Sequence[np.ndarray], text_matrix: np.ndarray, draws: np.ndarray, *, seed: int,
+                  n_subsets: int = N_CALIBRATION, device: str = "cpu") -> float:
+    """How much wider the pair bootstrap's spread of a layer's score must be to match subsampling's.
+
+    The pair bootstrap keeps each pair's outcome against the original concepts, so it misses the
+    variation that comes from which concepts serve as comparison columns. Subsampling misses
+    nothing: the score recomputed in full on random halves of the concepts spreads, times
+    sqrt(1/2), as the score itself does (Politis & Romano 1994). ``layer[g]`` is the layer's matrix
+    in group g, ``draws`` its pair-bootstrap draws over concepts alone.
+    """
+    rng = np.random.default_rng((seed, CALIBRATION_STREAM))
+    k = np.shape(text_matrix)[0]
+    m = k // 2
+    scores = []
+    for _ in range(n_subsets):
+        half = np.sort(rng.permutation(k)[:m])
+        scores.append(pair_outcomes(restricted([layer], half), text_matrix[np.ix_(half, half)], device)
+                      .mean(axis=1).sum())
+    target = np.sqrt(m / k) * np.std(scores) / (m * (m - 1))
+    spread = np.nanstd(draws)
+    return float(target / spread) if spread > 0 else 1.0
+
+
+def widened(draws: np.ndarray, factor: float) -> np.ndarray:
+    """Draws spread ``factor`` times as far from their median."""
+    middle = np.nanmedian(draws)
+    return middle + factor * (draws - middle)
+
+
+def percentile_interval(estimate: float, draws: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The bootstrap percentile interval moved so that the draws' median sits on the estimate.
+
+    Held-out selection on a resample (fewer distinct concepts) is noisier than on the sample, so the
+    draws sit slightly below the estimate; centring keeps their spread and covers the estimate.
+    """
+    draws = draws[np.isfinite(draws)]
+    if not np.isfinite(estimate) or draws.size == 0:
+        return (float("nan"), float("nan"))
+    tail = (1 - confidence) / 2
+    low, middle, high = np.quantile(draws, [tail, 0.5, 1 - tail])
+    return (float(estimate + low - middle), float(estimate + high - middle))
+
+
+def paired_difference(a: float, b: float, draws_a: np.ndarray, draws_b: np.ndarray,
+                      confidence: float = CONFIDENCE) -> Difference:
+    """a − b with an interval and a two-sided bootstrap p from draws made on the same concepts and groups."""
+    differences = np.asarray(draws_a, dtype=float) - np.asarray(draws_b, dtype=float)
+    value = a - b
+    low, high = percentile_interval(value, differences, confidence)
+    centred = differences[np.isfinite(differences)]
+    centred = centred - np.median(centred) + value
+    below = (1 + np.count_nonzero(centred <= 0)) / (1 + centred.size)
+    above = (1 + np.count_nonzero(centred >= 0)) / (1 + centred.size)
+    return Difference(value=float(value), low=low, high=high, p_value=float(min(1.0, 2 * min(below, above))))
+
+
+def familywise_p_value(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, layer_values: np.ndarray,
+                       *, n_permutations: int, seed: int, layer_p_values: Sequence[float | None] | None = None,
+                       layer_nulls: Sequence[np.ndarray] | None = None, stop_after: int = STOP_AFTER,
+                       device: str = "cpu") -> tuple[float, int]:
+    """p of the best layer against the null of the maximum over layers, and the relabellings it used.
+
+    Every layer sees the same relabellings (``concept_permutations(k, n_permutations, seed)``), each
+    layer's value the mean over groups, as in the per-layer tests; ``layer_nulls`` are those tests'
+    nulls (each layer's, draw by draw; computed here when not given). The draws are read in the
+    batches a permutation test uses. With the per-layer p-values of those tests, a layer is left out
+    once every relabelling that reached its own value (which is at most the best) has been seen: none
+    of the rest can reach the best. The null stops after ``stop_after`` relabellings reach the best
+    (then p = reached / used, Besag & Clifford 1991). Where those counts already bound p below
+    SIGNIFICANCE (p ≤ (1 + their sum) / (n + 1)) and the null would take more than MAX_EVALUATIONS
+    layer relabellings, that bound is returned with 0 used.
+    """
+    best = int(np.nanargmax(layer_values))
+    observed = float(layer_values[best])
+    left: dict[int, float] = {}
+    for i in range(len(layers)):
+        p = None if layer_p_values is None else layer_p_values[i]
+        left[i] = np.inf if p is None else round(p * (n_permutations + 1)) - 1
+    if all(count <= 0 for count in left.values()):
+        return 1 / (n_permutations + 1), n_permutations
+    if layer_p_values is not None and all(count <= 0 for i, count in left.items() if i != best):
+        return float(layer_p_values[best]), n_permutations
+    bound = (1 + sum(left.values())) / (n_permutations + 1)
+    work = sum(len(layers[i]) for i, count in left.items() if count > 0) * n_permutations
+    if bound < SIGNIFICANCE and work > MAX_EVALUATIONS:
+        return bound, 0
+    if layer_nulls is None:
+        scores = score_layers(layers, text_matrix, metric="two_vs_two", statistic=STATISTICS["two_vs_two"],
+                              n_permutations=n_permutations, seed=seed, device=device)
+        layer_nulls = [score.null for score in scores]
+    active = [i for i, count in left.items() if count > 0]
+    k = np.shape(text_matrix)[0]
+    batch = default_batch_size(k, n_permutations, device)
+    maxima: list[np.ndarray] = []
+    used = 0
+    for start in range(0, n_permutations, batch):
+        stop = min(start + batch, n_permutations)
+        maximum = np.full(stop - start, -np.inf)
+        for i in [i for i in active if left[i] > 0]:
+            values = np.asarray(layer_nulls[i][start:stop], dtype=float)
+            left[i] -= null_reaching(float(layer_values[i]), values)
+            maximum = np.maximum(maximum, values)
+        maxima.append(maximum)
+        used = stop
+        reached = null_reaching(observed, np.concatenate(maxima))
+        if reached >= stop_after and used < n_permutations:
+            return reached / used, used
+    return permutation_p_value(observed, np.concatenate(maxima)), used
+
+
+def headline(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, *, seed: int, n_permutations: int,
+             layer_p_values: Sequence[float | None] | None = None,
+             layer_nulls: Sequence[np.ndarray] | None = None, n_bootstrap: int = N_BOOTSTRAP,
+             n_splits: int = N_SPLITS, device: str = "cpu") -> Headline:
+    """The held-out 2 vs 2 score with its bootstrap interval and draws, and the in-sample best layer
+    with its family-wise p (None when ``n_permutations`` is 0)."""
+    outcomes = pair_outcomes(layers, text_matrix, device)
+    n_layers, n_groups, k, _ = outcomes.shape
+    concept_weights, group_weights = bootstrap_weights(k, n_groups, n_bootstrap, seed)
+    concept_weights = np.vstack([np.ones((1, k), dtype=np.float32), concept_weights])
+    group_weights = np.vstack([np.ones((1, n_groups), dtype=np.float32), group_weights])
+    per_split, chosen = heldout_accuracy(layers, text_matrix, concept_weights, group_weights,
+                                         concept_halves(k, n_splits, seed), device)
+    scores = per_split.mean(axis=1)
+    halvings = split_weights(n_splits, n_bootstrap, seed)
+    resplit = (per_split[1:] * halvings).sum(axis=1) / n_splits
+    layer_values = weighted_accuracies(outcomes, concept_weights[:1], group_weights[:1])[0]
+    best = int(np.nanargmax(layer_values))
+    concepts_only = weighted_accuracies(outcomes[best:best + 1], concept_weights[1:], np.ones_like(group_weights[1:]))
+    factor = spread_factor(layers[best], text_matrix, concepts_only[:, 0], seed=seed, device=device)
+    draws = widened(scores[1:], factor) + resplit - scores[1:]
+    familywise, used = (None, None)
+    if n_permutations > 0:
+        familywise, used = familywise_p_value(layers, text_matrix, layer_values, n_permutations=n_permutations,
+                                              seed=seed, layer_p_values=layer_p_values,
+                                              layer_nulls=layer_nulls, device=device)
+    return Headline(
+        heldout=float(scores[0]),
+        interval=percentile_interval(float(scores[0]), draws),
+        draws=draws,
+        layer_values=layer_values,
+        best_layer=best,
+        spread_factor=factor,
+        selected=chosen[0],
+        familywise_p=familywise,
+        permutations_used=used,
+    )
+
+
+def resampling_key(concept_ids: Sequence[str], n_groups: int, n_bootstrap: int, seed: int) -> str:
+    """Names the bootstrap draws: two headlines with the same key were drawn alike and can be paired."""
+    text = "\n".join([*concept_ids, f"groups={n_groups}", f"draws={n_bootstrap}", f"seed={seed}"])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def benjamini_hochberg(p_values: Sequence[float | None]) -> list[float | None]:
+    """Benjamini-Hochberg adjusted p-values (q): q < α rejects at false discovery rate α. None stays None."""
+    present = [(p, i) for i, p in enumerate(p_values) if p is not None and np.isfinite(p)]
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 1.0
+    for rank, (p, index) in reversed(list(enumerate(sorted(present), 1))):
+        running = min(running, p * len(present) / rank)
+        adjusted[index] = running
+    return adjusted
+
+
+def tiers(scores: Mapping[str, float], distinct: Callable[[str, str], bool]) -> dict[str, int]:
+    """Rank of each model: the best remaining model leads a tier, and every remaining model that is not
+    ``distinct`` from it shares the leader's rank (its position in score order, 1-based)."""
+    order = sorted(scores, key=lambda name: -scores[name])
+    ranks: dict[str, int] = {}
+    remaining = order
+    while remaining:
+        leader = remaining[0]
+        rank = order.index(leader) + 1
+        members = [leader] + [m for m in remaining[1:] if not distinct(leader, m)]
+        ranks.update({m: rank for m in members})
+        remaining = [m for m in remaining if m not in ranks]
+    return ranks

@@ -1,0 +1,473 @@
+"""The published leaderboard: markdown tables and per-layer plots, from results alone."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from tabulate import tabulate
+
+from benchsuite.contract.errors import BenchsuiteError, one_line
+from benchsuite.extraction.cache import atomic_write_text
+from benchsuite.inference.heldout import SIGNIFICANCE, Difference, benjamini_hochberg, paired_difference, tiers
+from benchsuite.results.records import HEADLINE_METRIC, Problem, Record, Results, read_results
+
+MAIN_METRIC = "two_vs_two"
+ONE_VS_TWO = "one_vs_two"
+CONTROL = "pixels"
+UNTRAINED_SUFFIX = "_untrained"
+
+CPU_DRIFT: dict[str, dict[str, float]] = {
+    "e5_multilingual": {MAIN_METRIC: 0.004, HEADLINE_METRIC: 0.004, ONE_VS_TWO: 0.031},
+}
+"""How far a text model's scores may move on another CPU, by metric (its packaged 4-bit engine computes
+slightly different vectors on different CPUs; measured on two machines: 2 vs 2 up to 0.0038, 1 vs 2 up to
+0.031; other text models agree to 7e-5). Tiers treat differences within twice this as ties."""
+MAX_FILE_PART = 80
+
+
+def fmt_value(value: float | None) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return f"{p:.3f}" if p >= 0.001 else "<0.001"
+
+
+def spread(record: Record) -> float:
+    values = [v for v in record.groups if v is not None]
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def fmt_score(record: Record) -> str:
+    text = fmt_value(record.value)
+    if len([v for v in record.groups if v is not None]) > 1:
+        text += f" ± {spread(record):.3f}"
+    return text
+
+
+def best_layers(records: Iterable[Record], metric: str) -> dict[tuple[str, str], Record]:
+    """For each (vision, text), the record of the layer with the best value of ``metric``."""
+    best: dict[tuple[str, str], Record] = {}
+    for record in records:
+        if record.metric != metric or record.status != "ok" or record.value is None:
+            continue
+        key = (record.vision, record.text)
+        sign = 1 if record.higher_is_better else -1
+        if key not in best or sign * record.value > sign * best[key].value:
+            best[key] = record
+    return best
+
+
+def table_cell(text: str) -> str:
+    """A cell's text on one line with ``|`` escaped, so an error message or model name never breaks a row."""
+    return one_line(text).replace("|", "\\|")
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured markdown table (tabulate); cells are kept as text (``0.800`` stays ``0.800``)."""
+    return tabulate([[table_cell(cell) for cell in row] for row in rows], headers=[table_cell(h) for h in header],
+                    tablefmt="github", disable_numparse=True)
+
+
+def main_table(records: list[Record], problems: Iterable[Problem] = ()) -> str:
+    """Vision models ranked by their held-out 2 vs 2 headline in tiers where the results have summaries,
+    else (results from before summaries) by their best layer's 2 vs 2 accuracy; one column per text model."""
+    if headlines(records):
+        return headline_table(records, problems)
+    best = best_layers(records, MAIN_METRIC)
+    texts = sorted({text for _, text in best})
+    visions = sorted({vision for vision, _ in best},
+                     key=lambda v: -np.mean([best[(v, t)].value for t in texts if (v, t) in best]))
+    header = ["rank", "vision model"] + [f"{t}{'†' if drift(t) else ''}: 2 vs 2 (best layer, p)" for t in texts]
+    header.append("concepts")
+    rows = []
+    for rank, vision in enumerate(visions, 1):
+        cells = []
+        for text in texts:
+            record = best.get((vision, text))
+            cells.append("—" if record is None else
+                         f"**{fmt_score(record)}** ({record.layer}, {record.depth + 1}/{record.n_layers}; "
+                         f"p {fmt_p(record.p_value)})")
+        concepts = {best[(vision, t)].n_concepts for t in texts if (vision, t) in best}
+        rows.append([str(rank), vision, *cells, ", ".join(map(str, sorted(concepts)))])
+    for problem in problems:
+        plugin = f", plugin {problem.plugin}" if problem.plugin else ""
+        rows.append(["—", f"{problem.name} ({problem.kind}{plugin})", *[""] * len(texts),
+                     f"{problem.status}: {problem.error}"])
+    return (markdown_table(header, rows) + "\n\nChance is 0.5; p is a permutation test of the mean over groups "
+            "for that layer alone (not corrected for choosing the best layer)." + drift_legend(texts))
+
+
+def fdr_significant(records: list[Record]) -> set[int]:
+    """ids of the records whose p stays below SIGNIFICANCE after Benjamini-Hochberg over their model's layers,
+    separately for each (vision model, text model, metric)."""
+    families: dict[tuple, list[Record]] = defaultdict(list)
+    for record in records:
+        if record.status == "ok" and record.summary is None:
+            families[(record.vision, record.text, record.metric)].append(record)
+    significant = set()
+    for family in families.values():
+        for record, q in zip(family, benjamini_hochberg([r.p_value for r in family]), strict=True):
+            if q is not None and q < SIGNIFICANCE:
+                significant.add(id(record))
+    return significant
+
+
+def model_table(records: list[Record]) -> str:
+    """Every layer of one model against every (text model, metric); * marks q < 0.05 (Benjamini-Hochberg)."""
+    records = [r for r in records if r.summary is None and r.metric != HEADLINE_METRIC]
+    significant = fdr_significant(records)
+    columns = sorted({(r.text, r.metric) for r in records}, key=lambda c: (c[1] != MAIN_METRIC, c[1], c[0]))
+    layers = sorted({(r.depth, r.layer) for r in records})
+    cell = {(r.layer, r.text, r.metric): r for r in records}
+    header = ["depth", "layer"] + [f"{metric} / {text}" for text, metric in columns]
+    rows = []
+    for depth, layer in layers:
+        row = [str(depth), layer]
+        for text, metric in columns:
+            record = cell.get((layer, text, metric))
+            if record is None:
+                row.append("")
+                continue
+            if record.status != "ok":
+                row.append(record.status)
+                continue
+            row.append(fmt_value(record.value) + ("*" if id(record) in significant else ""))
+        rows.append(row)
+    return markdown_table(header, rows)
+
+
+def headlines(records: Iterable[Record]) -> dict[tuple[str, str], Record]:
+    """For each (vision, text), its held-out summary record (results from before summaries have none)."""
+    return {(r.vision, r.text): r for r in records
+            if r.metric == HEADLINE_METRIC and r.status == "ok" and r.summary is not None and r.value is not None}
+
+
+def draws_of(record: Record) -> np.ndarray:
+    return np.array([np.nan if d is None else d for d in record.summary.draws], dtype=float)
+
+
+def compare(a: Record, b: Record) -> Difference | None:
+    """a − b, paired on the same bootstrap draws; None when the two were not drawn alike."""
+    if a.summary.resampling != b.summary.resampling or len(a.summary.draws) != len(b.summary.draws):
+        return None
+    return paired_difference(a.value, b.value, draws_of(a), draws_of(b))
+
+
+def drift(text: str | None, metric: str = HEADLINE_METRIC) -> float:
+    """The declared CPU drift of a text model's scores (0 where none is declared)."""
+    return CPU_DRIFT.get(text or "", {}).get(metric, 0.0)
+
+
+def distinct(a: Record, b: Record, margin: float) -> bool:
+    """a and b differ: the paired test rejects and the difference exceeds ``margin`` (twice the CPU drift)."""
+    difference = compare(a, b)
+    if difference is None:
+        return bool((a.interval and b.interval) and abs(a.value - b.value) > 2 * margin and
+                    (a.interval[0] > b.interval[1] or b.interval[0] > a.interval[1]))
+    return difference.p_value < SIGNIFICANCE and abs(difference.value) > 2 * margin
+
+
+def mean_headline(records: list[Record]) -> Record:
+    """One model's headlines averaged over text models, draw by draw (a pseudo-record for the overall rank)."""
+    first = records[0]
+    keys = {r.summary.resampling for r in records}
+    draws = np.mean([draws_of(r) for r in records], axis=0) if len(keys) == 1 else np.array([np.nan])
+    lows, highs = [r.interval[0] for r in records if r.interval], [r.interval[1] for r in records if r.interval]
+    summary = first.summary.model_copy(update={"draws": [float(d) for d in draws],
+                                               "resampling": keys.pop() if len(keys) == 1 else
+                                               f"unpaired: {first.vision}"})
+    return first.model_copy(update={"text": None, "value": float(np.mean([r.value for r in records])),
+                                    "interval": [float(np.mean(lows)), float(np.mean(highs))]
+                                    if len(lows) == len(records) else None, "summary": summary})
+
+
+def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
+    return tiers({v: r.value for v, r in found.items()}, lambda a, b: distinct(found[a], found[b], margin))
+
+
+def fmt_interval(record: Record) -> str:
+    low, high = record.interval or (None, None)
+    return "" if low is None else f" [{low:.3f}, {high:.3f}]"
+
+
+def headline_table(records: list[Record], problems: Iterable[Problem] = ()) -> str:
+    """Vision models in significance tiers of their held-out 2 vs 2 headline, with intervals, per text model,
+    beside each model's in-sample best layer and its family-wise p."""
+    found = headlines(records)
+    texts = sorted({text for _, text in found})
+    visions = sorted({vision for vision, _ in found})
+    per_text = {t: tier_ranks({v: found[(v, t)] for v in visions if (v, t) in found}, drift(t)) for t in texts}
+    complete = {v: mean_headline([found[(v, t)] for t in texts])
+                for v in visions if all((v, t) in found for t in texts)}
+    overall = tier_ranks(complete, float(np.mean([drift(t) for t in texts])))
+    order = sorted(visions, key=lambda v: (overall.get(v, len(visions) + 1),
+                                           -np.mean([found[(v, t)].value for t in texts if (v, t) in found])))
+    header = ["rank", "vision model"]
+    for text in texts:
+        mark = "†" if drift(text) else ""
+        header += [f"{text}{mark}: held-out 2 vs 2 [95% CI] (rank)",
+                   f"{text}{mark}: best layer in-sample (p, family-wise)"]
+    header.append("concepts")
+    rows = []
+    for vision in order:
+        cells = []
+        for text in texts:
+            record = found.get((vision, text))
+            if record is None:
+                cells += ["—", "—"]
+                continue
+            cells.append(f"**{fmt_value(record.value)}**{fmt_interval(record)} ({per_text[text][vision]})")
+            bound = "≤" if record.summary.permutations_used == 0 else ""
+            cells.append(f"{fmt_value(record.summary.best_value)} ({record.layer}, {record.depth + 1}/"
+                         f"{record.n_layers}; p {bound}{fmt_p(record.p_value)})")
+        concepts = sorted({found[(vision, t)].n_concepts for t in texts if (vision, t) in found})
+        rows.append([str(overall.get(vision, "—")), vision, *cells, ", ".join(map(str, concepts))])
+    failed = [r for r in records if r.metric == HEADLINE_METRIC and r.status != "ok"]
+    for record in failed:
+        rows.append(["—", f"{record.vision} (summary)", *[""] * (2 * len(texts)), f"{record.status}: {record.error}"])
+    for problem in problems:
+        plugin = f", plugin {problem.plugin}" if problem.plugin else ""
+        rows.append(["—", f"{problem.name} ({problem.kind}{plugin})", *[""] * (2 * len(texts)),
+                     f"{problem.status}: {problem.error}"])
+    return markdown_table(header, rows) + "\n\n" + HEADLINE_LEGEND + drift_legend(texts)
+
+
+HEADLINE_LEGEND = (
+    "Chance is 0.5. **Held-out 2 vs 2**: each model's layer is chosen on one half of the concepts and scored "
+    "on the other half, on that half's concepts alone (random halvings, both ways, averaged), so choosing the "
+    "best of many layers does not inflate it. [95% CI]: bootstrap over concepts (and image groups), its spread "
+    "calibrated by subsampling. **Rank**: the best remaining model leads a tier; a model whose paired "
+    "difference from that leader (same bootstrap draws) is not significant (p ≥ 0.05), or is within twice the "
+    "declared CPU drift, shares the leader's rank; the rank column ranks the mean over text models, the "
+    "(rank) in a cell that text model alone. **Best layer in-sample**: the layer with the highest 2 vs 2 on "
+    "all concepts (optimistic, shown for reference) and its family-wise p: the permutation null of the maximum "
+    "over all layers, with the same relabellings for every layer (p ≤: bounded by the per-layer tests' counts). "
+    "Method: docs/methods.md."
+)
+
+
+def drift_legend(texts: Iterable[str]) -> str:
+    """A note naming the CPU-dependent columns and by how much they may move."""
+    notes = [f"{t} (2 vs 2 ±{drift(t, MAIN_METRIC)}, 1 vs 2 ±{drift(t, ONE_VS_TWO)})" for t in texts if drift(t)]
+    if not notes:
+        return ""
+    return ("\n\n† CPU-dependent: scores against " + "; ".join(notes) + " may differ by up to that much on "
+            "another CPU; tiers count differences within twice that as ties.")
+
+
+def comparison_sections(records: list[Record]) -> list[str]:
+    """Per text model, the pairwise p-value matrix of the headlines, and every trained model's gain over its
+    untrained twin and over pixels, each with an interval."""
+    found = headlines(records)
+    texts = sorted({text for _, text in found})
+    lines = ["<details><summary>paired comparisons (held-out 2 vs 2, same bootstrap draws)</summary>", ""]
+    for text in texts:
+        mine = {v: r for (v, t), r in found.items() if t == text}
+        order = sorted(mine, key=lambda v: -mine[v].value)
+        rows = []
+        for a in order:
+            cells = []
+            for b in order:
+                difference = None if a == b else compare(mine[a], mine[b])
+                cells.append("—" if difference is None else
+                             f"{difference.value:+.3f} (p {fmt_p(difference.p_value)})")
+            rows.append([a, *cells])
+        lines += [f"**{text}**: row − column, two-sided p", "", markdown_table(["vision model", *order], rows), ""]
+    gains = gain_rows(found, texts)
+    if gains:
+        header = ["vision model"] + [f"{t}: gain over {what}" for t in texts for what in ("untrained twin", CONTROL)]
+        lines += ["**Gains** (held-out 2 vs 2, difference [95% CI])", "", markdown_table(header, gains), ""]
+    return lines + ["</details>", ""]
+
+
+def gain_rows(found: dict[tuple[str, str], Record], texts: list[str]) -> list[list[str]]:
+    """One row per trained model: its gain over ``<name>_untrained`` and over pixels, per text model."""
+    visions = sorted({v for v, _ in found if v != CONTROL and not v.endswith(UNTRAINED_SUFFIX)})
+    rows = []
+    for vision in visions:
+        cells = []
+        for text in texts:
+            for other in (vision + UNTRAINED_SUFFIX, CONTROL):
+                a, b = found.get((vision, text)), found.get((other, text))
+                difference = None if a is None or b is None else compare(a, b)
+                cells.append("—" if difference is None else
+                             f"{difference.value:+.3f} [{difference.low:+.3f}, {difference.high:+.3f}]")
+        if any(cell != "—" for cell in cells):
+            rows.append([vision, *cells])
+    return rows
+
+
+def plot_curves(records: list[Record], metric: str, title: str, path: Path) -> None:
+    """One line per text model of ``metric`` against layer depth (the paper's Figures 1-4)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_text: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        if record.metric == metric and record.value is not None:
+            by_text[record.text].append(record)
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    labels: dict[int, str] = {}
+    fdr = fdr_significant([r for rows in by_text.values() for r in rows])
+    for text, rows in sorted(by_text.items()):
+        rows.sort(key=lambda r: r.depth)
+        ax.plot([r.depth for r in rows], [r.value for r in rows], marker="o", markersize=3, label=text)
+        significant = [r for r in rows if id(r) in fdr]
+        ax.scatter([r.depth for r in significant], [r.value for r in significant], s=18, facecolors="none",
+                   edgecolors="black", linewidths=0.6)
+        labels.update({r.depth: r.layer for r in rows})
+    ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8, label="chance")
+    step = max(1, len(labels) // 12)
+    ticks = sorted(labels)[::step]
+    ax.set_xticks(ticks, [labels[t] for t in ticks], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def file_part(name: str) -> str:
+    """``name`` as one file-name component (a-z, 0-9, ``_``, ``-``); an empty or over-long one ends in a digest of
+    the whole name, so a name from results.json (``../x``, ``/abs``, NUL, 10 kB) never becomes a path."""
+    part = re.sub(r"[^a-z0-9_]+", "-", name.lower()).strip("-")
+    if part and len(part) <= MAX_FILE_PART:
+        return part
+    return "-".join(filter(None, [part[: MAX_FILE_PART - 13], hashlib.sha256(name.encode()).hexdigest()[:12]]))
+
+
+def plot_file(out: Path, names: Iterable[str], suffix: str = "") -> Path:
+    """``plots/<part>/.../<last part><suffix>.png`` (relative to ``out``) from data names, confined to ``out``."""
+    parts = [file_part(name) for name in names]
+    relative = Path("plots", *parts[:-1], f"{parts[-1]}{suffix}.png")
+    if not (out / relative).resolve().is_relative_to(out.resolve()):
+        raise BenchsuiteError(f"plot {relative} would be written outside {out} (a link inside it points elsewhere); "
+                              "remove the link or choose another --out")
+    return relative
+
+
+def design_section(suite: str, design: str, records: list[Record], problems: list[Problem], out: Path | None,
+                   setting: str = "") -> list[str]:
+    """One (suite, design) section: the main table, comparisons, and per model its curves (drawn into ``out``;
+    left out when ``out`` is None) and every layer's scores."""
+    ok = [r for r in records if r.status == "ok"]
+    heading = f"## Suite `{suite}`, design: {design}" + (f" ({setting})" if setting else "")
+    lines = [heading, "", main_table(records, problems), ""]
+    if headlines(records):
+        lines += comparison_sections(records)
+    if not ok:
+        lines += ["No result was scored in this design: every model failed or was skipped (reasons above).", ""]
+    for vision in sorted({r.vision for r in ok}):
+        mine = [r for r in ok if r.vision == vision]
+        names = [suite, design, *([setting] if setting else []), vision]
+        lines += [f"### {vision}", ""]
+        if out is not None:
+            lines += model_plots(mine, names, design, out)
+        lines += ["<details><summary>every layer and metric (* q < 0.05: Benjamini-Hochberg false discovery "
+                  "rate over this model's layers, per column)</summary>", "",
+                  model_table(mine), "", "</details>", ""]
+    return lines
+
+
+def model_plots(mine: list[Record], names: list[str], design: str, out: Path) -> list[str]:
+    """Draw one model's 2 vs 2 (and 1 vs 2) curves under ``out``; the page lines that show them."""
+    vision = names[-1]
+    curve = plot_file(out, names)
+    plot_curves(mine, MAIN_METRIC, f"{vision}: 2 vs 2 by layer ({design})", out / curve)
+    lines = [f"![2 vs 2 by layer for {vision}]({curve.as_posix()})", ""]
+    if any(r.metric == ONE_VS_TWO for r in mine):
+        curve = plot_file(out, names, "-1v2")
+        plot_curves(mine, ONE_VS_TWO, f"{vision}: 1 vs 2 by layer ({design})", out / curve)
+        n_images = max(r.n_images or 0 for r in mine if r.metric == ONE_VS_TWO)
+        lines += [f"![1 vs 2 by layer for {vision}]({curve.as_posix()})", "",
+                  f"1 vs 2: up to {n_images} misclassified images per text model.", ""]
+    return lines
+
+
+def setting_of(record: Record) -> str:
+    return f"seed {record.provenance.seed}, {record.provenance.permutations} permutations"
+
+
+def render(results: Results, out: Path | None) -> str:
+    """The page: one section per (suite, design), and per setting where a suite mixes seeds or permutations;
+    plots are drawn into ``out``, or left out of the page when ``out`` is None."""
+    sections: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
+    for record in results.records:
+        setting = setting_of(record) if record.suite in results.mixed_settings else ""
+        sections[(record.suite, record.design, setting)].append(record)
+    for problem in results.problems:
+        if not any(suite == problem.suite for suite, _, _ in sections):
+            sections[(problem.suite, problem.design or "every design", "")] = []
+    lines = [
+        "# benchsuite leaderboard",
+        "",
+        "How well does each layer of a vision network predict the semantic similarity of concepts as seen "
+        "by a text model? 2 vs 2 accuracy of similarity encoding (Dharmaretnam & Fyshe, NAACL 2018) "
+        + ("of a layer chosen on held-out concepts, with 95% intervals and significance tiers (docs/methods.md)"
+           if headlines(results.records) else "of each model's best layer") +
+        "; per-layer curves, RSA, debiased CKA, mutual k-NN and the 1 vs 2 test below.",
+        "",
+    ]
+    if results.mixed_settings:
+        lines += ["Some suites mix records computed under different seeds or permutation counts; each setting "
+                  "is ranked in its own section, never against another.", ""]
+    if not any(r.status == "ok" for r in results.records):
+        lines += ["**Nothing was scored**: every model failed or was skipped; the reasons are listed below.", ""]
+    for (suite, design, setting), mine in sorted(sections.items()):
+        mine_problems = [p for p in results.problems if p.suite == suite and p.design in (None, design)]
+        lines += design_section(suite, design, mine, mine_problems, out, setting)
+    return "\n".join(lines) + "\n"
+
+
+def publish(results: Path, out: Path) -> Path:
+    """Write ``out/README.md``, its plots, and a copy of the results data it was built from.
+
+    ``results`` is a results.json file; the concept inventories beside it
+    (``concepts-<suite>.json``) are copied too, so the published folder is self-contained.
+    """
+    data = read_results(results)
+    out.mkdir(parents=True, exist_ok=True)
+    for source in [results, *sorted(results.parent.glob("concepts-*.json"))]:
+        if source.resolve() != (out / source.name).resolve():
+            atomic_write_text(out / source.name, source.read_text())
+    page = out / "README.md"
+    atomic_write_text(page, render(data, out))
+    return page
+
+
+README_BLOCK = re.compile(r"<!-- leaderboard:start -->.*<!-- leaderboard:end -->", re.S)
+
+
+def update_readme(readme: Path, results: Path, leaderboard_link: str = "leaderboard/README.md") -> None:
+    """Replace the block between ``<!-- leaderboard:start/end -->`` with the first design's main table."""
+    data = read_results(results)
+    if not data.records:
+        return
+    suite, design = data.records[0].suite, data.records[0].design
+    mine = [r for r in data.records if r.suite == suite and r.design == design]
+    problems = [p for p in data.problems if p.suite == suite and p.design in (None, design)]
+    n_concepts = max(r.n_concepts for r in mine)
+    block = (
+        "<!-- leaderboard:start -->\n"
+        f"Top of the published [leaderboard]({leaderboard_link}): suite `{suite}`, design \"{design}\" "
+        f"({n_concepts} concepts; 2 vs 2 accuracy of each model's layer chosen on held-out concepts, or of its "
+        f"best layer where the results predate that, chance 0.5; untrained networks "
+        f"and raw pixels are the controls):\n\n{main_table(mine, problems)}\n<!-- leaderboard:end -->"
+    )
+    text = readme.read_text()
+    if not README_BLOCK.search(text):
+        raise ValueError(f"{readme} has no <!-- leaderboard:start --> ... <!-- leaderboard:end --> block")
+    atomic_write_text(readme, README_BLOCK.sub(lambda _: block, text))

@@ -1,0 +1,272 @@
+"""Result records: the one schema the runner writes and the leaderboard reads.
+
+``results.json`` is a :class:`Results` document (``schema_version``, score
+:class:`Record` s, plugin :class:`Problem` s); see ``docs/results.md``. Files
+written before the schema had a version (a bare JSON list of records, plugin
+problems as records with ``"*"`` placeholders) are upgraded on read.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from benchsuite.contract.errors import one_line
+from benchsuite.extraction.cache import atomic_write_text
+
+log = logging.getLogger("benchsuite")
+
+SCHEMA_VERSION = 2
+Status = Literal["ok", "failed", "skipped"]
+ProblemKind = Literal["plugin", "vision", "text", "images", "concepts", "metrics"]
+
+HEADLINE_METRIC = "two_vs_two_heldout"
+"""The metric of a summary record: 2 vs 2 of a layer chosen on held-out concepts (docs/methods.md)."""
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Provenance(BaseModel):
+    """Where a score came from: library versions, weights, settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    versions: dict[str, str] = {}
+    weights_hash: str | None = None
+    weights_source: str | None = None
+    seed: int | None = None
+    permutations: int | None = None
+    device: str | None = None
+    text_fingerprint: str | None = None
+    time: str | None = None
+
+
+class Summary(BaseModel):
+    """How a summary record's headline was estimated, and the bootstrap draws that pair it with others."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    best_value: float
+    selected: dict[str, float] = {}
+    n_splits: int
+    n_bootstrap: int
+    spread_factor: float = 1.0
+    resampling: str
+    draws: list[float | None]
+    permutations_used: int | None = None
+
+
+class Record(BaseModel):
+    """One (vision layer, text model, metric) result; ``status="failed"`` when that metric or layer failed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suite: str
+    design: str
+    vision: str
+    text: str | None = None
+    layer: str | None = None
+    depth: int | None = None
+    n_layers: int | None = None
+    metric: str | None = None
+    value: float | None = None
+    groups: list[float | None] = []
+    p_value: float | None = None
+    chance: float | None = None
+    higher_is_better: bool = True
+    n_concepts: int = 0
+    n_images: int | None = None
+    status: Status = "ok"
+    error: str | None = None
+    excluded: dict[str, str] = Field(default_factory=dict)
+    concept_scope: Literal["suite", "text_model"] = "suite"
+    provenance: Provenance = Field(default_factory=Provenance)
+    interval: list[float] | None = None
+    summary: Summary | None = None
+
+
+class Problem(BaseModel):
+    """A plugin item that was skipped (resources absent) or failed (it raised or returned bad data)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suite: str
+    kind: ProblemKind
+    name: str
+    plugin: str | None = None
+    design: str | None = None
+    status: Literal["failed", "skipped"]
+    error: str
+    time: str = Field(default_factory=utc_now)
+
+
+FRAME_COLUMNS: dict[str, str] = {
+    "suite": "str", "design": "str", "vision": "str", "text": "str", "layer": "str", "depth": "Int64",
+    "n_layers": "Int64", "metric": "str", "value": "float64", "interval_low": "float64", "interval_high": "float64",
+    "p_value": "float64", "chance": "float64", "higher_is_better": "bool", "n_concepts": "int64",
+    "n_images": "Int64", "status": "str", "error": "str", "concept_scope": "str", "groups": "object",
+    "excluded": "object", "provenance.weights_hash": "str", "provenance.weights_source": "str",
+    "provenance.seed": "Int64", "provenance.permutations": "Int64", "provenance.device": "str",
+    "provenance.text_fingerprint": "str", "provenance.time": "str", "summary.best_value": "float64",
+    "summary.n_splits": "Int64", "summary.n_bootstrap": "Int64", "summary.spread_factor": "float64",
+    "summary.permutations_used": "Int64",
+}
+"""``Results.to_pandas`` columns in order, with their dtypes; ``provenance.versions.<package>`` columns follow."""
+
+
+def frame_row(record: Record) -> dict[str, Any]:
+    """One record as flat columns: ``interval`` split in two, ``excluded`` as its concept ids, scalars of
+    ``provenance`` and ``summary`` (the bootstrap draws and layer shares stay on the record)."""
+    row = record.model_dump(exclude={"interval", "excluded", "provenance", "summary"})
+    low, high = record.interval or (None, None)
+    row.update(interval_low=low, interval_high=high, excluded=sorted(record.excluded))
+    provenance = record.provenance.model_dump(exclude={"versions"})
+    row.update({f"provenance.{key}": value for key, value in provenance.items()})
+    summary = record.summary.model_dump() if record.summary is not None else {}
+    row.update({column: summary.get(column.removeprefix("summary.")) for column in FRAME_COLUMNS
+                if column.startswith("summary.")})
+    row.update({f"provenance.versions.{package}": version for package, version in record.provenance.versions.items()})
+    return row
+
+
+class Results(BaseModel):
+    """The whole of ``results.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    records: list[Record] = []
+    problems: list[Problem] = []
+    mixed_settings: dict[str, list[str]] = Field(default_factory=dict)
+
+    def to_pandas(self) -> Any:
+        """A ``pandas.DataFrame`` with one row per record, in record order, for filtering and plotting.
+
+        Columns, always in this order: ``FRAME_COLUMNS`` (the record's fields; ``interval`` as
+        ``interval_low``/``interval_high``; ``groups`` the per-group values and ``excluded`` the left-out
+        concept ids, as lists; ``provenance.*`` and ``summary.*`` scalars), then ``provenance.versions.<package>``
+        sorted by package. Missing numbers are NaN (floats) or <NA> (nullable Int64 counts), missing text NaN.
+        Plugin problems are not records: see ``problems``.
+        """
+        import pandas as pd
+
+        rows = [frame_row(record) for record in self.records]
+        versions = sorted({column for row in rows for column in row if column.startswith("provenance.versions.")})
+        columns = {**FRAME_COLUMNS, **dict.fromkeys(versions, "str")}
+        return pd.DataFrame({column: pd.Series([row.get(column) for row in rows], dtype=dtype)
+                             for column, dtype in columns.items()})
+
+
+RECORDS = TypeAdapter(list[Record])
+LEGACY = TypeAdapter(list[dict[str, Any]])
+
+
+def write_records(path: Path, records: list[Record]) -> None:
+    """Write one model's records atomically: a reader sees the old file or the new one, never half."""
+    atomic_write_text(path, json.dumps([r.model_dump(mode="json") for r in records], indent=1, allow_nan=False))
+
+
+def read_records(path: Path) -> list[Record]:
+    """One model's records file (a JSON list of records)."""
+    return RECORDS.validate_json(Path(path).read_bytes())
+
+
+def upgrade_legacy(items: list[dict[str, Any]]) -> Results:
+    """A results file from before ``schema_version``: problems were records with ``"*"`` placeholders."""
+    records, problems = [], []
+    for item in items:
+        if item.get("status", "ok") != "ok" and (item.get("design") == "*" or item.get("layer") is None):
+            kind = item.get("provenance", {}).get("kind") or ("text" if item.get("vision") == "*" else "vision")
+            name = item.get("text") if kind == "text" else item.get("vision")
+            problems.append(Problem(suite=item["suite"], kind=kind, name=name or "?", status=item["status"],
+                                    error=one_line(item.get("error") or ""),
+                                    design=None if item.get("design") == "*" else item.get("design"),
+                                    time=item.get("provenance", {}).get("time") or utc_now()))
+        else:
+            records.append(Record.model_validate(item))
+    return Results(records=records, problems=problems, mixed_settings=mixed_settings(records))
+
+
+def read_results(path: Path) -> Results:
+    """``results.json`` of any schema version, upgraded to the current one; a ValueError names a bad file."""
+    raw = Path(path).read_bytes()
+    try:
+        data = json.loads(raw)
+        if isinstance(data, list):
+            return upgrade_legacy(LEGACY.validate_python(data))
+        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+            version = data.get("schema_version") if isinstance(data, dict) else None
+            raise ValueError(f"schema_version {version!r}, this benchsuite reads {SCHEMA_VERSION} and lists")
+        return Results.model_validate(data)
+    except (ValueError, ValidationError) as error:
+        raise ValueError(f"{path} is not a valid results file: {one_line(str(error))[:300]}") from None
+
+
+def write_results(path: Path, results: Results) -> None:
+    atomic_write_text(path, json.dumps(results.model_dump(mode="json"), indent=1, allow_nan=False))
+
+
+def mixed_settings(records: list[Record]) -> dict[str, list[str]]:
+    """For each suite whose records were computed under different seeds or permutation counts, the settings found."""
+    found: dict[str, set[str]] = {}
+    for record in records:
+        if record.status == "ok":
+            setting = f"seed={record.provenance.seed}, permutations={record.provenance.permutations}"
+            found.setdefault(record.suite, set()).add(setting)
+    return {suite: sorted(settings) for suite, settings in found.items() if len(settings) > 1}
+
+
+def move_aside(path: Path, why: str) -> Path:
+    """Rename a bad file to ``<name>.corrupt-<time>`` (kept for inspection) and warn, naming both."""
+    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    os.replace(path, target)
+    log.warning("%s: %s; moved it aside to %s and rebuilding it", path, one_line(why), target)
+    return target
+
+
+def read_results_or_move_aside(path: Path) -> Results:
+    """The results file, or empty results when it is absent; an unreadable one is moved aside, never fatal."""
+    if not path.exists():
+        return Results()
+    try:
+        return read_results(path)
+    except ValueError as error:
+        move_aside(path, str(error))
+        return Results()
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``<path>.lock`` while a read-modify-write of ``path`` runs (other runs wait)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def merge_results(path: Path, suite: str, records: list[Record], problems: list[Problem]) -> Results:
+    """Replace ``suite``'s records and problems in ``path``, keeping every other suite's, under a lock."""
+    with locked(path):
+        current = read_results_or_move_aside(path)
+        kept = [r for r in current.records if r.suite != suite] + records
+        merged = Results(records=kept, problems=[p for p in current.problems if p.suite != suite] + problems,
+                         mixed_settings=mixed_settings(kept))
+        write_results(path, merged)
+    for name, settings in merged.mixed_settings.items():
+        log.warning("%s mixes records of suite %r computed under different settings (%s); the leaderboard "
+                    "ranks each setting separately", path, name, "; ".join(settings))
+    return merged

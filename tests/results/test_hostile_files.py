@@ -1,0 +1,80 @@
+"""Data files are data: a hostile results.json never writes outside the leaderboard folder."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from benchsuite.contract.errors import BenchsuiteError
+from benchsuite.results.leaderboard import file_part, plot_file, publish
+from benchsuite.results.records import Record, Results, write_results
+
+
+def records_for(suite: str, design: str, vision: str) -> list[Record]:
+    """Two layers of 2 vs 2 and 1 vs 2 for one (suite, design, vision): enough for both plots."""
+    return [
+        Record(suite=suite, design=design, vision=vision, text="glove", layer=layer, depth=depth, n_layers=2,
+               metric=metric, value=0.6 + depth / 10, groups=[0.6], p_value=0.01, chance=0.5, n_concepts=9,
+               n_images=3)
+        for depth, layer in enumerate(["a", "b"]) for metric in ("two_vs_two", "one_vs_two")
+    ]
+
+
+def files_under(folder: Path) -> set[Path]:
+    return {path for path in folder.rglob("*") if path.is_file()}
+
+
+def test_hostile_names_in_results_never_write_outside_out(tmp_path):
+    escape_target = tmp_path / "escaped"
+    hostile = [
+        ("../../../x", "../..", "../../escaped/pwned"),
+        ("/", str(escape_target), str(escape_target / "abs")),
+        ("s", "d", "nul\x00byte"),
+        ("s", "d", "x" * 5000),
+        ("s", "d", ".."),
+        ("s", "d", ""),
+        ("s", "d", "..\\..\\win"),
+        ("s", "d", "ok_name"),
+    ]
+    results = tmp_path / "in" / "results.json"
+    results.parent.mkdir()
+    write_results(results, Results(records=[r for names in hostile for r in records_for(*names)]))
+    before = files_under(tmp_path)
+    out = tmp_path / "deep" / "board"
+    page = publish(results, out)
+    written = files_under(tmp_path) - before
+    assert written and all(path.resolve().is_relative_to(out.resolve()) for path in written)
+    assert not escape_target.exists()
+    plots = [path for path in written if path.suffix == ".png"]
+    assert len(plots) == 2 * len(hostile)
+    assert all(len(path.name) < 100 and "\x00" not in str(path) for path in plots)
+    links = re.findall(r"!\[[^\]]*\]\(([^)]*)\)", page.read_text())
+    assert len(links) == len(plots) and {out / link for link in links} == set(plots)
+    assert (out / "plots" / "s" / "d" / "ok_name.png").is_file()
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("mobilenet_v2", "mobilenet_v2"), ("1 photo x 1 group", "1-photo-x-1-group"), ("../../x", "x"),
+    ("/etc/passwd", "etc-passwd"), ("a\x00b", "a-b"),
+])
+def test_file_part_keeps_published_names_and_strips_the_rest(name, expected):
+    assert file_part(name) == expected
+
+
+def test_empty_and_long_names_get_distinct_digest_names():
+    long_a, long_b = "a" * 500, "a" * 499 + "b"
+    assert file_part(long_a) != file_part(long_b) and len(file_part(long_a)) <= 80
+    assert file_part("..") != file_part("...") and re.fullmatch(r"[0-9a-f]{12}", file_part(".."))
+
+
+def test_a_link_inside_out_that_points_elsewhere_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    out = tmp_path / "board"
+    out.mkdir()
+    (out / "plots").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(BenchsuiteError, match=r"plots/s/d/v.png would be written outside .*board"):
+        plot_file(out, ["s", "d", "v"])
+    assert not any(outside.iterdir())

@@ -1,0 +1,210 @@
+"""Leaderboard tables from records alone."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from benchsuite.results import leaderboard
+from benchsuite.results.leaderboard import best_layers, publish
+from benchsuite.results.records import Problem, Record, Results, write_results
+
+
+def compact(text: str) -> str:
+    """Markdown with tabulate's alignment padding taken out: one space around each cell, ``---`` rules."""
+    return re.sub(r"\|-{3,}(?=\|)", "|---", re.sub(r" {2,}", " ", text))
+
+
+def main_table(*args) -> str:
+    return compact(leaderboard.main_table(*args))
+
+
+def model_table(*args) -> str:
+    return compact(leaderboard.model_table(*args))
+
+
+def record(vision, layer, depth, value, text="glove", metric="two_vs_two", groups=None, p=0.01):
+    return Record(suite="s", design="d", vision=vision, text=text, layer=layer, depth=depth, n_layers=3,
+                  metric=metric, value=value, groups=groups or [value], p_value=p, chance=0.5, n_concepts=42)
+
+
+RECORDS = [
+    record("small", "a", 0, 0.61), record("small", "b", 1, 0.70), record("small", "c", 2, 0.66),
+    record("big", "a", 0, 0.62, groups=[0.60, 0.64]), record("big", "b", 1, 0.80, groups=[0.78, 0.82], p=0.0009),
+    record("big", "c", 2, 0.79), record("big", "b", 1, 0.3, metric="rsa"),
+]
+PROBLEMS = [Problem(suite="s", kind="vision", name="broken", plugin="brokenpkg", status="failed",
+                    error="RuntimeError: no")]
+
+
+def test_best_layer_per_model_and_text():
+    best = best_layers(RECORDS, "two_vs_two")
+    assert best[("big", "glove")].layer == "b" and best[("small", "glove")].value == 0.70
+
+
+def test_main_table_ranks_by_best_layer_and_lists_failures():
+    table = main_table(RECORDS, PROBLEMS)
+    lines = table.splitlines()
+    assert lines[2].startswith("| 1 | big | **0.800 ± 0.028** (b, 2/3; p <0.001)")
+    assert lines[3].startswith("| 2 | small | **0.700** (b, 2/3; p 0.010)")
+    assert lines[4].startswith("| — | broken (vision, plugin brokenpkg) |") and "failed: RuntimeError: no" in lines[4]
+    assert lines[2].endswith("| 42 |")
+
+
+def test_model_table_marks_significance():
+    table = model_table([r for r in RECORDS if r.vision == "big"])
+    assert "| 1 | b | 0.800* | 0.300* |" in table
+
+
+def test_publish_writes_page_and_plots(tmp_path):
+    results = tmp_path / "results.json"
+    write_results(results, Results(records=RECORDS, problems=PROBLEMS))
+    page = publish(results, tmp_path / "board")
+    text = compact(page.read_text())
+    assert "## Suite `s`, design: d" in text and "![2 vs 2 by layer for big](plots/s/d/big.png)" in text
+    assert (tmp_path / "board" / "plots" / "s" / "d" / "big.png").stat().st_size > 5000
+
+
+def test_readme_block_is_refreshed(tmp_path):
+    from benchsuite.results.leaderboard import update_readme
+
+    results = tmp_path / "results.json"
+    write_results(results, Results(records=RECORDS, problems=PROBLEMS))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- leaderboard:start -->\nold\n<!-- leaderboard:end -->\nrest\n")
+    update_readme(readme, results)
+    text = compact(readme.read_text())
+    assert "old" not in text and "| 1 | big |" in text and text.startswith("intro") and text.endswith("rest\n")
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="leaderboard:start"):
+        update_readme(readme, results)
+
+
+def test_legacy_results_files_still_publish(tmp_path):
+    """A results.json from before schema_version: a bare list, problems as records with "*" placeholders."""
+    results = tmp_path / "results.json"
+    legacy = [r.model_dump(mode="json") for r in RECORDS] + [
+        {"suite": "s", "design": "*", "vision": "broken", "status": "failed", "error": "RuntimeError: no",
+         "provenance": {"kind": "vision", "time": "2026-01-01T00:00:00Z"}}]
+    results.write_text(json.dumps(legacy))
+    text = compact(publish(results, tmp_path / "board").read_text())
+    assert "| 1 | big |" in text and "| — | broken (vision) |" in text and "failed: RuntimeError: no" in text
+
+
+def test_multi_line_errors_and_failed_cells_keep_tables_intact():
+    problem = Problem(suite="s", kind="text", name="t", status="failed", error="Line one\nline two | three")
+    failed = record("big", "d", 3, None).model_copy(update={"status": "failed", "error": "x", "value": None})
+    table = main_table(RECORDS, [problem])
+    assert "failed: Line one line two \\| three |" in table  # an escaped pipe, shown as | by markdown
+    rows = [line.replace("\\|", "") for line in table.splitlines() if line.startswith("|")]
+    assert len(rows) == 5 and all(line.count("|") == rows[0].count("|") for line in rows)
+    assert "| 3 | d | failed |" in model_table([*RECORDS, failed])
+
+
+def test_an_all_failed_run_says_so(tmp_path):
+    results = tmp_path / "results.json"
+    write_results(results, Results(problems=PROBLEMS))
+    text = compact(publish(results, tmp_path / "board").read_text())
+    assert "**Nothing was scored**" in text and "failed: RuntimeError: no" in text
+
+
+def test_records_under_different_settings_are_never_ranked_together(tmp_path):
+    other = [r.model_copy(update={"vision": r.vision + "_seed7", "provenance": r.provenance.model_copy(
+        update={"seed": 7, "permutations": 100})}) for r in RECORDS]
+    same = [r.model_copy(update={"provenance": r.provenance.model_copy(update={"seed": 0, "permutations": 1000})})
+            for r in RECORDS]
+    from benchsuite.results.records import mixed_settings
+
+    results = tmp_path / "results.json"
+    write_results(results, Results(records=same + other, mixed_settings=mixed_settings(same + other)))
+    text = compact(publish(results, tmp_path / "board").read_text())
+    first = text.index("(seed 0, 1000 permutations)")
+    second = text.index("(seed 7, 100 permutations)")
+    assert "| 1 | big |" in text[first:second] and "big_seed7" not in text[first:second]
+    assert "| 1 | big_seed7 |" in text[second:]
+
+
+def headline_record(vision, value, text="glove", noise=0.0005, p=0.001, seed=0, key="k1"):
+    """A summary record whose bootstrap draws share one concept-level component with every other model's."""
+    from benchsuite.results.records import Summary
+
+    shared = np.random.default_rng(0).normal(0, 0.02, 400)
+    draws = value + shared + np.random.default_rng(hash((vision, text)) % 2**32).normal(0, noise, 400)
+    return Record(suite="s", design="d", vision=vision, text=text, layer="b", depth=1, n_layers=3,
+                  metric="two_vs_two_heldout", value=value, p_value=p, chance=0.5, n_concepts=42,
+                  interval=[value - 0.04, value + 0.04],
+                  summary=Summary(best_value=value + 0.01, n_splits=10, n_bootstrap=400, resampling=key,
+                                  draws=list(draws)))
+
+
+def test_a_bounded_familywise_p_is_shown_as_a_bound():
+    bounded = headline_record("lite1", 0.886, p=0.013)
+    bounded.summary.permutations_used = 0
+    assert "p ≤0.013)" in main_table([bounded])
+
+
+SCORES = {"lite1": 0.886, "lite0": 0.880, "mobilenet_v2": 0.85, "mobilenet_v2_untrained": 0.58, "pixels": 0.578}
+HEADLINES = [headline_record(v, s, text=t) for v, s in SCORES.items() for t in ("glove", "e5_multilingual")]
+
+
+def cell_rank(table, vision, column):
+    row = next(line for line in table.splitlines() if line.startswith("| ") and f" {vision} |" in line)
+    return row.split(" | ")[column]
+
+
+def test_headline_table_ranks_in_tiers_and_ties_within_cpu_drift():
+    table = main_table(RECORDS + HEADLINES)
+    lines = table.splitlines()
+    assert "e5_multilingual†: held-out 2 vs 2 [95% CI] (rank)" in lines[0]
+    assert "glove: best layer in-sample (p, family-wise)" in lines[0]
+    assert lines[2].startswith("| 1 | lite1 | **0.886** [0.846, 0.926] (1) | 0.896 (b, 2/3; p 0.001) |")
+    # 0.006 apart with tiny noise: distinct for glove, a tie within twice e5's declared 0.004 drift
+    assert cell_rank(table, "lite0", 2).endswith("(1)") and cell_rank(table, "lite0", 4).endswith("(2)")
+    assert cell_rank(table, "mobilenet_v2", 0) == "| 3"
+    assert cell_rank(table, "pixels", 0) == cell_rank(table, "mobilenet_v2_untrained", 0) == "| 4"
+    assert "† CPU-dependent: scores against e5_multilingual (2 vs 2 ±0.004, 1 vs 2 ±0.031)" in table
+
+
+def test_paired_comparisons_and_gains_over_twin_and_pixels(tmp_path):
+    from benchsuite.results.leaderboard import comparison_sections
+
+    text = compact("\n".join(comparison_sections(HEADLINES)))
+    assert "**glove**: row − column, two-sided p" in text
+    glove = text[text.index("**glove**"):]
+    row = next(line for line in glove.splitlines() if line.startswith("| lite1 |"))
+    assert row.split(" | ")[2].startswith("+0.006 (p ")
+    gains = next(line for line in text.splitlines() if line.startswith("| mobilenet_v2 |") and "[" in line)
+    assert "+0.270 [" in gains and "+0.272 [" in gains
+    results = tmp_path / "results.json"
+    write_results(results, Results(records=RECORDS + HEADLINES, problems=PROBLEMS))
+    page = compact(publish(results, tmp_path / "board").read_text())
+    assert "paired comparisons" in page and "Benjamini-Hochberg" in page and "| 1 | lite1 |" in page
+
+
+def test_draws_from_other_concepts_are_never_paired():
+    from benchsuite.results.leaderboard import compare
+
+    other = headline_record("lite0", 0.880, key="another concept set")
+    assert compare(HEADLINES[0], other) is None
+    assert compare(HEADLINES[0], HEADLINES[2]).value == pytest.approx(0.006)
+
+
+def test_layer_stars_control_the_false_discovery_rate():
+    rows = [record("m", name, depth, 0.6, p=p) for depth, (name, p) in enumerate([("a", 0.04), ("b", 0.5),
+                                                                                  ("c", 0.6)])]
+    assert "| 0 | a | 0.600 |" in model_table(rows)  # p 0.04, but q = 0.04 · 3 / 1 = 0.12
+    rows[1:] = [record("m", "b", 1, 0.6, p=0.001), record("m", "c", 2, 0.6, p=0.02)]
+    table = model_table(rows)
+    assert "| 0 | a | 0.600* |" in table and "| 2 | c | 0.600* |" in table  # q = 0.04 · 3 / 3, 0.02 · 3 / 2
+
+
+def test_results_without_summaries_still_name_the_cpu_dependent_columns():
+    table = main_table(RECORDS + [record("big", "b", 1, 0.81, text="e5_multilingual")])
+    assert "e5_multilingual†: 2 vs 2 (best layer, p)" in table.splitlines()[0] and "(not corrected" in table
+    assert "† CPU-dependent: scores against e5_multilingual (2 vs 2 ±0.004, 1 vs 2 ±0.031)" in table
+
+
+def test_a_pipe_in_a_model_name_is_escaped_not_a_new_column():
+    table = leaderboard.main_table([record("a|b", "x", 0, 0.7), record("c", "x", 0, 0.6)])
+    assert "| a\\|b " in table and all(line.replace("\\|", "").count("|") == 5 for line in table.splitlines()[:4])
