@@ -40,10 +40,10 @@ def test_foreign_imports_are_found_at_any_depth():
     source = (
         "from benchsuite.plugin import hookimpl\n"
         "import benchsuite.extraction.cache\n"
-        "def load():\n    from benchsuite.contract.schemas import Concept\n    from benchsuite.run import runner\n"
+        "def load():\n    from benchsuite.contract.schemas import Concept\n    from benchsuite.run import suite_run\n"
     )
     assert foreign_imports(source) == ["benchsuite.extraction.cache", "benchsuite.contract.schemas",
-                                       "benchsuite.run.runner"]
+                                       "benchsuite.run.suite_run"]
 
 
 def test_there_are_plugin_files_to_check():

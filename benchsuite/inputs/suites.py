@@ -93,7 +93,7 @@ def default_registry_path() -> Path:
     local = Path.cwd() / REGISTRY_FILE
     if local.exists():
         return local
-    return Path(__file__).resolve().parents[1] / REGISTRY_FILE
+    return Path(__file__).resolve().parents[2] / REGISTRY_FILE
 
 
 def load_suites(path: Path | str | None = None) -> dict[str, Suite]:

@@ -78,7 +78,7 @@ def tiny_images(count: int = 4, seed: int = 0) -> list[np.ndarray]:
 def unrelated_matrices(k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two unrelated k×k correlation matrices of random data."""
     rng = np.random.default_rng(seed)
-    return np.corrcoef(rng.normal(size=(k, 20))), np.corrcoef(rng.normal(size=(k, 20)))
+    return np.asarray(np.corrcoef(rng.normal(size=(k, 20)))), np.asarray(np.corrcoef(rng.normal(size=(k, 20))))
 
 
 def split_kind(name: str) -> tuple[str, str]:

@@ -14,6 +14,7 @@ import sys
 import textwrap
 import typing
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -22,7 +23,7 @@ from benchsuite import plugin
 from benchsuite.contract import hookspecs
 from benchsuite.contract.manager import KINDS, SOURCE_HOOK
 
-DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
+DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 BLOCK = re.compile(r"(<!-- api:(?P<name>[A-Za-z_]+):start -->\n)(?P<body>.*?)(<!-- api:(?P=name):end -->)", re.S)
 BASE_FIELDS = frozenset(plugin.PluginItemMeta.model_fields)
 
@@ -46,7 +47,8 @@ def field_table(model: type[BaseModel], skip: frozenset[str] = frozenset()) -> s
             continue
         if not info.description:
             raise ValueError(
-                f"field {model.__name__}.{name} has no description; add Field(description=...) in benchsuite/schemas.py"
+                f"field {model.__name__}.{name} has no description; add Field(description=...) in "
+                "benchsuite/contract/schemas.py"
             )
         default = "required" if info.is_required() else f"`{info.default!r}`"
         cell = info.description.replace("|", "\\|")
@@ -57,7 +59,10 @@ def field_table(model: type[BaseModel], skip: frozenset[str] = frozenset()) -> s
 
 def attribute_docs(cls: type) -> dict[str, str]:
     """Docstrings written under annotated class attributes (``x: int`` then ``\"\"\"...\"\"\"``), by attribute name."""
-    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    definition = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
+    if not isinstance(definition, ast.ClassDef):
+        raise TypeError(f"{cls!r}'s source is not a class statement")
+    body = definition.body
     docs = {}
     for node, following in zip(body, body[1:], strict=False):
         if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
@@ -72,14 +77,14 @@ def protocol_table(protocol: type) -> str:
     attributes = attribute_docs(protocol)
     for name in typing.get_type_hints(protocol):
         if name not in attributes:
-            raise ValueError(f"attribute {protocol.__name__}.{name} has no docstring in benchsuite/schemas.py")
+            raise ValueError(f"attribute {protocol.__name__}.{name} has no docstring in benchsuite/contract/schemas.py")
         rows.append(f"| `{name}` | {attributes[name]} |")
     for name, member in vars(protocol).items():
         if not inspect.isfunction(member) or (name.startswith("_") and name != "__call__"):
             continue
         doc = " ".join((inspect.getdoc(member) or "").split())
         if not doc:
-            raise ValueError(f"method {protocol.__name__}.{name} has no docstring in benchsuite/schemas.py")
+            raise ValueError(f"method {protocol.__name__}.{name} has no docstring in benchsuite/contract/schemas.py")
         parameters = list(inspect.signature(member).parameters)[1:]
         rows.append(f"| `{name}({', '.join(parameters)})` | {doc} |")
     return "\n".join(rows) + "\n"
@@ -92,14 +97,22 @@ LOADED = dict(zip(KINDS, PROTOCOLS, strict=True))
 """Each kind's protocol: what its ``loader`` returns."""
 
 
+def hook_doc(hook: str) -> str:
+    """The docstring of hook spec ``hook``, on one line."""
+    doc = inspect.getdoc(getattr(hookspecs, hook))
+    if not doc:
+        raise ValueError(f"hook {hook} has no docstring in benchsuite/contract/hookspecs.py")
+    return " ".join(doc.split())
+
+
 def hook_table() -> str:
     """Markdown table: each hook, the record it registers, and the protocol its loader's result satisfies."""
     rows = ["| hook | registers | its loader returns a | the hook |", "|---|---|---|---|"]
     for kind, (hook, meta) in KINDS.items():
-        doc = " ".join(inspect.getdoc(getattr(hookspecs, hook)).split())
+        doc = hook_doc(hook)
         rows.append(f"| `{hook}(register)` | `{meta.__name__}` | `{LOADED[kind].__name__}` | {doc} |")
     hook, meta = SOURCE_HOOK
-    doc = " ".join(inspect.getdoc(getattr(hookspecs, hook)).split())
+    doc = hook_doc(hook)
     rows.append(f"| `{hook}(register)` | `{meta.__name__}` | `VisionModelMeta` or `TextEmbeddingMeta` (resolved "
                 f"from `PREFIX:NAME`) | {doc} |")
     return "\n".join(rows) + "\n"
@@ -108,12 +121,12 @@ def hook_table() -> str:
 GENERATORS: dict[str, Callable[[], str]] = {
     "PluginItemMeta": lambda: field_table(plugin.PluginItemMeta),
     **{
-        meta.__name__: (lambda meta=meta: field_table(meta, skip=BASE_FIELDS))
+        meta.__name__: partial(field_table, meta, skip=BASE_FIELDS)
         for meta in (plugin.VisionModelMeta, plugin.TextEmbeddingMeta, plugin.MetricMeta, plugin.ModelSourceMeta)
     },
-    **{model.__name__: (lambda model=model: field_table(model))
+    **{model.__name__: partial(field_table, model)
        for model in (plugin.Concept, plugin.ImageRecord, plugin.ConceptVector)},
-    **{protocol.__name__: (lambda protocol=protocol: protocol_table(protocol)) for protocol in PROTOCOLS},
+    **{protocol.__name__: partial(protocol_table, protocol) for protocol in PROTOCOLS},
     "hooks": hook_table,
 }
 """Block name in docs/plugins.md -> the text it must hold."""

@@ -11,7 +11,7 @@ import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from benchsuite.metrics.backend import Backend, one_blas_thread, resolve_backend
-from benchsuite.metrics.statistics import evaluate_checked, get_metric
+from benchsuite.metrics.statistics import checked_statistic_value, get_metric
 from benchsuite.metrics.two_vs_two import too_few_concepts
 from benchsuite.metrics.validation import (
     check_direction,
@@ -110,7 +110,8 @@ def batched_null(values: Callable[[Any], Any], backend: Backend, batches: Iterat
     if backend.is_torch:
         return np.concatenate([backend.to_numpy(values(backend.asarray(p))) for p in batches])
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    results, pending = [], deque()
+    results: list[Any] = []
+    pending: deque[Future[Any]] = deque()
     with one_blas_thread(), ThreadPoolExecutor(workers) as pool:
         for perms in batches:
             pending.append(pool.submit(values, perms))
@@ -129,7 +130,7 @@ def relabelled_values(
 ) -> np.ndarray:
     """``function(A, B relabelled)`` for each permutation, one call each; NaN where ``too_few`` says that
     relabelling leaves fewer than 4 concepts present in both spaces (the statistic is undefined there)."""
-    values = []
+    values: list[float] = []
     for batch in batches:
         undefined = np.zeros(len(batch), dtype=bool) if too_few is None else too_few(batch)
         pairs = zip(batch, undefined, strict=True)
@@ -192,7 +193,7 @@ def permutation_tests(
     k = B.shape[0]
     name = statistic if isinstance(statistic, str) else getattr(statistic, "__name__", "custom")
     spec = get_metric(statistic) if isinstance(statistic, str) else None
-    batch_size = batch_size or default_batch_size(k, n_permutations, device, spec and spec.batch_elements)
+    batch_size = batch_size or default_batch_size(k, n_permutations, device, None if spec is None else spec.batch_elements)
     together = []
     for index, (A, _) in enumerate(pairs):
         has_missing = bool(missing_concepts(A).any() or missing_concepts(B).any())
@@ -202,7 +203,7 @@ def permutation_tests(
             together.append(index)
     observed = np.full(len(pairs), np.nan)
     nulls: list[np.ndarray] = [np.empty(0)] * len(pairs)
-    if together:
+    if together and spec is not None:  # (only a built-in statistic, which has a spec, runs together)
         backend = resolve_backend(device)
         values = spec.kernel([pairs[i][0] for i in together], B, backend)
         observed[together] = backend.to_numpy(values(backend.asarray(np.arange(k)[None, :])))[0]
@@ -212,7 +213,11 @@ def permutation_tests(
     for index, (A, _) in enumerate(pairs):
         if index in together:
             continue
-        function = partial(evaluate_checked, spec) if spec is not None else statistic
+        if spec is not None:
+            function: Callable[[np.ndarray, np.ndarray], float] = partial(checked_statistic_value, spec)
+        else:
+            assert not isinstance(statistic, str)  # a statistic given by name always has a spec
+            function = statistic
         observed[index] = float(function(A, B))
         too_few = None if spec is None else too_few_concepts(A, B, NUMPY)
         batches = concept_permutations(k, n_permutations, seed, batch_size)

@@ -48,18 +48,18 @@ class MetricSpec:
     """The 2 vs 2 test alone: its layers get the held-out headline record (``MetricMeta.heldout_summary``)."""
 
 
-def evaluate(spec: MetricSpec, A: ArrayLike, B: ArrayLike, device: str = "cpu") -> float:
+def statistic_value(spec: MetricSpec, A: ArrayLike, B: ArrayLike, device: str = "cpu") -> float:
     """The statistic on A and B as they are labelled.
 
     Statistics other than 2 vs 2 leave out every concept that is missing (a NaN
     row, i.e. constant representations) in either matrix.
     """
     A, B = check_similarity_pair(A, B)
-    return evaluate_checked(spec, A, B, device)
+    return checked_statistic_value(spec, A, B, device)
 
 
-def evaluate_checked(spec: MetricSpec, A: np.ndarray, B: np.ndarray, device: str = "cpu") -> float:
-    """``evaluate`` on matrices that have passed ``check_similarity_pair`` (as every relabelling of them does)."""
+def checked_statistic_value(spec: MetricSpec, A: np.ndarray, B: np.ndarray, device: str = "cpu") -> float:
+    """``statistic_value`` on matrices that passed ``check_similarity_pair`` (as every relabelling of them does)."""
     if spec.handles_missing:
         usable_concepts(A, B)
     else:
@@ -72,17 +72,17 @@ def evaluate_checked(spec: MetricSpec, A: np.ndarray, B: np.ndarray, device: str
 def rsa(A: ArrayLike, B: ArrayLike, *, method: RsaMethod = "spearman", device: str = "cpu") -> float:
     """RSA: correlation of the upper triangles, ``"spearman"``, ``"pearson"`` or ``"kendall_tau_a"``."""
     check_rsa_method(method)
-    return evaluate(METRICS["rsa" if method == "spearman" else f"rsa_{method}"], A, B, device)
+    return statistic_value(METRICS["rsa" if method == "spearman" else f"rsa_{method}"], A, B, device)
 
 
 def cka(A: ArrayLike, B: ArrayLike, *, device: str = "cpu") -> float:
     """Linear CKA of the two similarity matrices read as Gram matrices (in [0, 1])."""
-    return evaluate(METRICS["cka"], A, B, device)
+    return statistic_value(METRICS["cka"], A, B, device)
 
 
 def cka_debiased(A: ArrayLike, B: ArrayLike, *, device: str = "cpu") -> float:
     """Debiased linear CKA (unbiased HSIC): chance level 0 at any k."""
-    return evaluate(METRICS["cka_debiased"], A, B, device)
+    return statistic_value(METRICS["cka_debiased"], A, B, device)
 
 
 def mutual_knn(
@@ -91,7 +91,7 @@ def mutual_knn(
     """Mutual k-NN alignment: mean shared fraction of each concept's nearest neighbours."""
     spec = METRICS["mutual_knn"]
     kernel = partial(mutual_knn_kernel, n_neighbors=n_neighbors)
-    return evaluate(MetricSpec(**{**spec.__dict__, "kernel": kernel}), A, B, device)
+    return statistic_value(MetricSpec(**{**spec.__dict__, "kernel": kernel}), A, B, device)
 
 
 def _rsa_spec(name: str, method: str, label: str) -> MetricSpec:
@@ -150,7 +150,7 @@ METRICS: dict[str, MetricSpec] = {
 """Every built-in statistic by name."""
 
 STATISTICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    name: partial(evaluate, spec) for name, spec in METRICS.items()
+    name: partial(statistic_value, spec) for name, spec in METRICS.items()
 }
 """Built-in statistic names to scalar functions ``f(A, B) -> float``."""
 

@@ -1,39 +1,38 @@
-"""Where the runner's two kinds of work run: in this process, or on a Ray cluster.
+"""Where a run's two kinds of work run: in this process, or on a Ray cluster (``ray_executor``).
 
-Extraction tasks are (vision model × image group); evaluation tasks are
-(text model × metric, over every layer of a model). Both executors run the same functions, so their
-records are identical.
+Extraction work is an ``ExtractionJob`` (a vision model's image groups); scoring work is a ``ScoreTask``
+(a text model and metric over every layer of a model). Executors receive plain descriptions of the work,
+never the run, and every executor runs the same functions, so their records are identical.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from benchsuite.contract.schemas import VisionModelMeta
+from benchsuite.extraction.layers import GroupExtraction
 from benchsuite.inference.pooled import Score
+from benchsuite.run.extract import ExtractionJob, extract_here
 from benchsuite.run.scoring import ScoreTask
-
-if TYPE_CHECKING:
-    from benchsuite.contract.schemas import VisionModelMeta
-    from benchsuite.inputs.concepts import ImageGroup
-    from benchsuite.run.runner import SuiteRun
 
 
 class Executor(Protocol):
-    def extract(self, run: SuiteRun, meta: VisionModelMeta, model: Any, source: Any,
-                groups: Sequence[ImageGroup]) -> list[Any]:
-        """Each group's ``GroupExtraction``, in group order."""
+    def extract(self, job: ExtractionJob, meta: VisionModelMeta, model: Any, source: Any) -> list[GroupExtraction]:
+        """Each of the job's groups' extraction, in group order. ``model`` and ``source`` are this process's
+        loaded items, for an executor that extracts here; a remote one loads its own from the job."""
+        ...
 
     def score(self, tasks: Sequence[ScoreTask], *, desc: str = "", progress: bool = False) -> list[list[Score]]:
         """Each task's scores (one per layer), in task order."""
+        ...
 
 
 class LocalExecutor:
     """Runs everything in this process: one pass over a model's photos for all its groups, then the tasks in turn."""
 
-    def extract(self, run: SuiteRun, meta: VisionModelMeta, model: Any, source: Any,
-                groups: Sequence[ImageGroup]) -> list[Any]:
-        return run.extract(meta, model, source, groups)
+    def extract(self, job: ExtractionJob, meta: VisionModelMeta, model: Any, source: Any) -> list[GroupExtraction]:
+        return extract_here(job, meta, model, source)
 
     def score(self, tasks: Sequence[ScoreTask], *, desc: str = "", progress: bool = False) -> list[list[Score]]:
         from tqdm import tqdm

@@ -13,22 +13,22 @@ import functools
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from benchsuite.contract.errors import BenchsuiteError
 from benchsuite.contract.manager import Registry
+from benchsuite.contract.schemas import VisionModelMeta
 from benchsuite.extraction.cache import ArrayCache
-from benchsuite.extraction.layers import extract_group_cached
+from benchsuite.extraction.layers import GroupExtraction, extract_group_cached
 from benchsuite.inference.pooled import Score
+from benchsuite.inputs.suites import Suite
+from benchsuite.results.records import Results
+from benchsuite.run.extract import ExtractionJob, GroupJob
+from benchsuite.run.options import RunOptions
 from benchsuite.run.scoring import ScoreTask
-
-if TYPE_CHECKING:
-    from benchsuite.contract.schemas import VisionModelMeta
-    from benchsuite.inputs.concepts import ImageGroup
-    from benchsuite.inputs.suites import Suite
-    from benchsuite.results.records import Results
-    from benchsuite.run.runner import RunOptions, SuiteRun
+from benchsuite.run.suite_run import run_suite
 
 TASK_RETRIES = 3
 WORKER_ENV = ("KERAS_BACKEND", "KERAS_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "BENCHSUITE_CACHE",
@@ -58,20 +58,21 @@ def worker_source(name: str, options_json: str) -> Any:
     return worker_registry().images[name].load(**json.loads(options_json))
 
 
-def extract_on_worker(vision: str, vision_options: str, source_name: str, source_options: str, image_records: list,
-                      cache_root: str, batch_size: int, memory_budget: int | None, rows: dict[str, Any]) -> Any:
+def extract_on_worker(job: ExtractionJob, group: GroupJob) -> GroupExtraction:
     """One (vision model × group) extraction, inside a Ray worker."""
-    model = worker_model(vision, vision_options)
-    source = worker_source(source_name, source_options)
+    model = worker_model(job.vision, json.dumps(job.vision_options, sort_keys=True))
+    source = worker_source(job.images, json.dumps(job.image_options, sort_keys=True))
     return extract_group_cached(
-        ArrayCache(cache_root),
-        worker_registry().vision[vision],
+        ArrayCache(job.cache_root),
+        worker_registry().vision[job.vision],
         model,
-        [record.id for record in image_records],
-        lambda: [source.read(record) for record in image_records],
-        batch_size=batch_size,
-        memory_budget=memory_budget,
-        **rows,
+        [record.id for record in group.images],
+        lambda: [source.read(record) for record in group.images],
+        batch_size=job.batch_size,
+        memory_budget=job.memory_budget,
+        members=group.members,
+        image_digests=group.image_digests,
+        context=group.context,
     )
 
 
@@ -88,20 +89,10 @@ class RayExecutor:
         self.extract_task = ray.remote(num_gpus=gpus, max_retries=TASK_RETRIES)(extract_on_worker)
         self.score_task = ray.remote(num_gpus=gpus, max_retries=TASK_RETRIES)(score_on_worker)
 
-    def extract(self, run: SuiteRun, meta: VisionModelMeta, model: Any, source: Any,
-                groups: Sequence[ImageGroup]) -> list[Any]:
-        from benchsuite.run.runner import extraction_rows
-
-        vision_options = json.dumps({**run.item_options(meta.name), "device": run.options.device}, sort_keys=True)
-        source_name = run.suite.images
-        source_options = json.dumps(run.item_options(source_name), sort_keys=True)
-        futures = [
-            self.extract_task.remote(meta.name, vision_options, source_name, source_options, list(group.images),
-                                     str(run.options.cache.root), run.options.batch_size, run.options.memory_budget,
-                                     {**extraction_rows(group), **run.cache_inputs(meta, source, group)})
-            for group in groups
-        ]
-        return self.ray.get(futures)
+    def extract(self, job: ExtractionJob, meta: VisionModelMeta, model: Any, source: Any) -> list[GroupExtraction]:
+        """A task per group; workers load the model and image source from the job's names and options."""
+        plain = replace(job, groups=(), progress=False)
+        return list(self.ray.get([self.extract_task.remote(plain, group) for group in job.groups]))
 
     def score(self, tasks: Sequence[ScoreTask], *, desc: str = "", progress: bool = False) -> list[list[Score]]:
         return self.ray.get([self.score_task.remote(task) for task in tasks])
@@ -110,8 +101,6 @@ class RayExecutor:
 def run_suite_on_ray(suite: Suite, options: RunOptions, *, address: str | None = None,
                      num_cpus: int | None = None) -> Results:
     """Run a suite with every task on Ray; ``address`` joins a cluster, else a local one starts."""
-    from benchsuite.run.runner import run_suite
-
     ray = import_ray()
     started = False
     if not ray.is_initialized():

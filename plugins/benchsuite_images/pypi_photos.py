@@ -22,6 +22,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -147,15 +148,22 @@ def download_distribution(dist: PinnedDistribution, folder: Path) -> Path:
 def _archive_members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
     """(name, read) for each regular file in a wheel or a .tar.gz, without extracting."""
     if path.suffix == ".whl":
-        archive = zipfile.ZipFile(path)
-        for info in archive.infolist():
+        wheel = zipfile.ZipFile(path)
+        for info in wheel.infolist():
             if not info.is_dir():
-                yield info.filename, lambda info=info: archive.read(info)
+                yield info.filename, partial(wheel.read, info)
     else:
         archive = tarfile.open(path, "r:gz")
         for member in archive.getmembers():
             if member.isfile():
-                yield member.name, lambda member=member: archive.extractfile(member).read()
+                yield member.name, partial(_read_member, archive, member)
+
+
+def _read_member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    file = archive.extractfile(member)
+    if file is None:  # extractfile gives None for anything but a regular file or a link to one
+        raise OSError(f"archive member {member.name} is not a regular file")
+    return file.read()
 
 
 def _obtain(dist: PinnedDistribution, cache_dir: Path, scratch: Path) -> Path:

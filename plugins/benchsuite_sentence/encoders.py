@@ -44,7 +44,7 @@ class SentenceEncoder:
 
     centre = False
     fingerprint = ""
-    dimension = 384
+    dimension: int | None = 384  # None: a sentence-transformers model that does not know its output length
 
     def encode(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError

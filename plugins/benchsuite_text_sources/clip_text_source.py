@@ -102,7 +102,7 @@ class ClipTextEncoder(SentenceEncoder):
         with quiet_transformers():  # the skipped vision tower is reported key by key
             self.model = CLIPTextModelWithProjection.from_pretrained(
                 str(folder), config=text_config(folder), local_files_only=True
-            ).to(device).eval()
+            ).to(device).eval()  # type: ignore[arg-type]  # transformers' @wraps(Module.to) hides the method's self
         self.device = device
         self.dimension = int(self.model.config.projection_dim)
         self.fingerprint = f"{fingerprint}:text_embeds:prompt={prompt!r}"

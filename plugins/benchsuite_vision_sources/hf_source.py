@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,7 @@ def model_folder(rest: str) -> Any:
     )
 
     name = f"{PREFIX}:{rest}"
+    looked_at: Path | str
     if is_local_path(rest):
         folder = saved_folder(rest)
         looked_at = rest

@@ -100,7 +100,7 @@ def resolve(rest: str) -> VisionModelMeta:
 
     timm = import_timm()
     check_name(rest)
-    network = on_meta(partial(timm.create_model, rest, pretrained=False))
+    network: Any = on_meta(partial(timm.create_model, rest, pretrained=False))  # a timm model (pretrained_cfg...)
     transform, size = data_transform(timm, network)
     config = network.pretrained_cfg
     where = (f"the Hugging Face hub cache (repo {config['hf_hub_id']})" if config.get("hf_hub_id")

@@ -40,6 +40,7 @@ def describe_transform(transform: object) -> str:
 def load_state_file(network: nn.Module, path: Any, name: str) -> None:
     """Load a state-dict file (``.safetensors``, or a ``torch.save`` file read without unpickling objects) strictly;
     a file for another architecture is a one-line ``ValueError``."""
+    state: Any  # a state dict, or (torch.load) whatever the file holds, perhaps one under "state_dict"
     if str(path).endswith(".safetensors"):
         from safetensors.torch import load_file
 

@@ -74,9 +74,10 @@ class WordVectors:
                 continue
             pieces = WORD_PIECES.findall(word)
             parts = [self._token(piece) for piece in pieces]
-            if pieces == [word] or not parts or None in parts:
+            known = [part for part in parts if part is not None]
+            if pieces == [word] or not parts or len(known) < len(parts):
                 return None
-            tokens.extend(parts)
+            tokens.extend(known)
         return tokens
 
     def lookup(self, name: str) -> ConceptVector | None:

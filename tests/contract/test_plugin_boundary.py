@@ -225,7 +225,8 @@ def register_vision_models(register):
 def test_run_records_a_broken_item_as_failed_and_an_absent_one_as_skipped(site, tmp_path):
     from benchsuite.extraction.cache import ArrayCache
     from benchsuite.inputs.suites import Design, Suite
-    from benchsuite.run.runner import RunOptions, SuiteRun
+    from benchsuite.run.items import Items
+    from benchsuite.run.options import RunOptions
 
     site.install("good-plugin", "1.0", {"good": GOOD_METRIC + VISION + """
 @hookimpl
@@ -234,7 +235,7 @@ def register_vision_models(register):
 """})
     suite = Suite(name="s", vision=["pixels", "good_bad", "not_installed"], text=[], images="pypi_photos",
                   concepts="imagenet1k", metrics=["two_vs_two"], designs=[Design(name="d")])
-    run = SuiteRun(Registry(), suite, RunOptions(out=tmp_path / "out", cache=ArrayCache(tmp_path / "cache")))
+    run = Items(Registry(), suite, RunOptions(out=tmp_path / "out", cache=ArrayCache(tmp_path / "cache")))
     assert run.selected("vision", suite.vision, None) == ["pixels"]
     failed, skipped = run.problems
     assert (failed.name, failed.status) == ("good_bad", "failed")
@@ -249,7 +250,8 @@ def test_run_seed_reaches_vision_loaders_that_take_it_and_device_only_where_acce
     from benchsuite.contract.schemas import VisionModelMeta
     from benchsuite.extraction.cache import ArrayCache
     from benchsuite.inputs.suites import Design, Suite
-    from benchsuite.run.runner import RunOptions, SuiteRun
+    from benchsuite.run.items import Items
+    from benchsuite.run.options import RunOptions
 
     def meta(name, loader):
         return VisionModelMeta(name=name, framework="numpy", input_size=1, preprocessing="none",
@@ -269,7 +271,7 @@ def test_run_seed_reaches_vision_loaders_that_take_it_and_device_only_where_acce
 
     def run(seed=None, overrides=None):
         options = RunOptions(out=tmp_path, cache=ArrayCache(tmp_path / "cache"), seed=seed, overrides=overrides or {})
-        return SuiteRun(Registry(pm), suite, options)
+        return Items(Registry(pm), suite, options)
 
     assert run().guarded_load("vision", "seeded", device="cuda") == ("seeded", 3, "cuda")
     assert run(seed=11).guarded_load("vision", "seeded", device="cpu") == ("seeded", 11, "cpu")
@@ -282,7 +284,8 @@ def test_run_refuses_an_unknown_metric_before_any_work(tmp_path):
     from benchsuite.contract.errors import BenchsuiteError
     from benchsuite.extraction.cache import ArrayCache
     from benchsuite.inputs.suites import Design, Suite
-    from benchsuite.run.runner import RunOptions, run_suite
+    from benchsuite.run.options import RunOptions
+    from benchsuite.run.suite_run import run_suite
 
     suite = Suite(name="s", vision=["pixels"], text=["glove_6b_50d"], images="pypi_photos", concepts="imagenet1k",
                   metrics=["two_vs_two", "rsaa"], designs=[Design(name="d")])

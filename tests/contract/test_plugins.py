@@ -89,6 +89,6 @@ def test_metric_records_declare_only_fields_the_harness_reads():
     from pydantic import ValidationError
 
     assert set(MetricMeta.model_fields) - set(PluginItemMeta.model_fields) == {"chance", "higher_is_better",
-                                                                                  "symmetric"}
+                                                                                  "symmetric", "heldout_summary"}
     with pytest.raises(ValidationError, match="permutable"):
         MetricMeta(name="m", permutable=False, loader=lambda: None)

@@ -16,7 +16,11 @@ from benchsuite.extraction.cache import ArrayCache, FileDigests, array_digest, k
 from benchsuite.extraction.layers import cache_key, content_digests, extract_group_cached
 from benchsuite.inputs.concepts import ConceptSelection, ImageGroup
 from benchsuite.inputs.suites import Design, Suite
-from benchsuite.run.runner import DesignData, RunOptions, SuiteRun, TextModel
+from benchsuite.run import keys
+from benchsuite.run.items import Items
+from benchsuite.run.options import RunOptions
+from benchsuite.run.prepare import DesignData
+from benchsuite.run.text import TextModel, text_matrix
 
 CONCEPTS = ("cat", "dog", "owl")
 
@@ -190,13 +194,13 @@ def fake_registry() -> SimpleNamespace:
     )
 
 
-def suite_run(tmp_path: Path, *, overrides=None, seed=None) -> SuiteRun:
+def suite_run(tmp_path: Path, *, overrides=None, seed=None) -> Items:
     suite = Suite(name="keys", vision=["projection"], text=["vectors"], images="folder", concepts="animals",
                   metrics=["rsa"], permutations=10, designs=[Design(name="one")],
                   options={"folder": {"root": str(tmp_path / "photos")}})
     options = RunOptions(out=tmp_path / "out", cache=ArrayCache(tmp_path / "cache"), progress=False,
                          overrides=overrides or {}, seed=seed)
-    return SuiteRun(fake_registry(), suite, options)
+    return Items(fake_registry(), suite, options)
 
 
 def text_model(vectors: dict[str, np.ndarray], fingerprint: str = "vectors==1") -> TextModel:
@@ -209,14 +213,14 @@ def vectors(seed: int) -> dict[str, np.ndarray]:
     return {c: rng.normal(size=5) for c in CONCEPTS}
 
 
-def records_key(run: SuiteRun, model: TextModel, meta=None) -> str:
+def records_key(run: Items, model: TextModel, meta=None) -> str:
     source = FolderSource(str(run.options.cache.root.parent / "photos"))
     records = source.images()
     concepts = [Concept(id=c, names=(c,)) for c in CONCEPTS]
     group = ImageGroup(index=0, concept_ids=CONCEPTS, images=tuple(records))
     data = DesignData(run.suite.designs[0], ConceptSelection(chosen=concepts), [group],
-                      {model.name: run.text_matrix(model, concepts)})
-    return run.records_key(meta or projection_meta(), "w", source, data, [model])
+                      {model.name: text_matrix(model, concepts, run.options.cache)})
+    return keys.records_key(run, meta or projection_meta(), "w", source, data, [model])
 
 
 @pytest.fixture
@@ -238,10 +242,10 @@ def test_records_key_covers_options_seed_photos_and_vectors_but_no_cosmetics(tmp
 
 
 def test_extraction_context_carries_loader_options_device_source_and_seed(tmp_path):
-    base = suite_run(tmp_path).extraction_context(projection_meta())
+    base = keys.extraction_context(suite_run(tmp_path), projection_meta())
     assert base["vision_options"] == {"device": "cpu"} and base["seed"] == 0
     assert base["image_source"] == {"name": "folder", "version": "1", "options": {"root": str(tmp_path / "photos")}}
-    seeded = suite_run(tmp_path, overrides={"projection": {"seed": 7}}).extraction_context(projection_meta())
+    seeded = keys.extraction_context(suite_run(tmp_path, overrides={"projection": {"seed": 7}}), projection_meta())
     assert seeded["vision_options"] == {"seed": 7, "device": "cpu"}
 
 
@@ -249,8 +253,8 @@ def test_text_matrices_of_different_vectors_never_mix_in_a_shared_cache(tmp_path
     run = suite_run(tmp_path)
     concepts = [Concept(id=c, names=(c,)) for c in CONCEPTS]
     here, elsewhere = text_model(vectors(0)), text_model(vectors(1))
-    first = run.text_matrix(here, concepts)
-    second = suite_run(tmp_path).text_matrix(elsewhere, concepts)
+    first = text_matrix(here, concepts, run.options.cache)
+    second = text_matrix(elsewhere, concepts, suite_run(tmp_path).options.cache)
     assert not np.allclose(first, second)
-    assert array_digest(run.text_matrix(here, concepts)) == array_digest(first)
+    assert array_digest(text_matrix(here, concepts, run.options.cache)) == array_digest(first)
     assert len(list((tmp_path / "cache" / "text").rglob("*.npz"))) == 2

@@ -5,7 +5,8 @@ import pytest
 from benchsuite.contract.manager import Registry
 from benchsuite.extraction.cache import ArrayCache
 from benchsuite.inputs.suites import Design, Suite
-from benchsuite.run.runner import RunOptions, run_suite
+from benchsuite.run.options import RunOptions
+from benchsuite.run.suite_run import run_suite
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.ray]  # slow: a Ray cluster

@@ -18,7 +18,8 @@ from benchsuite.contract.manager import Registry
 from benchsuite.extraction.cache import ArrayCache
 from benchsuite.inputs.imagenet import imagenet_concepts
 from benchsuite.inputs.suites import load_suites
-from benchsuite.run.runner import RunOptions, run_suite
+from benchsuite.run.options import RunOptions
+from benchsuite.run.suite_run import run_suite
 
 keras = pytest.importorskip("keras")
 from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group  # noqa: E402

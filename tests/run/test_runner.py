@@ -15,7 +15,8 @@ from benchsuite.inputs.suites import Design, Suite
 from benchsuite.results.leaderboard import publish
 from benchsuite.results.records import read_results
 from benchsuite.run import scoring
-from benchsuite.run.runner import RunOptions, run_suite
+from benchsuite.run.options import RunOptions
+from benchsuite.run.suite_run import run_suite
 
 pytestmark = pytest.mark.slow  # a real suite with MobileNetV2 and three text models
 

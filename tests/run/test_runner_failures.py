@@ -13,7 +13,8 @@ from benchsuite.contract.manager import Registry, make_plugin_manager
 from benchsuite.extraction.cache import ArrayCache
 from benchsuite.metrics import two_vs_two
 from benchsuite.results.records import read_results
-from benchsuite.run.runner import RunOptions, run_suite
+from benchsuite.run.options import RunOptions
+from benchsuite.run.suite_run import run_suite
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,9 @@ from benchsuite.contract.manager import Registry, make_plugin_manager
 from benchsuite.extraction.cache import ArrayCache
 from benchsuite.extraction.layers import CachedGroup, extract_group, extract_groups_cached, merged_order
 from benchsuite.inputs.suites import Design
-from benchsuite.run.runner import RunOptions, SuiteRun, run_suite
+from benchsuite.run.options import RunOptions
+from benchsuite.run.suite_run import run_suite
+from benchsuite.run.vision import VisionRun
 
 DESIGNS = [Design(name="one", groups=1), Design(name="two", groups=2), Design(name="mean", aggregate="concept_mean")]
 
@@ -55,7 +57,7 @@ def test_each_photo_runs_once_and_the_records_equal_design_by_design(registry, t
     photos = len(toy_plugins.ToySource().images())
     assert forwarded["images"] == photos  # 24 photos serve 12 + 2 × 12 + 24 group places
     forwarded["images"] = 0
-    monkeypatch.setattr(SuiteRun, "extract_designs", lambda self, *args: {})
+    monkeypatch.setattr(VisionRun, "extract_jointly", lambda self, *args: {})
     alone = run(registry, tmp_path / "alone")
     # design "one" (12), then "two" (its first group is "one"'s, from the cache: 12 more), then "mean" (24)
     assert forwarded["images"] == 12 + 12 + photos

@@ -1,0 +1,68 @@
+"""What the command line may change about a suite run, checked before any work, and the settings it resolves to."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchsuite.contract.errors import BenchsuiteError
+from benchsuite.extraction.cache import ArrayCache
+from benchsuite.inputs.suites import Suite
+
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
+
+
+@dataclass
+class RunOptions:
+    """What the command line may change about a suite run."""
+
+    out: Path
+    cache: ArrayCache
+    vision: list[str] | None = None
+    text: list[str] | None = None
+    permutations: int | None = None
+    seed: int | None = None
+    device: str = "cpu"
+    memory_budget: int | None = None
+    batch_size: int = 8
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    progress: bool = True
+    metrics: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse bad settings before any work starts, naming the option and the fix."""
+        check_count("--permutations", self.permutations, minimum=0, optional=True)
+        check_count("--seed", self.seed, minimum=0, optional=True)
+        check_count("--batch-size", self.batch_size, minimum=1)
+        check_count("--memory-budget", self.memory_budget, minimum=1, optional=True)
+        if not DEVICE_PATTERN.fullmatch(str(self.device)):
+            raise BenchsuiteError(f"--device {self.device!r} is not supported; use cpu, cuda or cuda:N")
+        if self.metrics is not None and not self.metrics:
+            raise BenchsuiteError("--metrics names no metric; give one or more names (benchsuite list metrics)")
+
+
+def check_count(option: str, value: Any, *, minimum: int, optional: bool = False) -> None:
+    """An integer option at least ``minimum`` (None allowed when ``optional``), else a BenchsuiteError."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise BenchsuiteError(f"{option} must be a whole number of at least {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The numbers a run's records are computed under: the suite's, where the command line leaves them."""
+
+    seed: int
+    permutations: int
+    metrics: tuple[str, ...]
+    device: str
+
+    @classmethod
+    def of(cls, suite: Suite, options: RunOptions) -> Settings:
+        return cls(seed=suite.seed if options.seed is None else options.seed,
+                   permutations=suite.permutations if options.permutations is None else options.permutations,
+                   metrics=tuple(suite.metrics if options.metrics is None else options.metrics),
+                   device=options.device)
