@@ -18,6 +18,7 @@ from benchsuite.results import records
 if TYPE_CHECKING:
     from benchsuite.contract.manager import Registry
     from benchsuite.inputs.suites import Suite
+    from benchsuite.run.options import RunOptions
 
 log = logging.getLogger("benchsuite")
 EXECUTORS = ("local", "ray")
@@ -158,53 +159,58 @@ def evaluate(
     a bad option raises a one-line ``BenchsuiteError``, while a model that fails or is skipped is a
     ``Problem`` in the results, never an exception.
     """
-    from benchsuite.extraction.cache import ArrayCache
-    from benchsuite.run.runner import RunOptions
-
     chosen = chosen_suite(suite, registry)
     if executor not in EXECUTORS:
         raise BenchsuiteError(f"--executor {executor!r} is not known; use local or ray")
     if plugins is not None and executor != "local":
         raise BenchsuiteError("plugins= works with executor='local' only (Ray workers load the installed plugins); "
                               "leave plugins out or use the local executor")
-    out = Path(out)
-    options = RunOptions(
-        out=out,
-        cache=ArrayCache(cache),
-        vision=name_list(vision, "--vision"),
-        text=name_list(text, "--text"),
-        permutations=permutations,
-        seed=seed,
-        device=device,
-        memory_budget=memory_bytes(memory_budget),
-        batch_size=batch_size,
-        overrides=checked_overrides(overrides),
-        progress=progress,
-        metrics=name_list(metrics, "--metrics"),
-    )
-    usable_folder(out, "--out")
+    options = run_options(Path(out), cache, vision=vision, text=text, permutations=permutations, seed=seed,
+                          device=device, metrics=metrics, overrides=overrides, memory_budget=memory_budget,
+                          batch_size=batch_size, progress=progress)
     if leaderboard is not None:
         usable_folder(Path(leaderboard), "--leaderboard")
-    usable_folder(options.cache.root, "--cache")
-    if options.device == "cuda":
-        options.device = cuda_or_cpu()
     if executor == "ray":
         from benchsuite.run.ray_executor import run_suite_on_ray
 
         results = run_suite_on_ray(chosen, options, address=address)
     else:
         from benchsuite.contract.manager import Registry
-        from benchsuite.run.runner import run_suite
+        from benchsuite.run.suite_run import run_suite
 
         results = run_suite(plugins if plugins is not None else Registry(), chosen, options)
     if leaderboard is not None:
-        from benchsuite.results.leaderboard import publish
-        from benchsuite.results.timings import TIMINGS, timings_path
-
-        with TIMINGS("leaderboard"):
-            publish(out / "results.json", Path(leaderboard))
-        TIMINGS.write(timings_path(out, chosen.name))
+        publish_timed(options.out, chosen.name, Path(leaderboard))
     return with_leaderboard(results)
+
+
+def run_options(out: Path, cache: Path | str | None, *, vision: str | Sequence[str] | None,
+                text: str | Sequence[str] | None, metrics: str | Sequence[str] | None,
+                overrides: Mapping[str, Mapping[str, Any]] | None, memory_budget: int | str | None,
+                device: str, **settings: Any) -> RunOptions:
+    """``evaluate``'s arguments as checked ``RunOptions``, the folders they name usable (else a BenchsuiteError)."""
+    from benchsuite.extraction.cache import ArrayCache
+    from benchsuite.run.options import RunOptions
+
+    options = RunOptions(out=out, cache=ArrayCache(cache), vision=name_list(vision, "--vision"),
+                         text=name_list(text, "--text"), metrics=name_list(metrics, "--metrics"),
+                         overrides=checked_overrides(overrides), memory_budget=memory_bytes(memory_budget),
+                         device=device, **settings)
+    usable_folder(out, "--out")
+    usable_folder(options.cache.root, "--cache")
+    if options.device == "cuda":
+        options.device = cuda_or_cpu()
+    return options
+
+
+def publish_timed(out: Path, suite: str, leaderboard: Path) -> None:
+    """Publish the leaderboard of ``<out>/results.json`` into ``leaderboard``, timed with the run's phases."""
+    from benchsuite.results.leaderboard import publish
+    from benchsuite.results.timings import TIMINGS, timings_path
+
+    with TIMINGS("leaderboard"):
+        publish(out / "results.json", leaderboard)
+    TIMINGS.write(timings_path(out, suite))
 
 
 def load_results(path: Path | str) -> Results:

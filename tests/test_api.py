@@ -106,7 +106,8 @@ def same(a, b) -> bool:
 def expected_row(record: Record) -> dict:
     low, high = record.interval or (None, None)
     summary = record.summary
-    return {"vision": record.vision, "layer": record.layer, "depth": record.depth, "metric": record.metric,
+    return {"vision": record.vision, "role": record.role, "twin": record.twin, "cpu_drift": record.cpu_drift,
+            "layer": record.layer, "depth": record.depth, "metric": record.metric,
             "value": record.value, "p_value": record.p_value, "groups": record.groups, "status": record.status,
             "interval_low": low, "interval_high": high, "n_concepts": record.n_concepts,
             "excluded": sorted(record.excluded), "provenance.seed": record.provenance.seed,
@@ -166,6 +167,10 @@ def test_load_results_reads_a_folder_a_file_and_the_pre_version_schema(tmp_path)
     assert_frame_matches(frame.head(50), committed.records[:50])
     heldout = frame[(frame.metric == "two_vs_two_heldout") & (frame.design == "1 photo x 1 group")]
     assert set(heldout.vision) >= {"pixels", "mobilenet_v2"} and heldout.interval_low.lt(heldout.value).all()
+    assert set(heldout.role[heldout.vision == "pixels"]) == {"baseline"}
+    assert set(heldout.twin[heldout.role == "untrained"]) == {"mobilenet_v2"}
+    assert heldout.cpu_drift.max() == 0.004 and heldout.cpu_drift[heldout.text == "glove_6b_50d"].eq(0).all()
+    assert (set(legacy.to_pandas().role), legacy.to_pandas().twin.isna().all()) == ({"model"}, True)
 
 
 def test_load_results_errors_name_the_path_and_the_fix(tmp_path):

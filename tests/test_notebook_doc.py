@@ -26,7 +26,7 @@ def test_the_blocks_are_found_and_the_readme_links_the_walkthrough():
     assert "docs/notebook.md" in (ROOT / "README.md").read_text()
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the offline suite with pixels and GloVe, then the committed results (~25 s)
 def test_every_block_runs_and_shows_what_it_says(tmp_path, monkeypatch):
     """About 25 s: pixels against GloVe on the offline suite (20 permutations), then the committed results."""
     from benchsuite import api

@@ -19,16 +19,32 @@ from benchsuite.results.records import HEADLINE_METRIC, Problem, Record, Results
 
 MAIN_METRIC = "two_vs_two"
 ONE_VS_TWO = "one_vs_two"
-CONTROL = "pixels"
-UNTRAINED_SUFFIX = "_untrained"
-
-CPU_DRIFT: dict[str, dict[str, float]] = {
-    "e5_multilingual": {MAIN_METRIC: 0.004, HEADLINE_METRIC: 0.004, ONE_VS_TWO: 0.031},
-}
-"""How far a text model's scores may move on another CPU, by metric (its packaged 4-bit engine computes
-slightly different vectors on different CPUs; measured on two machines: 2 vs 2 up to 0.0038, 1 vs 2 up to
-0.031; other text models agree to 7e-5). Tiers treat differences within twice this as ties."""
+DRIFT_LABELS = {MAIN_METRIC: "2 vs 2", ONE_VS_TWO: "1 vs 2", HEADLINE_METRIC: "held-out 2 vs 2"}
+"""How the drift note under a table names a metric (others by their own name), in this order."""
 MAX_FILE_PART = 80
+
+Drifts = dict[str, dict[str, float]]
+"""text model -> metric -> how far its scores may move on another CPU (only the metrics where that is not 0)."""
+
+
+def declared_drift(records: Iterable[Record]) -> Drifts:
+    """Each text model's CPU drift by metric: the largest ``cpu_drift`` among its records of that metric (the
+    runner copies it from the text model's metadata). Tiers count differences within twice it as ties."""
+    found: Drifts = defaultdict(dict)
+    for record in records:
+        if record.text is not None and record.metric is not None and record.cpu_drift > 0:
+            found[record.text][record.metric] = max(found[record.text].get(record.metric, 0.0), record.cpu_drift)
+    return dict(found)
+
+
+def drift(drifts: Drifts, text: str | None, metric: str = HEADLINE_METRIC) -> float:
+    """The declared CPU drift of a text model's ``metric`` scores (0 where none is declared)."""
+    return drifts.get(text or "", {}).get(metric, 0.0)
+
+
+def cpu_dependent(drifts: Drifts, text: str) -> bool:
+    """Whether some metric of ``text`` declares a drift (its columns are marked †)."""
+    return bool(drifts.get(text))
 
 
 def fmt_value(value: float | None) -> str:
@@ -77,16 +93,19 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
                     tablefmt="github", disable_numparse=True)
 
 
-def main_table(records: list[Record], problems: Iterable[Problem] = ()) -> str:
+def main_table(records: list[Record], problems: Iterable[Problem] = (), drifts: Drifts | None = None) -> str:
     """Vision models ranked by their held-out 2 vs 2 headline in tiers where the results have summaries,
-    else (results from before summaries) by their best layer's 2 vs 2 accuracy; one column per text model."""
+    else (results from before summaries) by their best layer's 2 vs 2 accuracy; one column per text model.
+    ``drifts``: the text models' CPU drift (default: as declared by ``records``)."""
+    drifts = declared_drift(records) if drifts is None else drifts
     if headlines(records):
-        return headline_table(records, problems)
+        return headline_table(records, problems, drifts)
     best = best_layers(records, MAIN_METRIC)
     texts = sorted({text for _, text in best})
     visions = sorted({vision for vision, _ in best},
                      key=lambda v: -np.mean([best[(v, t)].value for t in texts if (v, t) in best]))
-    header = ["rank", "vision model"] + [f"{t}{'†' if drift(t) else ''}: 2 vs 2 (best layer, p)" for t in texts]
+    header = ["rank", "vision model"] + [f"{t}{'†' if cpu_dependent(drifts, t) else ''}: 2 vs 2 (best layer, p)"
+                                         for t in texts]
     header.append("concepts")
     rows = []
     for rank, vision in enumerate(visions, 1):
@@ -103,7 +122,7 @@ def main_table(records: list[Record], problems: Iterable[Problem] = ()) -> str:
         rows.append(["—", f"{problem.name} ({problem.kind}{plugin})", *[""] * len(texts),
                      f"{problem.status}: {problem.error}"])
     return (markdown_table(header, rows) + "\n\nChance is 0.5; p is a permutation test of the mean over groups "
-            "for that layer alone (not corrected for choosing the best layer)." + drift_legend(texts))
+            "for that layer alone (not corrected for choosing the best layer)." + drift_legend(texts, drifts))
 
 
 def fdr_significant(records: list[Record]) -> set[int]:
@@ -162,11 +181,6 @@ def compare(a: Record, b: Record) -> Difference | None:
     return paired_difference(a.value, b.value, draws_of(a), draws_of(b))
 
 
-def drift(text: str | None, metric: str = HEADLINE_METRIC) -> float:
-    """The declared CPU drift of a text model's scores (0 where none is declared)."""
-    return CPU_DRIFT.get(text or "", {}).get(metric, 0.0)
-
-
 def distinct(a: Record, b: Record, margin: float) -> bool:
     """a and b differ: the paired test rejects and the difference exceeds ``margin`` (twice the CPU drift)."""
     difference = compare(a, b)
@@ -199,21 +213,23 @@ def fmt_interval(record: Record) -> str:
     return "" if low is None else f" [{low:.3f}, {high:.3f}]"
 
 
-def headline_table(records: list[Record], problems: Iterable[Problem] = ()) -> str:
+def headline_table(records: list[Record], problems: Iterable[Problem] = (), drifts: Drifts | None = None) -> str:
     """Vision models in significance tiers of their held-out 2 vs 2 headline, with intervals, per text model,
-    beside each model's in-sample best layer and its family-wise p."""
+    beside each model's in-sample best layer and its family-wise p; ties within twice each text model's drift."""
+    drifts = declared_drift(records) if drifts is None else drifts
     found = headlines(records)
     texts = sorted({text for _, text in found})
     visions = sorted({vision for vision, _ in found})
-    per_text = {t: tier_ranks({v: found[(v, t)] for v in visions if (v, t) in found}, drift(t)) for t in texts}
+    per_text = {t: tier_ranks({v: found[(v, t)] for v in visions if (v, t) in found}, drift(drifts, t))
+                for t in texts}
     complete = {v: mean_headline([found[(v, t)] for t in texts])
                 for v in visions if all((v, t) in found for t in texts)}
-    overall = tier_ranks(complete, float(np.mean([drift(t) for t in texts])))
+    overall = tier_ranks(complete, float(np.mean([drift(drifts, t) for t in texts])))
     order = sorted(visions, key=lambda v: (overall.get(v, len(visions) + 1),
                                            -np.mean([found[(v, t)].value for t in texts if (v, t) in found])))
     header = ["rank", "vision model"]
     for text in texts:
-        mark = "†" if drift(text) else ""
+        mark = "†" if cpu_dependent(drifts, text) else ""
         header += [f"{text}{mark}: held-out 2 vs 2 [95% CI] (rank)",
                    f"{text}{mark}: best layer in-sample (p, family-wise)"]
     header.append("concepts")
@@ -238,7 +254,7 @@ def headline_table(records: list[Record], problems: Iterable[Problem] = ()) -> s
         plugin = f", plugin {problem.plugin}" if problem.plugin else ""
         rows.append(["—", f"{problem.name} ({problem.kind}{plugin})", *[""] * (2 * len(texts)),
                      f"{problem.status}: {problem.error}"])
-    return markdown_table(header, rows) + "\n\n" + HEADLINE_LEGEND + drift_legend(texts)
+    return markdown_table(header, rows) + "\n\n" + HEADLINE_LEGEND + drift_legend(texts, drifts)
 
 
 HEADLINE_LEGEND = (
@@ -255,9 +271,18 @@ HEADLINE_LEGEND = (
 )
 
 
-def drift_legend(texts: Iterable[str]) -> str:
+def drift_amounts(declared: dict[str, float]) -> str:
+    """``2 vs 2 ±0.004, 1 vs 2 ±0.031``: each metric's drift, the held-out headline's only where it differs from
+    the per-layer 2 vs 2 one."""
+    shown = {metric: value for metric, value in declared.items()
+             if not (metric == HEADLINE_METRIC and declared.get(MAIN_METRIC) == value)}
+    order = sorted(shown, key=lambda m: (list(DRIFT_LABELS).index(m) if m in DRIFT_LABELS else len(DRIFT_LABELS), m))
+    return ", ".join(f"{DRIFT_LABELS.get(metric, metric)} ±{shown[metric]}" for metric in order)
+
+
+def drift_legend(texts: Iterable[str], drifts: Drifts) -> str:
     """A note naming the CPU-dependent columns and by how much they may move."""
-    notes = [f"{t} (2 vs 2 ±{drift(t, MAIN_METRIC)}, 1 vs 2 ±{drift(t, ONE_VS_TWO)})" for t in texts if drift(t)]
+    notes = [f"{t} ({drift_amounts(drifts[t])})" for t in texts if cpu_dependent(drifts, t)]
     if not notes:
         return ""
     return ("\n\n† CPU-dependent: scores against " + "; ".join(notes) + " may differ by up to that much on "
@@ -265,8 +290,8 @@ def drift_legend(texts: Iterable[str]) -> str:
 
 
 def comparison_sections(records: list[Record]) -> list[str]:
-    """Per text model, the pairwise p-value matrix of the headlines, and every trained model's gain over its
-    untrained twin and over pixels, each with an interval."""
+    """Per text model, the pairwise p-value matrix of the headlines, and every model's (role ``model``) gain over
+    its untrained twin and over each baseline, each with an interval."""
     found = headlines(records)
     texts = sorted({text for _, text in found})
     lines = ["<details><summary>paired comparisons (held-out 2 vs 2, same bootstrap draws)</summary>", ""]
@@ -284,19 +309,33 @@ def comparison_sections(records: list[Record]) -> list[str]:
         lines += [f"**{text}**: row − column, two-sided p", "", markdown_table(["vision model", *order], rows), ""]
     gains = gain_rows(found, texts)
     if gains:
-        header = ["vision model"] + [f"{t}: gain over {what}" for t in texts for what in ("untrained twin", CONTROL)]
+        columns = ["untrained twin"] * bool(twins(found)) + baselines(found)
+        header = ["vision model"] + [f"{t}: gain over {what}" for t in texts for what in columns]
         lines += ["**Gains** (held-out 2 vs 2, difference [95% CI])", "", markdown_table(header, gains), ""]
     return lines + ["</details>", ""]
 
 
+def baselines(found: dict[tuple[str, str], Record]) -> list[str]:
+    """The vision models whose records say role ``baseline``, sorted."""
+    return sorted({r.vision for r in found.values() if r.role == "baseline"})
+
+
+def twins(found: dict[tuple[str, str], Record]) -> dict[str, str]:
+    """trained model -> its untrained twin: the vision model whose records say role ``untrained`` and name it."""
+    return {r.twin: r.vision for r in sorted(found.values(), key=lambda r: r.vision)
+            if r.role == "untrained" and r.twin is not None}
+
+
 def gain_rows(found: dict[tuple[str, str], Record], texts: list[str]) -> list[list[str]]:
-    """One row per trained model: its gain over ``<name>_untrained`` and over pixels, per text model."""
-    visions = sorted({v for v, _ in found if v != CONTROL and not v.endswith(UNTRAINED_SUFFIX)})
+    """One row per model (role ``model``): its gain over its untrained twin (where the results have untrained
+    controls) and over each baseline, per text model; rows with nothing to compare are left out."""
+    twin_of, controls = twins(found), baselines(found)
+    visions = sorted({r.vision for r in found.values() if r.role == "model"})
     rows = []
     for vision in visions:
         cells = []
         for text in texts:
-            for other in (vision + UNTRAINED_SUFFIX, CONTROL):
+            for other in [twin_of.get(vision, "")] * bool(twin_of) + controls:
                 a, b = found.get((vision, text)), found.get((other, text))
                 difference = None if a is None or b is None else compare(a, b)
                 cells.append("—" if difference is None else
@@ -360,12 +399,13 @@ def plot_file(out: Path, names: Iterable[str], suffix: str = "") -> Path:
 
 
 def design_section(suite: str, design: str, records: list[Record], problems: list[Problem], out: Path | None,
-                   setting: str = "") -> list[str]:
+                   setting: str = "", drifts: Drifts | None = None) -> list[str]:
     """One (suite, design) section: the main table, comparisons, and per model its curves (drawn into ``out``;
-    left out when ``out`` is None) and every layer's scores."""
+    left out when ``out`` is None) and every layer's scores. ``drifts``: the text models' CPU drift, declared by
+    all the results' records (default: by this section's)."""
     ok = [r for r in records if r.status == "ok"]
     heading = f"## Suite `{suite}`, design: {design}" + (f" ({setting})" if setting else "")
-    lines = [heading, "", main_table(records, problems), ""]
+    lines = [heading, "", main_table(records, problems, drifts), ""]
     if headlines(records):
         lines += comparison_sections(records)
     if not ok:
@@ -426,9 +466,10 @@ def render(results: Results, out: Path | None) -> str:
                   "is ranked in its own section, never against another.", ""]
     if not any(r.status == "ok" for r in results.records):
         lines += ["**Nothing was scored**: every model failed or was skipped; the reasons are listed below.", ""]
+    drifts = declared_drift(results.records)
     for (suite, design, setting), mine in sorted(sections.items()):
         mine_problems = [p for p in results.problems if p.suite == suite and p.design in (None, design)]
-        lines += design_section(suite, design, mine, mine_problems, out, setting)
+        lines += design_section(suite, design, mine, mine_problems, out, setting, drifts)
     return "\n".join(lines) + "\n"
 
 
@@ -448,6 +489,23 @@ def publish(results: Path, out: Path) -> Path:
     return page
 
 
+def plural(names: list[str], one: str, many: str) -> str:
+    return f"{one if len(names) == 1 else many} {', '.join(names)}"
+
+
+def controls_clause(records: list[Record]) -> str:
+    """``; the controls are the untrained network a and the baseline b``: the controls the records' roles name
+    (empty when they name none)."""
+    untrained = sorted({r.vision for r in records if r.role == "untrained"})
+    base = sorted({r.vision for r in records if r.role == "baseline"})
+    parts = ([plural(untrained, "the untrained network", "the untrained networks")] * bool(untrained)
+             + [plural(base, "the baseline", "the baselines")] * bool(base))
+    if not parts:
+        return ""
+    verb = "the control is" if len(untrained) + len(base) == 1 else "the controls are"
+    return f"; {verb} {' and '.join(parts)}"
+
+
 README_BLOCK = re.compile(r"<!-- leaderboard:start -->.*<!-- leaderboard:end -->", re.S)
 
 
@@ -464,8 +522,8 @@ def update_readme(readme: Path, results: Path, leaderboard_link: str = "leaderbo
         "<!-- leaderboard:start -->\n"
         f"Top of the published [leaderboard]({leaderboard_link}): suite `{suite}`, design \"{design}\" "
         f"({n_concepts} concepts; 2 vs 2 accuracy of each model's layer chosen on held-out concepts, or of its "
-        f"best layer where the results predate that, chance 0.5; untrained networks "
-        f"and raw pixels are the controls):\n\n{main_table(mine, problems)}\n<!-- leaderboard:end -->"
+        f"best layer where the results predate that, chance 0.5{controls_clause(mine)}):\n\n"
+        f"{main_table(mine, problems, declared_drift(data.records))}\n<!-- leaderboard:end -->"
     )
     text = readme.read_text()
     if not README_BLOCK.search(text):

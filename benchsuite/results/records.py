@@ -3,7 +3,8 @@
 ``results.json`` is a :class:`Results` document (``schema_version``, score
 :class:`Record` s, plugin :class:`Problem` s); see ``docs/results.md``. Files
 written before the schema had a version (a bare JSON list of records, plugin
-problems as records with ``"*"`` placeholders) are upgraded on read.
+problems as records with ``"*"`` placeholders) and version 2 files (records
+without ``role``, ``twin`` and ``cpu_drift``) are upgraded on read.
 """
 
 from __future__ import annotations
@@ -21,11 +22,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from benchsuite.contract.errors import one_line
+from benchsuite.contract.schemas import VisionRole
 from benchsuite.extraction.cache import atomic_write_text
 
 log = logging.getLogger("benchsuite")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+"""1: a bare list of records (problems as ``"*"`` records); 2: a document with problems; 3: records carry
+``role``, ``twin`` and ``cpu_drift``. Older versions are upgraded on read."""
+UPGRADABLE_VERSIONS = (2,)
+"""Document versions whose records read as current ones, a missing field taking its default."""
 Status = Literal["ok", "failed", "skipped"]
 ProblemKind = Literal["plugin", "vision", "text", "images", "concepts", "metrics"]
 
@@ -68,13 +74,19 @@ class Summary(BaseModel):
 
 
 class Record(BaseModel):
-    """One (vision layer, text model, metric) result; ``status="failed"`` when that metric or layer failed."""
+    """One (vision layer, text model, metric) result; ``status="failed"`` when that metric or layer failed.
+
+    ``role`` and ``twin`` are the vision model's metadata (a model to rank, a baseline, or an untrained control
+    and the trained model it is the twin of); ``cpu_drift`` is the text model's declared drift for ``metric``.
+    The leaderboard reads the controls and the tie margins from them, never from the items' names."""
 
     model_config = ConfigDict(extra="forbid")
 
     suite: str
     design: str
     vision: str
+    role: VisionRole = "model"
+    twin: str | None = None
     text: str | None = None
     layer: str | None = None
     depth: int | None = None
@@ -85,6 +97,7 @@ class Record(BaseModel):
     p_value: float | None = None
     chance: float | None = None
     higher_is_better: bool = True
+    cpu_drift: float = 0.0
     n_concepts: int = 0
     n_images: int | None = None
     status: Status = "ok"
@@ -112,9 +125,10 @@ class Problem(BaseModel):
 
 
 FRAME_COLUMNS: dict[str, str] = {
-    "suite": "str", "design": "str", "vision": "str", "text": "str", "layer": "str", "depth": "Int64",
-    "n_layers": "Int64", "metric": "str", "value": "float64", "interval_low": "float64", "interval_high": "float64",
-    "p_value": "float64", "chance": "float64", "higher_is_better": "bool", "n_concepts": "int64",
+    "suite": "str", "design": "str", "vision": "str", "role": "str", "twin": "str", "text": "str", "layer": "str",
+    "depth": "Int64", "n_layers": "Int64", "metric": "str", "value": "float64", "interval_low": "float64",
+    "interval_high": "float64", "p_value": "float64", "chance": "float64", "higher_is_better": "bool",
+    "cpu_drift": "float64", "n_concepts": "int64",
     "n_images": "Int64", "status": "str", "error": "str", "concept_scope": "str", "groups": "object",
     "excluded": "object", "provenance.weights_hash": "str", "provenance.weights_source": "str",
     "provenance.seed": "Int64", "provenance.permutations": "Int64", "provenance.device": "str",
@@ -199,15 +213,21 @@ def upgrade_legacy(items: list[dict[str, Any]]) -> Results:
 
 
 def read_results(path: Path) -> Results:
-    """``results.json`` of any schema version, upgraded to the current one; a ValueError names a bad file."""
+    """``results.json`` of any schema version, upgraded to the current one; a ValueError names a bad file.
+
+    Version 1 (a bare list) is rebuilt by :func:`upgrade_legacy`; a version 2 document's records lack ``role``,
+    ``twin`` and ``cpu_drift``, which take their defaults (``"model"``, None, 0.0)."""
     raw = Path(path).read_bytes()
     try:
         data = json.loads(raw)
         if isinstance(data, list):
             return upgrade_legacy(LEGACY.validate_python(data))
-        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-            version = data.get("schema_version") if isinstance(data, dict) else None
-            raise ValueError(f"schema_version {version!r}, this benchsuite reads {SCHEMA_VERSION} and lists")
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if version in UPGRADABLE_VERSIONS:
+            data = {**data, "schema_version": SCHEMA_VERSION}
+        elif version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {version!r}, this benchsuite reads versions up to {SCHEMA_VERSION} "
+                             "and lists (version 1)")
         return Results.model_validate(data)
     except (ValueError, ValidationError) as error:
         raise ValueError(f"{path} is not a valid results file: {one_line(str(error))[:300]}") from None

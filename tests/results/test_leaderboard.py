@@ -2,6 +2,7 @@
 
 import json
 import re
+import zlib
 
 import numpy as np
 import pytest
@@ -125,17 +126,18 @@ def test_records_under_different_settings_are_never_ranked_together(tmp_path):
     assert "| 1 | big_seed7 |" in text[second:]
 
 
-def headline_record(vision, value, text="glove", noise=0.0005, p=0.001, seed=0, key="k1"):
-    """A summary record whose bootstrap draws share one concept-level component with every other model's."""
+def headline_record(vision, value, text="glove", noise=0.0005, p=0.001, seed=0, key="k1", **fields):
+    """A summary record whose bootstrap draws share one concept-level component with every other model's;
+    ``fields`` (role, twin, cpu_drift) as the runner fills them from the items' metadata."""
     from benchsuite.results.records import Summary
 
     shared = np.random.default_rng(0).normal(0, 0.02, 400)
-    draws = value + shared + np.random.default_rng(hash((vision, text)) % 2**32).normal(0, noise, 400)
+    draws = value + shared + np.random.default_rng(zlib.crc32(f"{vision}/{text}".encode())).normal(0, noise, 400)
     return Record(suite="s", design="d", vision=vision, text=text, layer="b", depth=1, n_layers=3,
                   metric="two_vs_two_heldout", value=value, p_value=p, chance=0.5, n_concepts=42,
                   interval=[value - 0.04, value + 0.04],
                   summary=Summary(best_value=value + 0.01, n_splits=10, n_bootstrap=400, resampling=key,
-                                  draws=list(draws)))
+                                  draws=list(draws)), **fields)
 
 
 def test_a_bounded_familywise_p_is_shown_as_a_bound():
@@ -145,7 +147,13 @@ def test_a_bounded_familywise_p_is_shown_as_a_bound():
 
 
 SCORES = {"lite1": 0.886, "lite0": 0.880, "mobilenet_v2": 0.85, "mobilenet_v2_untrained": 0.58, "pixels": 0.578}
-HEADLINES = [headline_record(v, s, text=t) for v, s in SCORES.items() for t in ("glove", "e5_multilingual")]
+ROLES = {"mobilenet_v2_untrained": {"role": "untrained", "twin": "mobilenet_v2"}, "pixels": {"role": "baseline"}}
+E5_DRIFT = {"two_vs_two": 0.004, "two_vs_two_heldout": 0.004, "one_vs_two": 0.031}  # what e5's metadata declares
+HEADLINES = [headline_record(v, s, text=t, **ROLES.get(v, {}),
+                             cpu_drift=E5_DRIFT["two_vs_two_heldout"] if t == "e5_multilingual" else 0.0)
+             for v, s in SCORES.items() for t in ("glove", "e5_multilingual")]
+E5_LAYERS = [record("big", "b", 1, 0.81, text="e5_multilingual", metric=metric).model_copy(update={"cpu_drift": value})
+             for metric, value in E5_DRIFT.items() if metric != "two_vs_two_heldout"]
 
 
 def cell_rank(table, vision, column):
@@ -154,7 +162,7 @@ def cell_rank(table, vision, column):
 
 
 def test_headline_table_ranks_in_tiers_and_ties_within_cpu_drift():
-    table = main_table(RECORDS + HEADLINES)
+    table = main_table(RECORDS + HEADLINES + E5_LAYERS)
     lines = table.splitlines()
     assert "e5_multilingual†: held-out 2 vs 2 [95% CI] (rank)" in lines[0]
     assert "glove: best layer in-sample (p, family-wise)" in lines[0]
@@ -164,6 +172,8 @@ def test_headline_table_ranks_in_tiers_and_ties_within_cpu_drift():
     assert cell_rank(table, "mobilenet_v2", 0) == "| 3"
     assert cell_rank(table, "pixels", 0) == cell_rank(table, "mobilenet_v2_untrained", 0) == "| 4"
     assert "† CPU-dependent: scores against e5_multilingual (2 vs 2 ±0.004, 1 vs 2 ±0.031)" in table
+    # only the headlines' drift on record: the note names what was declared for them
+    assert "scores against e5_multilingual (held-out 2 vs 2 ±0.004) may differ" in main_table(HEADLINES)
 
 
 def test_paired_comparisons_and_gains_over_twin_and_pixels(tmp_path):
@@ -200,7 +210,7 @@ def test_layer_stars_control_the_false_discovery_rate():
 
 
 def test_results_without_summaries_still_name_the_cpu_dependent_columns():
-    table = main_table(RECORDS + [record("big", "b", 1, 0.81, text="e5_multilingual")])
+    table = main_table(RECORDS + E5_LAYERS)
     assert "e5_multilingual†: 2 vs 2 (best layer, p)" in table.splitlines()[0] and "(not corrected" in table
     assert "† CPU-dependent: scores against e5_multilingual (2 vs 2 ±0.004, 1 vs 2 ±0.031)" in table
 
@@ -208,3 +218,106 @@ def test_results_without_summaries_still_name_the_cpu_dependent_columns():
 def test_a_pipe_in_a_model_name_is_escaped_not_a_new_column():
     table = leaderboard.main_table([record("a|b", "x", 0, 0.7), record("c", "x", 0, 0.6)])
     assert "| a\\|b " in table and all(line.replace("\\|", "").count("|") == 5 for line in table.splitlines()[:4])
+
+
+RENAMED = {"pixels": "noise", "mobilenet_v2": "foo", "mobilenet_v2_untrained": "foo_random"}
+
+
+def renamed(records):
+    """The same records (same draws) under other names: baseline "noise", untrained "foo_random" twin of "foo"."""
+    out = []
+    for r in records:
+        update = {"vision": RENAMED.get(r.vision, r.vision)}
+        if r.twin is not None:
+            update["twin"] = RENAMED[r.twin]
+        out.append(r.model_copy(update=update))
+    return out
+
+
+def gains_by_model(lines):
+    text = compact("\n".join(lines))
+    block = text[text.index("**Gains**"):]
+    rows = [line.strip("|").split(" | ") for line in block.splitlines() if line.startswith("| ")]
+    return [cell.strip() for cell in rows[0]], {row[0].strip(): [c.strip() for c in row[1:]] for row in rows[1:]}
+
+
+def test_gains_follow_the_recorded_roles_not_the_names():
+    from benchsuite.results.leaderboard import comparison_sections, gain_rows, headlines
+
+    header, gains = gains_by_model(comparison_sections(HEADLINES))
+    assert header == ["vision model", "e5_multilingual: gain over untrained twin", "e5_multilingual: gain over pixels",
+                      "glove: gain over untrained twin", "glove: gain over pixels"]
+    assert set(gains) == {"lite0", "lite1", "mobilenet_v2"}
+    assert gains["mobilenet_v2"][2].startswith("+0.270 [") and gains["mobilenet_v2"][3].startswith("+0.272 [")
+    assert gains["lite1"][0] == gains["lite1"][2] == "—"  # no untrained twin of lite1 was scored
+    new_header, new_gains = gains_by_model(comparison_sections(renamed(HEADLINES)))
+    assert new_header == [cell.replace("pixels", "noise") for cell in header]
+    assert new_gains == {RENAMED.get(name, name): cells for name, cells in gains.items()}
+    texts = ["e5_multilingual", "glove"]
+    assert sorted(gain_rows(headlines(renamed(HEADLINES)), texts)) == sorted(
+        [RENAMED.get(row[0], row[0]), *row[1:]] for row in gain_rows(headlines(HEADLINES), texts))
+
+
+def test_every_baseline_gets_a_gain_column_and_a_missing_twin_column_is_left_out():
+    from benchsuite.results.leaderboard import comparison_sections
+
+    records = [r.model_copy(update={"role": "model", "twin": None}) if r.role == "untrained" else r
+               for r in HEADLINES]
+    records += [headline_record("blank", 0.5, text=t, role="baseline") for t in ("glove", "e5_multilingual")]
+    header, gains = gains_by_model(comparison_sections(records))
+    assert header == ["vision model", "e5_multilingual: gain over blank", "e5_multilingual: gain over pixels",
+                      "glove: gain over blank", "glove: gain over pixels"]
+    assert "mobilenet_v2_untrained" in gains and "blank" not in gains and "pixels" not in gains
+    assert gains["mobilenet_v2"][3].startswith("+0.272 [") and gains["mobilenet_v2"][2].startswith("+0.350 [")
+
+
+def test_records_without_roles_give_no_gains():
+    from benchsuite.results.leaderboard import comparison_sections, gain_rows, headlines
+
+    plain = [r.model_copy(update={"role": "model", "twin": None}) for r in HEADLINES]
+    text = "\n".join(comparison_sections(plain))
+    assert "**Gains**" not in text and "gain over" not in text
+    assert "**glove**: row − column" in text  # the pairwise matrices stay
+    assert gain_rows(headlines(plain), ["glove", "e5_multilingual"]) == []
+
+
+def test_cpu_drift_comes_from_the_records_whatever_the_text_model_is_called():
+    close = {"lite1": 0.886, "lite0": 0.880}
+    drifting = [headline_record(v, s, text="vecs", cpu_drift=0.004) for v, s in close.items()]
+    steady = [headline_record(v, s, text="e5_multilingual") for v, s in close.items()]
+    per_layer = [record("lite1", "b", 1, 0.9, text="vecs", metric=m).model_copy(update={"cpu_drift": d})
+                 for m, d in (("two_vs_two", 0.004), ("one_vs_two", 0.031), ("rsa", 0.0))]
+    table = main_table(drifting + steady + per_layer)
+    header = table.splitlines()[0]
+    assert "vecs†: held-out 2 vs 2 [95% CI] (rank)" in header
+    assert "e5_multilingual: held-out" in header and "e5_multilingual†" not in header
+    # 0.006 apart with tiny noise: distinct for e5_multilingual (no drift recorded), tied within twice 0.004 for vecs
+    assert cell_rank(table, "lite0", 2).endswith("(2)") and cell_rank(table, "lite0", 4).endswith("(1)")
+    assert table.endswith("\n\n† CPU-dependent: scores against vecs (2 vs 2 ±0.004, 1 vs 2 ±0.031) may differ by "
+                          "up to that much on another CPU; tiers count differences within twice that as ties.")
+    assert "†" not in main_table(steady)
+
+
+def test_the_largest_recorded_drift_of_a_metric_counts():
+    from benchsuite.results.leaderboard import declared_drift
+
+    records = [record("a", "x", 0, 0.6, text="t", metric="two_vs_two").model_copy(update={"cpu_drift": d})
+               for d in (0.001, 0.003, 0.0)] + [record("a", "x", 0, 0.6, text="u", metric="rsa")]
+    assert declared_drift(records) == {"t": {"two_vs_two": 0.003}}
+
+
+def test_the_readme_names_the_controls_found_in_the_records(tmp_path):
+    from benchsuite.results.leaderboard import update_readme
+
+    results = tmp_path / "results.json"
+    readme = tmp_path / "README.md"
+    for records, controls in [
+        (renamed(HEADLINES), "; the controls are the untrained network foo_random and the baseline noise):"),
+        (HEADLINES + [headline_record("blank", 0.5, role="baseline")],
+         "; the controls are the untrained network mobilenet_v2_untrained and the baselines blank, pixels):"),
+        ([r.model_copy(update={"role": "model", "twin": None}) for r in HEADLINES], ", chance 0.5):"),
+    ]:
+        write_results(results, Results(records=records))
+        readme.write_text("<!-- leaderboard:start -->\n<!-- leaderboard:end -->\n")
+        update_readme(readme, results)
+        assert readme.read_text().splitlines()[1].endswith(controls)

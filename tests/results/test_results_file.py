@@ -32,10 +32,58 @@ def record(suite: str, vision: str = "m", seed: int = 0, permutations: int = 100
 
 
 def test_the_committed_leaderboard_results_read():
+    assert json.loads(COMMITTED.read_text())["schema_version"] == SCHEMA_VERSION == 3  # stored current, not upgraded
     results = read_results(COMMITTED)
     assert results.schema_version == SCHEMA_VERSION
     assert len(results.records) > 4000 and all(r.status == "ok" for r in results.records)
     assert all(r.provenance.permutations == 1000 for r in results.records)
+
+
+def test_the_committed_records_carry_their_items_roles_and_drift():
+    """What the runner records from the metadata: the leaderboard's gains and † marks depend on it."""
+    from benchsuite.contract.manager import Registry
+
+    registry = Registry()
+    records = read_results(COMMITTED).records
+    for record in records:
+        vision, text = registry.vision[record.vision], registry.text[record.text]
+        assert (record.role, record.twin) == (vision.role, vision.twin), record.vision
+        assert record.cpu_drift == text.cpu_drift.get(record.metric, 0.0), (record.text, record.metric)
+    roles = {(r.vision, r.role, r.twin) for r in records}
+    assert {("pixels", "baseline", None), ("mobilenet_v2_untrained", "untrained", "mobilenet_v2"),
+            ("mobilenet_v2", "model", None)} <= roles
+    assert {r.cpu_drift for r in records if r.text == "e5_multilingual" and r.metric == "one_vs_two"} == {0.031}
+
+
+def v2_record() -> dict:
+    """A record as schema 2 wrote it: without role, twin and cpu_drift."""
+    data = record("a").model_dump(mode="json")
+    for field in ("role", "twin", "cpu_drift"):
+        del data[field]
+    return data
+
+
+def test_a_version_2_file_is_upgraded_with_the_new_fields_defaulted(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"schema_version": 2, "records": [v2_record()], "problems": [],
+                                "mixed_settings": {}}))
+    results = read_results(path)
+    assert results.schema_version == SCHEMA_VERSION == 3
+    (upgraded,) = results.records
+    assert (upgraded.role, upgraded.twin, upgraded.cpu_drift) == ("model", None, 0.0)
+    assert upgraded == record("a") and upgraded.value == 0.7 and upgraded.provenance.seed == 0
+
+
+def test_the_new_fields_round_trip(tmp_path):
+    path = tmp_path / "results.json"
+    control = record("a", "m_random").model_copy(update={"role": "untrained", "twin": "m", "cpu_drift": 0.004})
+    merge_results(path, "a", [control, record("a", "p").model_copy(update={"role": "baseline"})], [])
+    stored = json.loads(path.read_text())["records"]
+    assert [(r["role"], r["twin"], r["cpu_drift"]) for r in stored] == [("untrained", "m", 0.004),
+                                                                        ("baseline", None, 0.0)]
+    assert read_results(path).records[0] == control
+    with pytest.raises(ValueError, match="role"):
+        Record.model_validate({**v2_record(), "role": "teacher"})
 
 
 def test_a_results_file_from_before_schema_versions_is_upgraded():
@@ -64,7 +112,8 @@ def test_a_newer_schema_is_refused_with_the_file_named(tmp_path):
         read_results(path)
 
 
-@pytest.mark.parametrize("content", ["", "[{", "{\"schema_version\": 2, \"records\": [{\"suite\": 1}]}", "\x00\xff"])
+@pytest.mark.parametrize("content", ["", "[{", "{\"schema_version\": 3, \"records\": [{\"suite\": 1}]}",
+                                     "{\"schema_version\": 2, \"records\": [{\"suite\": 1}]}", "\x00\xff"])
 def test_a_corrupt_results_file_is_moved_aside_and_rebuilt(tmp_path, content, caplog):
     path = tmp_path / "results.json"
     path.write_text(content, encoding="latin-1")
@@ -103,7 +152,7 @@ WRITER = textwrap.dedent("""
 
 def test_two_concurrent_runs_into_one_folder_lose_nothing(tmp_path):
     path = tmp_path / "results.json"
-    script = WRITER.format(tests=str(Path(__file__).parents[1]))
+    script = WRITER.format(tests=str(Path(__file__).parent))
     writers = [subprocess.Popen([sys.executable, "-c", script, str(path), suite]) for suite in ("a", "b", "c")]
     assert [w.wait(timeout=120) for w in writers] == [0, 0, 0]
     final = read_results(path)
