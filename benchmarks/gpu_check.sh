@@ -11,5 +11,5 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 python3 -m pip install -q --no-index --no-deps --no-build-isolation --ignore-requires-python --target /tmp/bench . || exit 1
 export PYTHONPATH=/tmp/bench:/tmp/site PYTHONUNBUFFERED=1 KERAS_BACKEND=torch
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -c "import torch, numpy, numba; print('torch', torch.__version__, 'numpy', numpy.__version__, 'numba', numba.__version__)"; } 2>&1 | tee "$OUT/device.txt"
-python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_metrics_stacked.py 2>&1 | tee "$OUT/tests.txt"
+python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/metrics/test_metrics_stacked.py 2>&1 | tee "$OUT/tests.txt"
 python3 benchmarks/gpu.py 2>&1 | tee "$OUT/gpu.md"

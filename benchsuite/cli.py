@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -50,7 +50,7 @@ def split_names(value: str | None) -> list[str] | None:
     return [name.strip() for name in value.split(",") if name.strip()]
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Print a one-line error (never read as console markup) and exit with status 2."""
     console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
@@ -95,6 +95,7 @@ def list_items(
                 table.add_row(*map(Text, (suite.name, ", ".join(suite.vision), ", ".join(suite.text), suite.images,
                                           "; ".join(f"{d.name} ({d.groups} groups)" for d in suite.designs))))
         else:
+            assert items is not None  # built whenever a kind other than suites is listed
             catalogue = items[name]
             for column in ("name", "plugin", "description"):
                 table.add_column(column)

@@ -1,4 +1,5 @@
-"""Real photos shipped inside the installed ``foolbox`` package, for building image trees in tests."""
+"""Real photos: those shipped inside the installed ``foolbox`` package, for building image trees in tests, and the
+pypi_photos set fetched into the default cache."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import re
 import shutil
 from pathlib import Path
 
+import benchsuite_images.pypi_photos as pypi_photos
+import pytest
+from text_fixtures import registry
+
+from benchsuite.extraction.cache import default_cache_dir
 from benchsuite.inputs.imagenet import concept_by_index, val_labels
 
 
@@ -47,3 +53,12 @@ def build_val_tree(root: Path, copies: int, layout: str) -> dict[str, str]:
             shutil.copyfile(photo, target)
             expected[name] = wnid
     return expected
+
+
+def fetched_photos():
+    """The pypi_photos source over the real photos in the default cache (fetched by `benchsuite fetch` before the
+    tests); skips the test when they are not there."""
+    folder = default_cache_dir() / "photos" / pypi_photos.PHOTOS_FOLDER
+    if not (folder / pypi_photos.MANIFEST).exists():
+        pytest.skip(f"pypi_photos not fetched into {folder}: run `benchsuite fetch` first")
+    return registry().images["pypi_photos"].load()

@@ -5,8 +5,7 @@ Run on a GPU machine with ``.venv/bin/python -m pytest -q tests/test_cuda.py``.
 
 import numpy as np
 import pytest
-from test_metrics_stacked import mixed_layers
-from test_metrics_two_vs_two import related_pair
+from metric_fixtures import mixed_layers, related_pair
 
 from benchsuite.inference.pooled import score_layers
 from benchsuite.metrics import STATISTICS, permutation_tests, two_vs_two

@@ -1,10 +1,5 @@
-"""The documented third-party plugin installs, is discovered through its entry point and runs."""
-
-import importlib
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+"""The documented third-party plugin installs, is discovered through its entry point and runs (the fixture
+that installs it, ``installed_example``, is in conftest.py)."""
 
 import numpy as np
 import pytest
@@ -13,24 +8,6 @@ from skimage import data as photos
 from benchsuite.contract.manager import Registry
 from benchsuite.extraction.layers import extract_group
 from benchsuite.metrics.similarity import correlation_matrix
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example_plugin"
-
-
-@pytest.fixture(scope="module")
-def installed_example(tmp_path_factory):
-    target = tmp_path_factory.mktemp("site")
-    source = shutil.copytree(EXAMPLE, tmp_path_factory.mktemp("src") / EXAMPLE.name)  # the build writes beside it
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(source)],
-        check=True,
-    )
-    sys.path.insert(0, str(target))
-    importlib.invalidate_caches()
-    yield target
-    sys.path.remove(str(target))
-    sys.modules.pop("benchsuite_color_histogram", None)
 
 
 def test_example_plugin_is_discovered_and_runs(installed_example):

@@ -40,7 +40,8 @@ def test_foreign_imports_are_found_at_any_depth():
     source = (
         "from benchsuite.plugin import hookimpl\n"
         "import benchsuite.extraction.cache\n"
-        "def load():\n    from benchsuite.contract.schemas import Concept\n    from benchsuite.run.suite_run import run_suite\n"
+        "def load():\n    from benchsuite.contract.schemas import Concept\n"
+        "    from benchsuite.run.suite_run import run_suite\n"
     )
     assert foreign_imports(source) == ["benchsuite.extraction.cache", "benchsuite.contract.schemas",
                                        "benchsuite.run.suite_run"]

@@ -18,7 +18,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import pluggy
 from pydantic import BaseModel, ValidationError
@@ -151,7 +151,7 @@ class Catalogue(Generic[M]):
         except Exception as error:  # a source that cannot resolve a name fails that item alone
             self.broken[name] = f"{describe_origin(plugin, None, None)} source {prefix!r}: {describe_error(error)}"
             return False
-        self.add(meta, plugin)
+        self.add(cast(M, meta), plugin)  # an instance of KINDS[self.kind]'s class, this catalogue's M (checked above)
         return True
 
     def __getitem__(self, name: str) -> M:
@@ -252,7 +252,8 @@ class Registry:
         claims = self._claims(SOURCE_KIND)
         self.sources: dict[str, Catalogue[ModelSourceMeta]] = {}  # by the kind they serve: one prefix per kind
         for kind in ("vision", "text"):
-            self.sources[kind] = self._catalogue(SOURCE_KIND, [c for c in claims if c[1].kind == kind])
+            served = [c for c in claims if isinstance(c[1], ModelSourceMeta) and c[1].kind == kind]
+            self.sources[kind] = self._catalogue(SOURCE_KIND, served)
             for prefix, source in self.sources[kind].items.items():
                 self.catalogues[kind].sources[prefix] = (source, self.sources[kind].owners[prefix])
 

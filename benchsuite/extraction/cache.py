@@ -398,7 +398,8 @@ class ArrayCache:
             return
         data_path, meta_path = self._paths(namespace, digest)
         buffer = io.BytesIO()
-        np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()}, **{KEY_ARRAY: digest})
+        np.savez(buffer, allow_pickle=True,  # numpy's default, spelled out so the arrays' ** cannot take its place
+                 **{name: np.asarray(value) for name, value in arrays.items()}, **{KEY_ARRAY: digest})
         data = buffer.getvalue()
         sidecar = {"key": key, "digest": digest, "sha256": hashlib.sha256(data).hexdigest()}
         try:

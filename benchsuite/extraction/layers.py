@@ -344,7 +344,7 @@ def cache_key(
     options and device, the image source and its options, the run's seed).
     Cosmetic metadata and the list of the model's other layers stay out.
     """
-    key = {
+    key: dict[str, Any] = {
         "item": "predictions" if layer is None else "layer",
         "layer": layer,
         "model": numeric_meta(meta, drop={"layers"}),
@@ -440,8 +440,9 @@ def extract_groups_cached(
             digests = [pixel_digest(image(image_id)) for image_id in ids]
         elif len(digests) != len(ids):
             raise ValueError(f"{len(digests)} image digests for {len(ids)} image ids; give one per image")
-        key = {name: cache_key(meta, model.weights_hash, digests, name, group.members, group.context)
-               for name in names}
+        key: dict[str | None, Mapping[str, Any]] = {
+            name: cache_key(meta, model.weights_hash, digests, name, group.members, group.context) for name in names
+        }
         if meta.predicts_imagenet:
             key[None] = cache_key(meta, model.weights_hash, digests, None, context=group.context)
         keys.append(key)
@@ -451,7 +452,7 @@ def extract_groups_cached(
     passes = [needing] if order is not None else [[index] for index in needing]
     failures: list[dict[str, LayerFailure]] = [{} for _ in groups]
     for members_of_pass in passes:
-        ids = order if len(passes) == 1 else list(groups[members_of_pass[0]].image_ids)
+        ids = order if order is not None and len(passes) == 1 else list(groups[members_of_pass[0]].image_ids)
         position = {image_id: index for index, image_id in enumerate(ids)}
         plans = [GroupPlan([position[i] for i in groups[index].image_ids], groups[index].members,
                            [item for item, entry in found[index].items() if entry is None and item is not None])

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from benchsuite.extraction.cache import owner_tag, sweep_once
 
@@ -134,7 +135,7 @@ class RowStore(Protocol):
     def close(self) -> None: ...
 
 
-def anonymous_rows(n_rows: int, width: int, dtype: np.dtype = ROW_DTYPE) -> np.ndarray:
+def anonymous_rows(n_rows: int, width: int, dtype: DTypeLike = ROW_DTYPE) -> np.ndarray:
     """A (n_rows, width) array (float32 by default) in its own anonymous mapping of ordinary pages.
 
     numpy asks for transparent huge pages on large arrays, and where the kernel

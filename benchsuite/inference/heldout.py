@@ -253,8 +253,9 @@ def familywise_p_value(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.n
         left[i] = np.inf if p is None else round(p * (n_permutations + 1)) - 1
     if all(count <= 0 for count in left.values()):
         return 1 / (n_permutations + 1), n_permutations
-    if layer_p_values is not None and all(count <= 0 for i, count in left.items() if i != best):
-        return float(layer_p_values[best]), n_permutations
+    best_p = None if layer_p_values is None else layer_p_values[best]
+    if best_p is not None and all(count <= 0 for i, count in left.items() if i != best):
+        return float(best_p), n_permutations
     bound = (1 + sum(left.values())) / (n_permutations + 1)
     work = sum(len(layers[i]) for i, count in left.items() if count > 0) * n_permutations
     if bound < SIGNIFICANCE and work > MAX_EVALUATIONS:
@@ -262,7 +263,7 @@ def familywise_p_value(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.n
     if layer_nulls is None:
         scores = score_layers(layers, text_matrix, metric="two_vs_two", statistic=STATISTICS["two_vs_two"],
                               n_permutations=n_permutations, seed=seed, device=device)
-        layer_nulls = [score.null for score in scores]
+        layer_nulls = [np.empty(0) if score.null is None else score.null for score in scores]  # None: no draws
     active = [i for i, count in left.items() if count > 0]
     k = np.shape(text_matrix)[0]
     batch = default_batch_size(k, n_permutations, device)

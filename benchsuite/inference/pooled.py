@@ -140,11 +140,11 @@ def one_vs_two_inputs(
         both = correlation_matrix(np.concatenate([vectors, reference_vectors]))
         return both[: len(vectors), len(vectors):]
 
-    wrong = np.asarray(wrong)
+    wrong_rows = np.asarray(wrong)
     return OneVsTwoInputs(
-        image_rows=layer_matrix[np.ix_(wrong, references)],
-        true_rows=word_rows(true_indices[wrong]),
-        predicted_rows=word_rows(predictions[wrong]),
+        image_rows=layer_matrix[np.ix_(wrong_rows, references)],
+        true_rows=word_rows(true_indices[wrong_rows]),
+        predicted_rows=word_rows(predictions[wrong_rows]),
     )
 
 

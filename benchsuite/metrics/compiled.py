@@ -16,8 +16,12 @@ one pass (``Backend.relabel``'s numpy path otherwise gathers twice per relabelli
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+njit: Callable[..., Any] | None
 try:
     from numba import njit
 except ImportError:  # numba is a dependency; without it the numpy path (pair_margins) does this work

@@ -193,7 +193,8 @@ def permutation_tests(
     k = B.shape[0]
     name = statistic if isinstance(statistic, str) else getattr(statistic, "__name__", "custom")
     spec = get_metric(statistic) if isinstance(statistic, str) else None
-    batch_size = batch_size or default_batch_size(k, n_permutations, device, None if spec is None else spec.batch_elements)
+    elements = None if spec is None else spec.batch_elements
+    batch_size = batch_size or default_batch_size(k, n_permutations, device, elements)
     together = []
     for index, (A, _) in enumerate(pairs):
         has_missing = bool(missing_concepts(A).any() or missing_concepts(B).any())

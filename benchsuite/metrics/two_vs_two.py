@@ -191,6 +191,7 @@ def pair_margins(
         else:
             be.relabel(b, perms, out=b_p)
         if complete:
+            assert fixed is not None  # computed above whenever every concept is present
             n = k - 2
             terms = fixed
         else:

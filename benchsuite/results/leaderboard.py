@@ -15,7 +15,7 @@ from tabulate import tabulate
 from benchsuite.contract.errors import BenchsuiteError, one_line
 from benchsuite.extraction.cache import atomic_write_text
 from benchsuite.inference.heldout import SIGNIFICANCE, Difference, benjamini_hochberg, paired_difference, tiers
-from benchsuite.results.records import HEADLINE_METRIC, Problem, Record, Results, read_results
+from benchsuite.results.records import HEADLINE_METRIC, Problem, Record, Results, Summary, read_results
 
 MAIN_METRIC = "two_vs_two"
 ONE_VS_TWO = "one_vs_two"
@@ -47,6 +47,25 @@ def cpu_dependent(drifts: Drifts, text: str) -> bool:
     return bool(drifts.get(text))
 
 
+def value_of(record: Record) -> float:
+    """The value of a record the tables and plots show (ok records with a value: never None)."""
+    if record.value is None:
+        raise ValueError(f"{record.vision} / {record.text} / {record.layer} / {record.metric} has no value")
+    return record.value
+
+
+def summary_of(record: Record) -> Summary:
+    """The summary of a held-out headline record (``headlines`` keeps only those that have one)."""
+    if record.summary is None:
+        raise ValueError(f"{record.vision} / {record.text}: a {record.metric} record without its summary")
+    return record.summary
+
+
+def depth_of(record: Record) -> int:
+    """A layer record's depth (0 = the first layer); -1 for a record of no layer, which no curve plots."""
+    return -1 if record.depth is None else record.depth
+
+
 def fmt_value(value: float | None) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
@@ -75,9 +94,9 @@ def best_layers(records: Iterable[Record], metric: str) -> dict[tuple[str, str],
     for record in records:
         if record.metric != metric or record.status != "ok" or record.value is None:
             continue
-        key = (record.vision, record.text)
+        key = (record.vision, str(record.text))
         sign = 1 if record.higher_is_better else -1
-        if key not in best or sign * record.value > sign * best[key].value:
+        if key not in best or sign * record.value > sign * value_of(best[key]):
             best[key] = record
     return best
 
@@ -103,7 +122,7 @@ def main_table(records: list[Record], problems: Iterable[Problem] = (), drifts: 
     best = best_layers(records, MAIN_METRIC)
     texts = sorted({text for _, text in best})
     visions = sorted({vision for vision, _ in best},
-                     key=lambda v: -np.mean([best[(v, t)].value for t in texts if (v, t) in best]))
+                     key=lambda v: -np.mean([value_of(best[(v, t)]) for t in texts if (v, t) in best]))
     header = ["rank", "vision model"] + [f"{t}{'†' if cpu_dependent(drifts, t) else ''}: 2 vs 2 (best layer, p)"
                                          for t in texts]
     header.append("concepts")
@@ -113,7 +132,7 @@ def main_table(records: list[Record], problems: Iterable[Problem] = (), drifts: 
         for text in texts:
             record = best.get((vision, text))
             cells.append("—" if record is None else
-                         f"**{fmt_score(record)}** ({record.layer}, {record.depth + 1}/{record.n_layers}; "
+                         f"**{fmt_score(record)}** ({record.layer}, {depth_of(record) + 1}/{record.n_layers}; "
                          f"p {fmt_p(record.p_value)})")
         concepts = {best[(vision, t)].n_concepts for t in texts if (vision, t) in best}
         rows.append([str(rank), vision, *cells, ", ".join(map(str, sorted(concepts)))])
@@ -150,7 +169,7 @@ def model_table(records: list[Record]) -> str:
     header = ["depth", "layer"] + [f"{metric} / {text}" for text, metric in columns]
     rows = []
     for depth, layer in layers:
-        row = [str(depth), layer]
+        row = [str(depth), layer or ""]
         for text, metric in columns:
             record = cell.get((layer, text, metric))
             if record is None:
@@ -166,26 +185,26 @@ def model_table(records: list[Record]) -> str:
 
 def headlines(records: Iterable[Record]) -> dict[tuple[str, str], Record]:
     """For each (vision, text), its held-out summary record (results from before summaries have none)."""
-    return {(r.vision, r.text): r for r in records
+    return {(r.vision, str(r.text)): r for r in records
             if r.metric == HEADLINE_METRIC and r.status == "ok" and r.summary is not None and r.value is not None}
 
 
 def draws_of(record: Record) -> np.ndarray:
-    return np.array([np.nan if d is None else d for d in record.summary.draws], dtype=float)
+    return np.array([np.nan if d is None else d for d in summary_of(record).draws], dtype=float)
 
 
 def compare(a: Record, b: Record) -> Difference | None:
     """a − b, paired on the same bootstrap draws; None when the two were not drawn alike."""
-    if a.summary.resampling != b.summary.resampling or len(a.summary.draws) != len(b.summary.draws):
+    if summary_of(a).resampling != summary_of(b).resampling or len(summary_of(a).draws) != len(summary_of(b).draws):
         return None
-    return paired_difference(a.value, b.value, draws_of(a), draws_of(b))
+    return paired_difference(value_of(a), value_of(b), draws_of(a), draws_of(b))
 
 
 def distinct(a: Record, b: Record, margin: float) -> bool:
     """a and b differ: the paired test rejects and the difference exceeds ``margin`` (twice the CPU drift)."""
     difference = compare(a, b)
     if difference is None:
-        return bool((a.interval and b.interval) and abs(a.value - b.value) > 2 * margin and
+        return bool((a.interval and b.interval) and abs(value_of(a) - value_of(b)) > 2 * margin and
                     (a.interval[0] > b.interval[1] or b.interval[0] > a.interval[1]))
     return difference.p_value < SIGNIFICANCE and abs(difference.value) > 2 * margin
 
@@ -193,19 +212,19 @@ def distinct(a: Record, b: Record, margin: float) -> bool:
 def mean_headline(records: list[Record]) -> Record:
     """One model's headlines averaged over text models, draw by draw (a pseudo-record for the overall rank)."""
     first = records[0]
-    keys = {r.summary.resampling for r in records}
+    keys = {summary_of(r).resampling for r in records}
     draws = np.mean([draws_of(r) for r in records], axis=0) if len(keys) == 1 else np.array([np.nan])
     lows, highs = [r.interval[0] for r in records if r.interval], [r.interval[1] for r in records if r.interval]
-    summary = first.summary.model_copy(update={"draws": [float(d) for d in draws],
+    summary = summary_of(first).model_copy(update={"draws": [float(d) for d in draws],
                                                "resampling": keys.pop() if len(keys) == 1 else
                                                f"unpaired: {first.vision}"})
-    return first.model_copy(update={"text": None, "value": float(np.mean([r.value for r in records])),
+    return first.model_copy(update={"text": None, "value": float(np.mean([value_of(r) for r in records])),
                                     "interval": [float(np.mean(lows)), float(np.mean(highs))]
                                     if len(lows) == len(records) else None, "summary": summary})
 
 
 def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
-    return tiers({v: r.value for v, r in found.items()}, lambda a, b: distinct(found[a], found[b], margin))
+    return tiers({v: value_of(r) for v, r in found.items()}, lambda a, b: distinct(found[a], found[b], margin))
 
 
 def fmt_interval(record: Record) -> str:
@@ -226,7 +245,7 @@ def headline_table(records: list[Record], problems: Iterable[Problem] = (), drif
                 for v in visions if all((v, t) in found for t in texts)}
     overall = tier_ranks(complete, float(np.mean([drift(drifts, t) for t in texts])))
     order = sorted(visions, key=lambda v: (overall.get(v, len(visions) + 1),
-                                           -np.mean([found[(v, t)].value for t in texts if (v, t) in found])))
+                                           -np.mean([value_of(found[(v, t)]) for t in texts if (v, t) in found])))
     header = ["rank", "vision model"]
     for text in texts:
         mark = "†" if cpu_dependent(drifts, text) else ""
@@ -242,8 +261,8 @@ def headline_table(records: list[Record], problems: Iterable[Problem] = (), drif
                 cells += ["—", "—"]
                 continue
             cells.append(f"**{fmt_value(record.value)}**{fmt_interval(record)} ({per_text[text][vision]})")
-            bound = "≤" if record.summary.permutations_used == 0 else ""
-            cells.append(f"{fmt_value(record.summary.best_value)} ({record.layer}, {record.depth + 1}/"
+            bound = "≤" if summary_of(record).permutations_used == 0 else ""
+            cells.append(f"{fmt_value(summary_of(record).best_value)} ({record.layer}, {depth_of(record) + 1}/"
                          f"{record.n_layers}; p {bound}{fmt_p(record.p_value)})")
         concepts = sorted({found[(vision, t)].n_concepts for t in texts if (vision, t) in found})
         rows.append([str(overall.get(vision, "—")), vision, *cells, ", ".join(map(str, concepts))])
@@ -297,7 +316,7 @@ def comparison_sections(records: list[Record]) -> list[str]:
     lines = ["<details><summary>paired comparisons (held-out 2 vs 2, same bootstrap draws)</summary>", ""]
     for text in texts:
         mine = {v: r for (v, t), r in found.items() if t == text}
-        order = sorted(mine, key=lambda v: -mine[v].value)
+        order = sorted(mine, key=lambda v: -value_of(mine[v]))
         rows = []
         for a in order:
             cells = []
@@ -355,17 +374,17 @@ def plot_curves(records: list[Record], metric: str, title: str, path: Path) -> N
     by_text: dict[str, list[Record]] = defaultdict(list)
     for record in records:
         if record.metric == metric and record.value is not None:
-            by_text[record.text].append(record)
+            by_text[str(record.text)].append(record)
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
     labels: dict[int, str] = {}
     fdr = fdr_significant([r for rows in by_text.values() for r in rows])
     for text, rows in sorted(by_text.items()):
-        rows.sort(key=lambda r: r.depth)
-        ax.plot([r.depth for r in rows], [r.value for r in rows], marker="o", markersize=3, label=text)
+        rows.sort(key=depth_of)
+        ax.plot([depth_of(r) for r in rows], [value_of(r) for r in rows], marker="o", markersize=3, label=text)
         significant = [r for r in rows if id(r) in fdr]
-        ax.scatter([r.depth for r in significant], [r.value for r in significant], s=18, facecolors="none",
+        ax.scatter([depth_of(r) for r in significant], [value_of(r) for r in significant], s=18, facecolors="none",
                    edgecolors="black", linewidths=0.6)
-        labels.update({r.depth: r.layer for r in rows})
+        labels.update({depth_of(r): str(r.layer) for r in rows})
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8, label="chance")
     step = max(1, len(labels) // 12)
     ticks = sorted(labels)[::step]

@@ -2,63 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import numpy as np
 import pytest
+from extraction_fixtures import ProjectionModel, projection_meta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from vision_fixtures import assert_matrices_close, brute_force, sample_photos
 
-from benchsuite.contract.schemas import VisionModelMeta
 from benchsuite.extraction import store as extraction_store
-from benchsuite.extraction.batches import resized_batch
 from benchsuite.extraction.cache import ArrayCache
 from benchsuite.extraction.layers import cache_key, extract_group, extract_group_cached, parse_size
 from benchsuite.extraction.store import LayerGram, MemoryPlan, MemoryRows, SpilledRows
 from benchsuite.metrics import two_vs_two
 from benchsuite.metrics.similarity import correlation_matrix
-
-
-class ProjectionModel:
-    """A small deterministic network: pixels, a random tanh projection, a dead ReLU layer, a classifier."""
-
-    layers = ("pixels", "projection", "dead")
-    weights_hash = "projection-seed0"
-
-    def __init__(self) -> None:
-        generator = np.random.default_rng(0)
-        self.projection = generator.normal(size=(12 * 12 * 3, 40)).astype(np.float32)
-        self.classes = generator.normal(size=(40, 5)).astype(np.float32)
-        self.forward_layers: list[list[str]] = []
-
-    def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        return resized_batch(images, 12)
-
-    def forward(
-        self, batch: np.ndarray, layers: Sequence[str], on_layer: Callable[[str, np.ndarray], None]
-    ) -> np.ndarray:
-        self.forward_layers.append(list(layers))
-        hidden = np.tanh(batch.reshape(len(batch), -1) @ self.projection / 500.0)
-        outputs = {"pixels": batch, "projection": hidden, "dead": np.maximum(hidden - 2.0, 0.0)}
-        for name in self.layers:
-            if name in layers:
-                on_layer(name, outputs[name])
-        return np.argmax(hidden @ self.classes, axis=1)
-
-
-def projection_meta(**changes) -> VisionModelMeta:
-    fields = dict(
-        name="projection",
-        framework="numpy",
-        input_size=12,
-        preprocessing="12 px crop",
-        weights_source="seeded",
-        layers=ProjectionModel.layers,
-        predicts_imagenet=True,
-        loader=ProjectionModel,
-    )
-    return VisionModelMeta(**(fields | changes))
 
 
 @pytest.fixture

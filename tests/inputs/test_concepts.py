@@ -5,6 +5,8 @@ import shutil
 
 import numpy as np
 import pytest
+from image_fixtures import foolbox_photos
+from text_fixtures import registry
 
 from benchsuite.contract.errors import ResourceMissing
 from benchsuite.contract.schemas import Concept, ConceptVector, ImageRecord
@@ -16,8 +18,6 @@ from benchsuite.inputs.concepts import (
     select_concepts,
 )
 from benchsuite.inputs.images import read_image
-from tests.image_fixtures import foolbox_photos
-from tests.text_fixtures import registry
 
 CONCEPTS = [Concept(id=f"c{i}", names=(f"name{i}",)) for i in range(4)]
 

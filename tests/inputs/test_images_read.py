@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from image_fixtures import foolbox_photos
 from PIL import Image
 
 from benchsuite.contract.errors import ImageUnreadable
 from benchsuite.inputs.images import read_image
-from tests.image_fixtures import foolbox_photos
 
 
 def test_real_jpeg_is_rgb_uint8():

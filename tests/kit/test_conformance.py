@@ -5,7 +5,6 @@ import re
 import numpy as np
 import pytest
 from PIL import Image
-from test_example_plugin import installed_example  # noqa: F401  (a module fixture)
 from typer.testing import CliRunner
 
 from benchsuite.cli import app
@@ -79,7 +78,7 @@ def test_folder_source_conforms(tmp_path):
     assert "2 images of 2 concepts" in results[1].detail
 
 
-def test_example_plugin_conforms(installed_example):  # noqa: F811
+def test_example_plugin_conforms(installed_example):  # the fixture is in tests/conftest.py
     results = check_item("color_histogram")
     assert [r.check for r in results if r.status == "failed"] == []
     statuses = {r.check: r.status for r in results}

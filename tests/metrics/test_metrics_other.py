@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
+from metric_fixtures import clustered, related_pair, with_constant_concepts
 from metric_reference import cka_debiased_loop, cka_loop, mutual_knn_loop, rsa_loop
-from test_metrics_two_vs_two import clustered, related_pair, with_constant_concepts
 
 from benchsuite.contract.manager import Registry
 from benchsuite.metrics import cka, cka_debiased, missing_concepts, mutual_knn, one_vs_two, rsa

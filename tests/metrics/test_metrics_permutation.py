@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_metrics_two_vs_two import related_pair, with_constant_concepts
+from metric_fixtures import related_pair, with_constant_concepts
 
 from benchsuite.metrics import STATISTICS, concept_permutations, permutation_test, two_vs_two
 from benchsuite.metrics.permutation import permutation_p_value

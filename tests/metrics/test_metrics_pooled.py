@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_metrics_two_vs_two import related_pair
+from metric_fixtures import related_pair
 
 from benchsuite.inference.pooled import pooled_p_value, score_groups
 from benchsuite.metrics import STATISTICS, concept_permutations, one_vs_two, permutation_test

@@ -9,13 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_metrics_two_vs_two import (
-    constant_but_one,
-    nearly_constant_row,
-    related_pair,
-    with_constant_concepts,
-    with_duplicates,
-)
+from metric_fixtures import constant_but_one, mixed_layers, nearly_constant_row, related_pair, with_constant_concepts
 
 from benchsuite.inference.heldout import familywise_p_value
 from benchsuite.inference.pooled import Score, score_layers
@@ -25,16 +19,6 @@ from benchsuite.metrics.two_vs_two import single_accuracy, stacked_accuracies
 from benchsuite.run.scoring import ScoreTask
 
 NUMPY = resolve_backend("cpu")
-
-
-def mixed_layers(k: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Related, unrelated, degenerate (a constant concept, duplicates, a nearly constant or constant-but-one row)
-    layers, all against one text matrix B."""
-    A, B = related_pair(k, seed)
-    layers = [A, related_pair(k, seed + 1)[0], with_constant_concepts(k, seed, [3])[0], with_duplicates(k, seed)[0],
-              nearly_constant_row(k, seed, 0.4, 1e-6)[0], constant_but_one(k, seed)[0],
-              np.corrcoef(np.random.default_rng(seed).normal(size=(k, 6)))]
-    return layers, B
 
 
 def reference_accuracies(As: list[np.ndarray], B: np.ndarray, perms: np.ndarray) -> np.ndarray:

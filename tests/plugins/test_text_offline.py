@@ -4,8 +4,7 @@ import collections
 
 import numpy as np
 import pytest
-
-from tests.text_fixtures import imagenet_vectors, offline_model, registry
+from text_fixtures import imagenet_vectors, offline_model, registry
 
 pytestmark = pytest.mark.slow  # three text models over the 1000 ImageNet classes
 

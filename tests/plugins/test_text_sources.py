@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import toy_plugins
 from import_checks import loaded_after
+from text_fixtures import write_binary_vectors, write_text_vectors
 from text_source_fixtures import (
     COMMIT,
     fixed_vectors,
@@ -27,7 +28,6 @@ from benchsuite.contract.errors import ResourceMissing
 from benchsuite.contract.hookspecs import hookimpl
 from benchsuite.contract.manager import Registry, make_plugin_manager
 from benchsuite.contract.schemas import Concept, ModelSourceMeta, TextEmbeddingMeta
-from tests.text_fixtures import write_binary_vectors, write_text_vectors
 
 CAT = Concept(id="n02123045", names=("tabby", "tabby cat"))
 SHARK = Concept(id="n01484850", names=("great white shark",))

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from benchsuite_word_vectors.vector_files import VectorFileError, guess_format
 from import_checks import loaded_after
+from text_fixtures import registry, toy_vectors, write_binary_vectors, write_text_vectors
 
 from benchsuite.contract.errors import ResourceMissing
 from benchsuite.contract.manager import Registry
 from benchsuite.contract.schemas import Concept
-from tests.text_fixtures import registry, toy_vectors, write_binary_vectors, write_text_vectors
 
 WORDS = ["tabby", "cat", "tabby_cat", "great", "white", "shark", "Tinca_tinca", "tench", "o", "jack", "lantern"]
 TABBY = Concept(id="n02123045", names=("tabby", "tabby cat"))
