@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -72,10 +72,7 @@ def list_items(
 
     Model sources show as ``PREFIX:NAME`` rows; ``--source PREFIX`` lists what one offers (importing its library).
     """
-    from rich.text import Text
-
     from benchsuite.contract.manager import KINDS, PLUGIN_KIND, Registry
-    from benchsuite.inputs.suites import load_suites
 
     if source is not None:
         list_source(kind, source)
@@ -83,36 +80,55 @@ def list_items(
     kinds = [kind.value] if kind else [*KINDS, "suites"]
     items = Registry() if any(k != "suites" for k in kinds) else None
     for name in kinds:
-        table = Table(title=name, title_justify="left")
         if name == "suites":
-            try:
-                suites = load_suites(registry)
-            except BenchsuiteError as error:
-                fail(str(error))
-            for column in ("suite", "vision", "text", "images", "designs"):
-                table.add_column(column)
-            for suite in suites.values():
-                table.add_row(*map(Text, (suite.name, ", ".join(suite.vision), ", ".join(suite.text), suite.images,
-                                          "; ".join(f"{d.name} ({d.groups} groups)" for d in suite.designs))))
+            table = suites_table(registry)
         else:
             assert items is not None  # built whenever a kind other than suites is listed
-            catalogue = items[name]
-            for column in ("name", "plugin", "description"):
-                table.add_column(column)
-            for item in catalogue.names():
-                table.add_row(*map(Text, (item, catalogue.owners[item], catalogue[item].description)))
-            for prefix, (meta, plugin) in sorted(catalogue.sources.items()):
-                extra = f"; pip install 'benchsuite[{meta.requires}]'" if meta.requires else ""
-                table.add_row(*map(Text, (f"{prefix}:NAME", plugin, f"{meta.description} (any NAME: `benchsuite list "
-                                          f"{name} --source {prefix}`{extra})")))
-            for problem in items.problems:
-                if problem.kind == name:
-                    table.add_row(*map(Text, (problem.item or "?", problem.plugin, f"BROKEN: {problem.error}")))
+            table = items_table(items, name)
         Console().print(table)
     if items is not None:
         broken = [p for p in items.problems if p.kind == PLUGIN_KIND]
         if broken:
             Console().print(problems_table(broken))
+
+
+def suites_table(registry: Path | None) -> Table:
+    """One row per declared suite: its models, image source and designs (a suites file that fails to load exits)."""
+    from rich.text import Text
+
+    from benchsuite.inputs.suites import load_suites
+
+    table = Table(title="suites", title_justify="left")
+    try:
+        suites = load_suites(registry)
+    except BenchsuiteError as error:
+        fail(str(error))
+    for column in ("suite", "vision", "text", "images", "designs"):
+        table.add_column(column)
+    for suite in suites.values():
+        table.add_row(*map(Text, (suite.name, ", ".join(suite.vision), ", ".join(suite.text), suite.images,
+                                  "; ".join(f"{d.name} ({d.groups} groups)" for d in suite.designs))))
+    return table
+
+
+def items_table(items: Registry, name: str) -> Table:
+    """One row per registered item of kind ``name``, per model source it offers, and per item that is broken."""
+    from rich.text import Text
+
+    table = Table(title=name, title_justify="left")
+    catalogue = items[name]
+    for column in ("name", "plugin", "description"):
+        table.add_column(column)
+    for item in catalogue.names():
+        table.add_row(*map(Text, (item, catalogue.owners[item], catalogue[item].description)))
+    for prefix, (meta, plugin) in sorted(catalogue.sources.items()):
+        extra = f"; pip install 'benchsuite[{meta.requires}]'" if meta.requires else ""
+        table.add_row(*map(Text, (f"{prefix}:NAME", plugin, f"{meta.description} (any NAME: `benchsuite list "
+                                  f"{name} --source {prefix}`{extra})")))
+    for problem in items.problems:
+        if problem.kind == name:
+            table.add_row(*map(Text, (problem.item or "?", problem.plugin, f"BROKEN: {problem.error}")))
+    return table
 
 
 def list_source(kind: Kind | None, prefix: str) -> None:
@@ -163,37 +179,52 @@ def plugins() -> None:
         Console().print(problems_table(loaded.problems))
 
 
+AllOption = Annotated[bool, typer.Option("--all", help="Run every model of the suite (the default selection).")]
+SuiteOption = Annotated[str, typer.Option(help="Suite name from registry.toml.")]
+VisionOption = Annotated[str | None, typer.Option(help="Comma-separated vision models (default: the suite's).")]
+TextOption = Annotated[str | None, typer.Option(help="Comma-separated text embeddings (default: the suite's).")]
+PermutationsOption = Annotated[int | None, typer.Option(help="Permutations per test (default: the suite's).")]
+SeedOption = Annotated[int | None, typer.Option(help="Seed for groups and permutations (default: the suite's).")]
+DeviceOption = Annotated[str, typer.Option(help="cpu or cuda.")]
+OutOption = Annotated[Path, typer.Option(help="Folder for results.json and records.")]
+LeaderboardOption = Annotated[Path, typer.Option("--leaderboard", help="Where to publish the leaderboard.")]
+CacheOption = Annotated[Path | None, typer.Option("--cache", help="Cache folder (default ~/.cache/benchsuite).")]
+MemoryBudgetOption = Annotated[str | None, typer.Option(help="Extraction memory budget, e.g. 2GiB.")]
+BatchSizeOption = Annotated[int, typer.Option(help="Images per forward pass.")]
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="ITEM.OPTION=VALUE, e.g. vgg16.weights=/x.h5")]
+WeightsOption = Annotated[
+    str | None, typer.Option(help="Weights file for the one selected vision model (same as --set NAME.weights=).")
+]
+MetricsOption = Annotated[
+    str | None, typer.Option(help="Comma-separated metrics (default: the suite's), e.g. a plugin's metric.")
+]
+ExecutorOption = Annotated[str, typer.Option(help="local, or ray (needs the ray extra).")]
+AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address (with --executor ray).")]
+QuietOption = Annotated[bool, typer.Option(help="No progress bars.")]
+"""``run``'s options (declared here so that its signature stays one line per option)."""
+
+
 @app.command()
 def run(
-    all_: Annotated[bool, typer.Option("--all", help="Run every model of the suite (the default selection).")] = False,
-    suite: Annotated[str, typer.Option(help="Suite name from registry.toml.")] = "offline",
-    vision: Annotated[str | None, typer.Option(help="Comma-separated vision models (default: the suite's).")] = None,
-    text: Annotated[str | None, typer.Option(help="Comma-separated text embeddings (default: the suite's).")] = None,
-    permutations: Annotated[int | None, typer.Option(help="Permutations per test (default: the suite's).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for groups and permutations (default: the suite's).")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
-    out: Annotated[Path, typer.Option(help="Folder for results.json and records.")] = Path("results"),
-    leaderboard_dir: Annotated[Path, typer.Option("--leaderboard", help="Where to publish the leaderboard.")] = Path(
-        "leaderboard"
-    ),
-    cache_dir: Annotated[
-        Path | None, typer.Option("--cache", help="Cache folder (default ~/.cache/benchsuite).")
-    ] = None,
-    memory_budget: Annotated[str | None, typer.Option(help="Extraction memory budget, e.g. 2GiB.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 8,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="ITEM.OPTION=VALUE, e.g. vgg16.weights=/x.h5")
-    ] = None,
-    weights: Annotated[
-        str | None, typer.Option(help="Weights file for the one selected vision model (same as --set NAME.weights=).")
-    ] = None,
-    metrics: Annotated[
-        str | None, typer.Option(help="Comma-separated metrics (default: the suite's), e.g. a plugin's metric.")
-    ] = None,
-    executor: Annotated[str, typer.Option(help="local, or ray (needs the ray extra).")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (with --executor ray).")] = None,
+    all_: AllOption = False,
+    suite: SuiteOption = "offline",
+    vision: VisionOption = None,
+    text: TextOption = None,
+    permutations: PermutationsOption = None,
+    seed: SeedOption = None,
+    device: DeviceOption = "cpu",
+    out: OutOption = Path("results"),
+    leaderboard_dir: LeaderboardOption = Path("leaderboard"),
+    cache_dir: CacheOption = None,
+    memory_budget: MemoryBudgetOption = None,
+    batch_size: BatchSizeOption = 8,
+    set_: SetOption = None,
+    weights: WeightsOption = None,
+    metrics: MetricsOption = None,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
     registry: RegistryOption = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Run a suite and publish its leaderboard; a killed run resumes where it stopped.
 
@@ -201,28 +232,39 @@ def run(
     nothing was scored, 2 when an option or file is refused before any work starts.
     """
     from benchsuite.api import evaluate
-    from benchsuite.inputs.suites import parse_overrides
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     try:
-        overrides = parse_overrides(set_ or [])
-        vision_names = split_names(vision)
-        if weights is not None:
-            if not vision_names or len(vision_names) != 1:
-                fail("--weights needs exactly one --vision model; use --set NAME.weights=PATH for several")
-            overrides.setdefault(vision_names[0], {})["weights"] = weights
-        results = evaluate(
-            vision=vision_names, text=split_names(text), suite=suite, permutations=permutations, seed=seed,
-            device=cuda_or_cpu() if device == "cuda" else device, out=out, cache=cache_dir,
-            metrics=split_names(metrics), overrides=overrides, memory_budget=memory_budget, batch_size=batch_size,
-            executor=executor, address=address, registry=registry, leaderboard=leaderboard_dir, progress=not quiet,
-        )
+        results = evaluate(**evaluate_arguments(
+            vision=vision, text=text, suite=suite, permutations=permutations, seed=seed, device=device, out=out,
+            cache=cache_dir, metrics=metrics, set_=set_, weights=weights, memory_budget=memory_budget,
+            batch_size=batch_size, executor=executor, address=address, registry=registry,
+            leaderboard=leaderboard_dir, quiet=quiet,
+        ))
     except BenchsuiteError as error:
         fail(str(error))
     page = leaderboard_dir / "README.md"
     print_summary(results, out / "results.json", page)
     if not any(r.status == "ok" for r in results.records):
         raise typer.Exit(1)
+
+
+def evaluate_arguments(*, vision: str | None, text: str | None, metrics: str | None, set_: list[str] | None,
+                       weights: str | None, device: str, quiet: bool, **passed: Any) -> dict[str, Any]:
+    """``evaluate``'s keyword arguments from ``run``'s options: names split at commas, ``--set`` parsed into
+    overrides that ``--weights`` joins (for the one selected vision model), ``cuda`` checked, ``--quiet``
+    turned off progress; the rest (``passed``) as they are."""
+    from benchsuite.inputs.suites import parse_overrides
+
+    overrides = parse_overrides(set_ or [])
+    vision_names = split_names(vision)
+    if weights is not None:
+        if not vision_names or len(vision_names) != 1:
+            fail("--weights needs exactly one --vision model; use --set NAME.weights=PATH for several")
+        overrides.setdefault(vision_names[0], {})["weights"] = weights
+    return dict(vision=vision_names, text=split_names(text), **passed,
+                device=cuda_or_cpu() if device == "cuda" else device, metrics=split_names(metrics),
+                overrides=overrides, progress=not quiet)
 
 
 def print_summary(results: Results, path: Path, page: Path) -> None:

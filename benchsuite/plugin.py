@@ -21,6 +21,9 @@ assert ``API_VERSION`` at import time where it needs a newer minor.
 1.1 added model sources: the ``register_model_sources`` hook, the ``ModelSourceMeta`` record (a library's
 models by ``PREFIX:NAME``, resolved on first use), and ``import_extra`` (a library import that becomes
 ``ResourceMissing`` naming the pip extra).
+
+1.2 added item roles as metadata: ``VisionModelMeta.role`` (``model``, ``baseline``, ``untrained``) and
+``twin``, ``TextEmbeddingMeta.packages`` and ``cpu_drift``, ``MetricMeta.heldout_summary``; all optional.
 """
 
 import importlib
@@ -60,7 +63,7 @@ from benchsuite.inputs.imagenet import (
 from benchsuite.inputs.images import image_files, read_image
 from benchsuite.metrics import METRICS, STATISTICS, MetricSpec
 
-API_VERSION = "1.1"
+API_VERSION = "1.2"
 """The plugin API's version, "MAJOR.MINOR": a minor bump only adds, a major bump breaks."""
 
 

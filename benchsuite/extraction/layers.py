@@ -186,20 +186,55 @@ def extract_groups(
         check_rgb_uint8(image, position)
     full_float32()
     memory = MemoryPlan(memory_budget, batch_size, spill_dir)
-    holds = np.zeros((len(plans), len(images)), dtype=bool)
-    local: list[dict[int, int]] = []
-    for index, plan in enumerate(plans):
-        holds[index, list(plan.positions)] = True
-        local.append({int(position): row for row, position in enumerate(plan.positions)})
-    grams = {(index, name): LayerGram(name, member_rows(plan.members, len(plan.positions)), memory, plan.members)
-             for index, plan in enumerate(plans) for name in plan.layers}
-    wanted = [name for name in model.layers if any((index, name) in grams for index in range(len(plans)))]
-    failures: list[dict[str, LayerFailure]] = [{} for _ in plans]
-    start = 0
+    joint = JointPass(plans, len(images), memory)
+    wanted = [name for name in model.layers if joint.wants(name)]
+    try:
+        predictions = joint.run(model, images, wanted, batch_size, progress)
+        every = np.concatenate(predictions) if predictions else None
+        return [joint.extraction(index, every, len(images)) for index in range(len(plans))]
+    finally:
+        memory.cleanup()
 
-    def on_layer(name: str, activations: Any) -> None:
+
+class JointPass:
+    """One pass of ``extract_groups``: each group's Gram per layer it needs, which of the pass's images it
+    holds (and where each sits in the group), the layers that failed in it, and the batch now running."""
+
+    def __init__(self, plans: Sequence[GroupPlan], n_images: int, memory: MemoryPlan):
+        self.plans = plans
+        self.holds = np.zeros((len(plans), n_images), dtype=bool)
+        self.local: list[dict[int, int]] = []
+        for index, plan in enumerate(plans):
+            self.holds[index, list(plan.positions)] = True
+            self.local.append({int(position): row for row, position in enumerate(plan.positions)})
+        self.grams = {(index, name): LayerGram(name, member_rows(plan.members, len(plan.positions)), memory,
+                                               plan.members)
+                      for index, plan in enumerate(plans) for name in plan.layers}
+        self.failures: list[dict[str, LayerFailure]] = [{} for _ in plans]
+        self.start = 0
+
+    def wants(self, name: str) -> bool:
+        """Whether any group needs layer ``name``."""
+        return any((index, name) in self.grams for index in range(len(self.plans)))
+
+    def run(self, model: VisionModel, images: Sequence[np.ndarray], wanted: list[str], batch_size: int,
+            progress: Callable[[int], None] | None) -> list[np.ndarray]:
+        """Every batch of ``images`` through the model, its layers into the Grams; the batches' top-1 predictions."""
+        predictions: list[np.ndarray] = []
+        for start in range(0, len(images), batch_size):
+            self.start = start
+            chunk = images[start : start + batch_size]
+            top1 = model.forward(model.preprocess(chunk), wanted, self.on_layer)
+            if top1 is not None:
+                predictions.append(np.asarray(top1, dtype=np.int64).reshape(-1))
+            if progress is not None:
+                progress(start + len(chunk))
+        return predictions
+
+    def on_layer(self, name: str, activations: Any) -> None:
         """One layer's batch into every Gram that wants it; a layer the model breaks fails alone, the others go on."""
-        takers = [index for index in range(len(plans)) if (index, name) in grams and name not in failures[index]]
+        takers = [index for index in range(len(self.plans))
+                  if (index, name) in self.grams and name not in self.failures[index]]
         if not takers:
             return
         try:
@@ -207,45 +242,41 @@ def extract_groups(
             bad = first_bad_row(rows)
         except (RuntimeError, ValueError, TypeError) as error:
             for index in takers:
-                failures[index][name] = LayerFailure(f"{type(error).__name__}: {error}")
+                self.failures[index][name] = LayerFailure(f"{type(error).__name__}: {error}")
             return
         for index in takers:
-            mine = holds[index, start : start + len(rows)]
-            if not mine.any():
-                continue
-            if bad is not None and mine[bad[0]]:
-                failures[index][name] = LayerFailure(f"non-finite activations ({bad[1]})", local[index][start + bad[0]])
+            self.add_rows(index, name, rows, bad)
+
+    def add_rows(self, index: int, name: str, rows: np.ndarray, bad: tuple[int, str] | None) -> None:
+        """Group ``index``'s share of a batch's rows into its Gram of layer ``name``, or that layer's failure
+        when one of its images has a non-finite row (``bad``) or the Gram refuses the rows."""
+        mine = self.holds[index, self.start : self.start + len(rows)]
+        if not mine.any():
+            return
+        if bad is not None and mine[bad[0]]:
+            self.failures[index][name] = LayerFailure(f"non-finite activations ({bad[1]})",
+                                                      self.local[index][self.start + bad[0]])
+            return
+        try:
+            self.grams[(index, name)].add(rows if mine.all() else rows[mine])
+        except (RuntimeError, ValueError, TypeError) as error:
+            self.failures[index][name] = LayerFailure(f"{type(error).__name__}: {error}")
+
+    def extraction(self, index: int, every: np.ndarray | None, n_images: int) -> GroupExtraction:
+        """Group ``index``'s result once every batch has run: its layers' matrices (a Gram that cannot give
+        one fails its layer) and its images' predictions out of the pass's ``every`` (all of them when
+        they do not cover every image)."""
+        plan = self.plans[index]
+        matrices = {}
+        for name in plan.layers:
+            if name in self.failures[index]:
                 continue
             try:
-                grams[(index, name)].add(rows if mine.all() else rows[mine])
-            except (RuntimeError, ValueError, TypeError) as error:
-                failures[index][name] = LayerFailure(f"{type(error).__name__}: {error}")
-
-    predictions: list[np.ndarray] = []
-    try:
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            top1 = model.forward(model.preprocess(chunk), wanted, on_layer)
-            if top1 is not None:
-                predictions.append(np.asarray(top1, dtype=np.int64).reshape(-1))
-            if progress is not None:
-                progress(start + len(chunk))
-        results = []
-        every = np.concatenate(predictions) if predictions else None
-        for index, plan in enumerate(plans):
-            matrices = {}
-            for name in plan.layers:
-                if name in failures[index]:
-                    continue
-                try:
-                    matrices[name] = grams.pop((index, name)).matrix()
-                except RuntimeError as error:
-                    failures[index][name] = LayerFailure(str(error))
-            chosen = None if every is None or len(every) != len(images) else every[list(plan.positions)]
-            results.append(GroupExtraction(matrices, every if chosen is None else chosen, failures[index]))
-    finally:
-        memory.cleanup()
-    return results
+                matrices[name] = self.grams.pop((index, name)).matrix()
+            except RuntimeError as error:
+                self.failures[index][name] = LayerFailure(str(error))
+        chosen = None if every is None or len(every) != n_images else every[list(plan.positions)]
+        return GroupExtraction(matrices, every if chosen is None else chosen, self.failures[index])
 
 
 def merged_order(sequences: Sequence[Sequence[str]]) -> list[str] | None:
@@ -421,30 +452,11 @@ def extract_groups_cached(
     Groups whose image orders disagree (no ``merged_order``) get a pass each.
     """
     names = requested_layers(model, layers)
-    pixels: dict[str, np.ndarray] = {}
-
-    def image(image_id: str) -> np.ndarray:
-        if image_id not in pixels:
-            pixels[image_id] = read(image_id)
-        return pixels[image_id]
-
+    image = remembered(read)
     keys: list[dict[str | None, Mapping[str, Any]]] = []
     found: list[dict[str | None, Any]] = []
     for group in groups:
-        ids = list(group.image_ids)
-        if len(set(ids)) != len(ids):
-            raise ValueError("image ids within a group must be unique")
-        member_rows(group.members, len(ids))
-        digests = group.image_digests
-        if digests is None:
-            digests = [pixel_digest(image(image_id)) for image_id in ids]
-        elif len(digests) != len(ids):
-            raise ValueError(f"{len(digests)} image digests for {len(ids)} image ids; give one per image")
-        key: dict[str | None, Mapping[str, Any]] = {
-            name: cache_key(meta, model.weights_hash, digests, name, group.members, group.context) for name in names
-        }
-        if meta.predicts_imagenet:
-            key[None] = cache_key(meta, model.weights_hash, digests, None, context=group.context)
+        key = group_keys(meta, model.weights_hash, group, names, image)
         keys.append(key)
         found.append({item: cache.get(CACHE_NAMESPACE, item_key) for item, item_key in key.items()})
     needing = [index for index, entries in enumerate(found) if any(entry is None for entry in entries.values())]
@@ -453,25 +465,10 @@ def extract_groups_cached(
     failures: list[dict[str, LayerFailure]] = [{} for _ in groups]
     for members_of_pass in passes:
         ids = order if order is not None and len(passes) == 1 else list(groups[members_of_pass[0]].image_ids)
-        position = {image_id: index for index, image_id in enumerate(ids)}
-        plans = [GroupPlan([position[i] for i in groups[index].image_ids], groups[index].members,
-                           [item for item, entry in found[index].items() if entry is None and item is not None])
-                 for index in members_of_pass]
+        plans = missing_plans(groups, found, members_of_pass, ids)
         fresh = extract_groups(model, [image(image_id) for image_id in ids], plans, **kwargs)
         for index, result in zip(members_of_pass, fresh, strict=True):
-            for item in [item for item, entry in found[index].items() if entry is None]:
-                if item is None:
-                    if result.predictions is None:
-                        raise RuntimeError(
-                            f"vision model {meta.name!r} is registered with predicts_imagenet=True "
-                            "but its forward returned no predictions"
-                        )
-                    found[index][None] = {"predictions": result.predictions}
-                elif item in result.failures:
-                    continue  # a broken layer is never cached: the next run tries it again
-                else:
-                    found[index][item] = {"matrix": result.matrices[item]}
-                cache.put(CACHE_NAMESPACE, keys[index][item], found[index][item])
+            store_fresh(cache, meta, keys[index], found[index], result)
             failures[index] = result.failures
     return [
         GroupExtraction({name: entries[name]["matrix"] for name in names if name not in failures[index]},
@@ -479,3 +476,64 @@ def extract_groups_cached(
                         failures[index])
         for index, entries in enumerate(found)
     ]
+
+
+def remembered(read: Callable[[str], np.ndarray]) -> Callable[[str], np.ndarray]:
+    """``read``, calling it at most once per image id (the pixels are kept for the rest of the extraction)."""
+    pixels: dict[str, np.ndarray] = {}
+
+    def image(image_id: str) -> np.ndarray:
+        if image_id not in pixels:
+            pixels[image_id] = read(image_id)
+        return pixels[image_id]
+
+    return image
+
+
+def group_keys(meta: VisionModelMeta, weights_hash: str, group: CachedGroup, names: Sequence[str],
+               image: Callable[[str], np.ndarray]) -> dict[str | None, Mapping[str, Any]]:
+    """The cache key of each of a group's layers (and, for an ImageNet classifier, of its predictions, under
+    None), after checking its ids and digests; without digests its images are read and their pixels hashed."""
+    ids = list(group.image_ids)
+    if len(set(ids)) != len(ids):
+        raise ValueError("image ids within a group must be unique")
+    member_rows(group.members, len(ids))
+    digests = group.image_digests
+    if digests is None:
+        digests = [pixel_digest(image(image_id)) for image_id in ids]
+    elif len(digests) != len(ids):
+        raise ValueError(f"{len(digests)} image digests for {len(ids)} image ids; give one per image")
+    key: dict[str | None, Mapping[str, Any]] = {
+        name: cache_key(meta, weights_hash, digests, name, group.members, group.context) for name in names
+    }
+    if meta.predicts_imagenet:
+        key[None] = cache_key(meta, weights_hash, digests, None, context=group.context)
+    return key
+
+
+def missing_plans(groups: Sequence[CachedGroup], found: Sequence[Mapping[str | None, Any]],
+                  members_of_pass: Sequence[int], ids: Sequence[str]) -> list[GroupPlan]:
+    """Each group of one pass over ``ids`` with the layers the cache lacks for it (predictions ride along)."""
+    position = {image_id: index for index, image_id in enumerate(ids)}
+    return [GroupPlan([position[i] for i in groups[index].image_ids], groups[index].members,
+                      [item for item, entry in found[index].items() if entry is None and item is not None])
+            for index in members_of_pass]
+
+
+def store_fresh(cache: ArrayCache, meta: VisionModelMeta, keys: Mapping[str | None, Mapping[str, Any]],
+                found: dict[str | None, Any], result: GroupExtraction) -> None:
+    """A group's freshly extracted entries into ``found`` and the cache, but for its broken layers, never
+    cached so that the next run tries them again; a classifier that gave no predictions is an error."""
+    for item in [item for item, entry in found.items() if entry is None]:
+        if item is None:
+            if result.predictions is None:
+                raise RuntimeError(
+                    f"vision model {meta.name!r} is registered with predicts_imagenet=True "
+                    "but its forward returned no predictions"
+                )
+            found[None] = {"predictions": result.predictions}
+        elif item in result.failures:
+            continue  # a broken layer is never cached: the next run tries it again
+        else:
+            found[item] = {"matrix": result.matrices[item]}
+        cache.put(CACHE_NAMESPACE, keys[item], found[item])

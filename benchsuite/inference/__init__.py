@@ -1,1 +1,2 @@
-"""Statistics over layers and models: the held-out headline, intervals, paired comparisons, tiers, FDR."""
+"""Statistics over layers and models: pooled (the mean over image groups and its p), heldout (the held-out
+headline, its interval and family-wise p) and comparisons (paired differences, FDR, tiers)."""

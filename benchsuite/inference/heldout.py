@@ -1,17 +1,18 @@
-"""Inference for the leaderboard's headline 2 vs 2 score: held-out layer selection, a concept (and
-image-group) bootstrap, a family-wise p-value over layers, FDR-controlled per-layer stars, paired
-model comparisons and significance tiers.
+"""The leaderboard's headline 2 vs 2 score: each pair's outcome per layer, held-out layer selection on
+random halves of the concepts, a concept (and image-group) bootstrap with its spread calibrated by
+subsampling, the percentile interval, and a family-wise p-value of the best layer over all layers.
 
 Pure functions on k×k matrices and numbers; they know nothing of models or files. Every 2 vs 2
 outcome comes from the metrics' kernel (``pair_margins``) and every relabelling from
 ``concept_permutations``, so the same seed gives the same relabellings as the per-layer tests.
+Comparing models on these headlines (paired differences, FDR, tiers) is ``comparisons``'.
 docs/methods.md explains the procedures and why.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,16 +67,6 @@ class Headline:
     spread_factor: float
     familywise_p: float | None
     permutations_used: int | None
-
-
-@dataclass(frozen=True)
-class Difference:
-    """A paired difference a − b on the same bootstrap draws: value, interval and two-sided p."""
-
-    value: float
-    low: float
-    high: float
-    p_value: float
 
 
 def pair_outcomes(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, device: str = "cpu") -> np.ndarray:
@@ -216,19 +207,6 @@ def percentile_interval(estimate: float, draws: np.ndarray, confidence: float = 
     return (float(estimate + low - middle), float(estimate + high - middle))
 
 
-def paired_difference(a: float, b: float, draws_a: np.ndarray, draws_b: np.ndarray,
-                      confidence: float = CONFIDENCE) -> Difference:
-    """a − b with an interval and a two-sided bootstrap p from draws made on the same concepts and groups."""
-    differences = np.asarray(draws_a, dtype=float) - np.asarray(draws_b, dtype=float)
-    value = a - b
-    low, high = percentile_interval(value, differences, confidence)
-    centred = differences[np.isfinite(differences)]
-    centred = centred - np.median(centred) + value
-    below = (1 + np.count_nonzero(centred <= 0)) / (1 + centred.size)
-    above = (1 + np.count_nonzero(centred >= 0)) / (1 + centred.size)
-    return Difference(value=float(value), low=low, high=high, p_value=float(min(1.0, 2 * min(below, above))))
-
-
 def familywise_p_value(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, layer_values: np.ndarray,
                        *, n_permutations: int, seed: int, layer_p_values: Sequence[float | None] | None = None,
                        layer_nulls: Sequence[np.ndarray] | None = None, stop_after: int = STOP_AFTER,
@@ -246,11 +224,35 @@ def familywise_p_value(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.n
     layer relabellings, that bound is returned with 0 used.
     """
     best = int(np.nanargmax(layer_values))
-    observed = float(layer_values[best])
+    left = reaching_left(layer_p_values, len(layers), n_permutations)
+    known = familywise_without_null(layers, left, best, n_permutations, layer_p_values)
+    if known is not None:
+        return known
+    if layer_nulls is None:
+        layer_nulls = layer_nulls_of(layers, text_matrix, n_permutations, seed, device)
+    batch = default_batch_size(np.shape(text_matrix)[0], n_permutations, device)
+    return maximum_null_p_value(layer_values, layer_nulls, left, best, n_permutations, batch, stop_after)
+
+
+def reaching_left(layer_p_values: Sequence[float | None] | None, n_layers: int,
+                  n_permutations: int) -> dict[int, float]:
+    """Per layer, how many relabellings that reach its own value its per-layer test saw (inf: unknown), so
+    that ``familywise_p_value`` can leave a layer out once it has seen them all."""
     left: dict[int, float] = {}
-    for i in range(len(layers)):
+    for i in range(n_layers):
         p = None if layer_p_values is None else layer_p_values[i]
         left[i] = np.inf if p is None else round(p * (n_permutations + 1)) - 1
+    return left
+
+
+def familywise_without_null(layers: Sequence[Sequence[np.ndarray]], left: dict[int, float], best: int,
+                            n_permutations: int,
+                            layer_p_values: Sequence[float | None] | None) -> tuple[float, int] | None:
+    """The family-wise (p, relabellings used) where the per-layer tests' counts already settle it, else None.
+
+    No layer reached by any relabelling: the smallest p. Only the best layer ever reached: its own p. A bound
+    below SIGNIFICANCE whose null would cost more than MAX_EVALUATIONS layer relabellings: the bound, 0 used.
+    """
     if all(count <= 0 for count in left.values()):
         return 1 / (n_permutations + 1), n_permutations
     best_p = None if layer_p_values is None else layer_p_values[best]
@@ -260,13 +262,26 @@ def familywise_p_value(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.n
     work = sum(len(layers[i]) for i, count in left.items() if count > 0) * n_permutations
     if bound < SIGNIFICANCE and work > MAX_EVALUATIONS:
         return bound, 0
-    if layer_nulls is None:
-        scores = score_layers(layers, text_matrix, metric="two_vs_two", statistic=STATISTICS["two_vs_two"],
-                              n_permutations=n_permutations, seed=seed, device=device)
-        layer_nulls = [np.empty(0) if score.null is None else score.null for score in scores]  # None: no draws
+    return None
+
+
+def layer_nulls_of(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, n_permutations: int, seed: int,
+                   device: str) -> list[np.ndarray]:
+    """Each layer's 2 vs 2 null, as its per-layer test draws it (empty where it has no draws)."""
+    scores = score_layers(layers, text_matrix, metric="two_vs_two", statistic=STATISTICS["two_vs_two"],
+                          n_permutations=n_permutations, seed=seed, device=device)
+    return [np.empty(0) if score.null is None else score.null for score in scores]  # None: no draws
+
+
+def maximum_null_p_value(layer_values: np.ndarray, layer_nulls: Sequence[np.ndarray], left: dict[int, float],
+                         best: int, n_permutations: int, batch: int, stop_after: int) -> tuple[float, int]:
+    """p of the best layer's value against the maximum over layers of their nulls, read batch by batch.
+
+    A layer drops out once ``left`` (decremented as its reaching relabellings are seen) hits 0; the null
+    stops early once ``stop_after`` relabellings have reached the best.
+    """
+    observed = float(layer_values[best])
     active = [i for i, count in left.items() if count > 0]
-    k = np.shape(text_matrix)[0]
-    batch = default_batch_size(k, n_permutations, device)
     maxima: list[np.ndarray] = []
     used = 0
     for start in range(0, n_permutations, batch):
@@ -327,29 +342,3 @@ def resampling_key(concept_ids: Sequence[str], n_groups: int, n_bootstrap: int, 
     """Names the bootstrap draws: two headlines with the same key were drawn alike and can be paired."""
     text = "\n".join([*concept_ids, f"groups={n_groups}", f"draws={n_bootstrap}", f"seed={seed}"])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def benjamini_hochberg(p_values: Sequence[float | None]) -> list[float | None]:
-    """Benjamini-Hochberg adjusted p-values (q): q < α rejects at false discovery rate α. None stays None."""
-    present = [(p, i) for i, p in enumerate(p_values) if p is not None and np.isfinite(p)]
-    adjusted: list[float | None] = [None] * len(p_values)
-    running = 1.0
-    for rank, (p, index) in reversed(list(enumerate(sorted(present), 1))):
-        running = min(running, p * len(present) / rank)
-        adjusted[index] = running
-    return adjusted
-
-
-def tiers(scores: Mapping[str, float], distinct: Callable[[str, str], bool]) -> dict[str, int]:
-    """Rank of each model: the best remaining model leads a tier, and every remaining model that is not
-    ``distinct`` from it shares the leader's rank (its position in score order, 1-based)."""
-    order = sorted(scores, key=lambda name: -scores[name])
-    ranks: dict[str, int] = {}
-    remaining = order
-    while remaining:
-        leader = remaining[0]
-        rank = order.index(leader) + 1
-        members = [leader] + [m for m in remaining[1:] if not distinct(leader, m)]
-        ranks.update({m: rank for m in members})
-        remaining = [m for m in remaining if m not in ranks]
-    return ranks

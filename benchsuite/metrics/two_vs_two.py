@@ -157,61 +157,73 @@ def pair_margins(
     """
     if distance not in ("correlation", "cosine"):
         raise ValueError(f"unknown distance {distance!r}; use 'correlation' or 'cosine'")
-    centred = distance == "correlation"
-    valid_a, valid_b = ~missing_concepts(A), ~missing_concepts(B)
-    complete = bool(valid_a.all() and valid_b.all())
-    k = A.shape[0]
-    xp, be = backend.xp, backend
-    a = be.asarray(_scaled_rows(A, valid_a, centred))
-    b = be.asarray(_scaled_rows(B, valid_b, centred))
-    exact = partial(exact_margins, A, B, valid_a, valid_b, centred)
-    valid_a, valid_b = be.asarray(valid_a.astype(np.float64)), be.asarray(valid_b.astype(np.float64))
-    local = threading.local()
+    return PairMargins(A, B, backend, distance == "correlation")
 
-    def buffers(batch: int) -> list[Any]:
+
+class PairMargins:
+    """``pair_margins``' function: A's and B's scaled rows, kept for every call, and A's fixed terms when no
+    concept is missing (then every relabelling masks the same two concepts per pair, so they are shared)."""
+
+    def __init__(self, A: np.ndarray, B: np.ndarray, backend: Backend, centred: bool):
+        be = self.backend = backend
+        self.centred = centred
+        valid_a, valid_b = ~missing_concepts(A), ~missing_concepts(B)
+        self.complete = bool(valid_a.all() and valid_b.all())
+        self.k = A.shape[0]
+        self.a = be.asarray(_scaled_rows(A, valid_a, centred))
+        self.b = be.asarray(_scaled_rows(B, valid_b, centred))
+        self.exact = partial(exact_margins, A, B, valid_a, valid_b, centred)
+        self.valid_a, self.valid_b = be.asarray(valid_a.astype(np.float64)), be.asarray(valid_b.astype(np.float64))
+        self.local = threading.local()
+        self.fixed = self.a_terms(self.a[None], self.k - 2) if self.complete else None
+
+    def buffers(self, batch: int) -> list[Any]:
         """This thread's five (batch, k, k) work arrays, kept from call to call."""
-        workspace = getattr(local, "workspace", None)
+        workspace = getattr(self.local, "workspace", None)
         if workspace is None or workspace[0].shape[0] < batch:
-            workspace = local.workspace = [be.empty((batch, k, k)) for _ in range(5)]
+            workspace = self.local.workspace = [self.backend.empty((batch, self.k, self.k)) for _ in range(5)]
         return [buffer[:batch] for buffer in workspace]
 
-    def a_terms(a_masked: Any, n: Any) -> tuple[Any, ...]:
-        if centred:
+    def a_terms(self, a_masked: Any, n: Any) -> tuple[Any, ...]:
+        """A's side of every margin (see ``fixed_terms``) for its rows masked to length ``n``."""
+        be = self.backend
+        if self.centred:
             return fixed_terms(a_masked, n, be)
         _, root, untrusted = _masked_spreads(a_masked, n, False, be, [be.empty(a_masked.shape) for _ in range(3)])
         u = 1.0 / root
-        return u, u * a, be.contiguous(be.swap(u)), None, untrusted
+        return u, u * self.a, be.contiguous(be.swap(u)), None, untrusted
 
-    fixed = a_terms(a[None], k - 2) if complete else None
-
-    def margins(perms: Any) -> Any:
-        b_p, sums_b, root_b, cross, margin = buffers(1 if perms is None else perms.shape[0])
+    def relabel(self, perms: Any, b_p: Any) -> tuple[Any, Any, tuple[Any, ...]]:
+        """B's rows relabelled by ``perms`` into ``b_p``; with the concepts present in both spaces (None when all
+        are), the masked length and A's terms. Missing concepts are masked out of B's rows and A's terms."""
         if perms is None:
-            b_p[0] = b
+            b_p[0] = self.b
         else:
-            be.relabel(b, perms, out=b_p)
-        if complete:
-            assert fixed is not None  # computed above whenever every concept is present
-            n = k - 2
-            terms = fixed
-        else:
-            w = valid_a[None, :] * (valid_b[None] if perms is None else valid_b[perms])
-            b_p *= w[:, None, :]
-            n = (w.sum(axis=-1) - 2)[:, None, None]
-            terms = a_terms(a * w[:, None, :], n)
-        sums_b, root_b, untrusted_b = _masked_spreads(b_p, n, centred, be, [root_b, sums_b, cross])
-        be.matmul(b_p.reshape(-1, k), a.T, out=cross.reshape(-1, k))
+            self.backend.relabel(self.b, perms, out=b_p)
+        if self.complete:
+            assert self.fixed is not None  # computed in __init__ whenever every concept is present
+            return None, self.k - 2, self.fixed
+        w = self.valid_a[None, :] * (self.valid_b[None] if perms is None else self.valid_b[perms])
+        b_p *= w[:, None, :]
+        n = (w.sum(axis=-1) - 2)[:, None, None]
+        return w, n, self.a_terms(self.a * w[:, None, :], n)
+
+    def __call__(self, perms: Any) -> Any:
+        """Every pair's margin for each relabelling in ``perms`` (None: B as labelled), in this thread's workspace."""
+        be, k = self.backend, self.k
+        b_p, sums_b, root_b, cross, margin = self.buffers(1 if perms is None else perms.shape[0])
+        w, n, terms = self.relabel(perms, b_p)
+        sums_b, root_b, untrusted_b = _masked_spreads(b_p, n, self.centred, be, [root_b, sums_b, cross])
+        be.matmul(b_p.reshape(-1, k), self.a.T, out=cross.reshape(-1, k))
         margin = assemble_margins(cross, b_p, sums_b, root_b, terms, be, margin)
         untrusted = terms[-1] | untrusted_b
-        if not complete or untrusted.any():
-            recompute_untrusted(margin, untrusted, None if complete else w, perms, exact, be)
-        margin.reshape(margin.shape[0], -1)[:, :: k + 1] = xp.nan
-        if not complete:
-            margin[w == 0] = xp.nan
-            be.swap(margin)[w == 0] = xp.nan
+        if not self.complete or untrusted.any():
+            recompute_untrusted(margin, untrusted, w, perms, self.exact, be)
+        margin.reshape(margin.shape[0], -1)[:, :: k + 1] = be.xp.nan
+        if w is not None:
+            margin[w == 0] = be.xp.nan
+            be.swap(margin)[w == 0] = be.xp.nan
         return margin
-
-    return margins
 
 
 class SharedText:

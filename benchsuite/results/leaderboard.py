@@ -14,7 +14,8 @@ from tabulate import tabulate
 
 from benchsuite.contract.errors import BenchsuiteError, one_line
 from benchsuite.extraction.cache import atomic_write_text
-from benchsuite.inference.heldout import SIGNIFICANCE, Difference, benjamini_hochberg, paired_difference, tiers
+from benchsuite.inference.comparisons import Difference, benjamini_hochberg, paired_difference, tiers
+from benchsuite.inference.heldout import SIGNIFICANCE
 from benchsuite.results.records import HEADLINE_METRIC, Problem, Record, Results, Summary, read_results
 
 MAIN_METRIC = "two_vs_two"

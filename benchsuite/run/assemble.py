@@ -38,12 +38,12 @@ class RecordFactory:
         self.base = {"suite": items.suite.name, "design": data.design.name, "vision": meta.name,
                      "n_layers": len(all_layers), "n_images": sum(len(g.images) for g in data.groups),
                      "role": meta.role, "twin": meta.twin}
+        self.items, self.meta, self.weights_hash = items, meta, weights_hash
         self.provenance: dict[str, Provenance] = {}
-        self.make_provenance = lambda text: provenance(items, meta, weights_hash, text)
 
     def __call__(self, text: TextModel, layer: str | None, metric: str, **fields: Any) -> Record:
         if text.name not in self.provenance:
-            self.provenance[text.name] = self.make_provenance(text)
+            self.provenance[text.name] = provenance(self.items, self.meta, self.weights_hash, text)
         drift = text.meta.cpu_drift.get(metric, 0.0) if text.meta is not None else 0.0
         depth = None if layer is None else self.all_layers.index(layer)
         return Record(**{**self.base, **fields}, text=text.name, layer=layer, depth=depth, metric=metric,

@@ -3,18 +3,16 @@
 import numpy as np
 import pytest
 
+from benchsuite.inference.comparisons import benjamini_hochberg, paired_difference, tiers
 from benchsuite.inference.heldout import (
-    benjamini_hochberg,
     bootstrap_weights,
     concept_halves,
     familywise_p_value,
     headline,
     heldout_accuracy,
     pair_outcomes,
-    paired_difference,
     percentile_interval,
     resampling_key,
-    tiers,
     weighted_accuracies,
 )
 from benchsuite.metrics import permutation_test, two_vs_two

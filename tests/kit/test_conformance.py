@@ -65,6 +65,18 @@ def test_every_builtin_plugin_registers_without_a_framework(plugin):
     assert registration_imports(plugin) == ()
 
 
+@slow
+@pytest.mark.parametrize("plugin", ["word_vectors", "sentence"])
+def test_builtin_text_plugins_register_without_the_packages_their_items_declare(plugin):
+    from benchsuite.contract.manager import Registry
+
+    text = Registry().text
+    declared = tuple(sorted({package.replace("-", "_") for name, owner in text.owners.items() if owner == plugin
+                             for package in text[name].packages}))
+    assert declared  # every built-in text model says which packages reach its vectors
+    assert registration_imports(plugin, declared) == ()
+
+
 def test_registration_check_sees_what_registration_imports():
     assert registration_imports("metrics", ("benchsuite_pixels", "benchsuite.metrics")) == ("benchsuite.metrics",)
 
@@ -373,7 +385,7 @@ def test_names_must_be_registered_and_unambiguous():
 
 
 def test_check_command_prints_a_line_per_check_and_exits_zero(monkeypatch):
-    monkeypatch.setattr("benchsuite.kit.conformance.registration_imports", lambda plugin: ())
+    monkeypatch.setattr("benchsuite.kit.conformance.registration_imports", lambda plugin, heavy=(): ())
     result = CliRunner().invoke(app, ["check", "pixels", "rsa"])
     assert result.exit_code == 0, result.output
     assert "passed  vision pixels: layer order (1 layers)" in result.output
@@ -383,7 +395,7 @@ def test_check_command_prints_a_line_per_check_and_exits_zero(monkeypatch):
 
 def test_check_command_exits_non_zero_on_a_failed_check(monkeypatch):
     monkeypatch.setattr("benchsuite.contract.manager.Registry", lambda: vision_registry(Noisy))
-    monkeypatch.setattr("benchsuite.kit.conformance.registration_imports", lambda plugin: ())
+    monkeypatch.setattr("benchsuite.kit.conformance.registration_imports", lambda plugin, heavy=(): ())
     result = CliRunner().invoke(app, ["check", "probe"])
     assert result.exit_code == 1
     assert "failed  vision probe: same options and seed -> same numbers and weights_hash" in result.output

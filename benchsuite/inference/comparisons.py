@@ -1,0 +1,66 @@
+"""Comparing models on their held-out headlines: paired differences on shared bootstrap draws,
+Benjamini-Hochberg FDR over a model's layers, and significance tiers.
+
+Pure functions on numbers. The draws come from ``heldout.headline``: two headlines with the same
+``resampling_key`` were drawn alike and can be paired. The level the comparisons are read at is
+``heldout.SIGNIFICANCE``, the level of every test (the family-wise p's too).
+docs/methods.md ("Paired comparisons and tiers") explains the procedures and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchsuite.inference.heldout import CONFIDENCE, percentile_interval
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A paired difference a − b on the same bootstrap draws: value, interval and two-sided p."""
+
+    value: float
+    low: float
+    high: float
+    p_value: float
+
+
+def paired_difference(a: float, b: float, draws_a: np.ndarray, draws_b: np.ndarray,
+                      confidence: float = CONFIDENCE) -> Difference:
+    """a − b with an interval and a two-sided bootstrap p from draws made on the same concepts and groups."""
+    differences = np.asarray(draws_a, dtype=float) - np.asarray(draws_b, dtype=float)
+    value = a - b
+    low, high = percentile_interval(value, differences, confidence)
+    centred = differences[np.isfinite(differences)]
+    centred = centred - np.median(centred) + value
+    below = (1 + np.count_nonzero(centred <= 0)) / (1 + centred.size)
+    above = (1 + np.count_nonzero(centred >= 0)) / (1 + centred.size)
+    return Difference(value=float(value), low=low, high=high, p_value=float(min(1.0, 2 * min(below, above))))
+
+
+def benjamini_hochberg(p_values: Sequence[float | None]) -> list[float | None]:
+    """Benjamini-Hochberg adjusted p-values (q): q < α rejects at false discovery rate α. None stays None."""
+    present = [(p, i) for i, p in enumerate(p_values) if p is not None and np.isfinite(p)]
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 1.0
+    for rank, (p, index) in reversed(list(enumerate(sorted(present), 1))):
+        running = min(running, p * len(present) / rank)
+        adjusted[index] = running
+    return adjusted
+
+
+def tiers(scores: Mapping[str, float], distinct: Callable[[str, str], bool]) -> dict[str, int]:
+    """Rank of each model: the best remaining model leads a tier, and every remaining model that is not
+    ``distinct`` from it shares the leader's rank (its position in score order, 1-based)."""
+    order = sorted(scores, key=lambda name: -scores[name])
+    ranks: dict[str, int] = {}
+    remaining = order
+    while remaining:
+        leader = remaining[0]
+        rank = order.index(leader) + 1
+        members = [leader] + [m for m in remaining[1:] if not distinct(leader, m)]
+        ranks.update({m: rank for m in members})
+        remaining = [m for m in remaining if m not in ranks]
+    return ranks
