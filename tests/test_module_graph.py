@@ -137,3 +137,12 @@ def test_the_checker_counts_every_kind_of_import(tmp_path: Path, source: str) ->
     (tmp_path / "pkg" / "b.py").write_text(source)
     found = modules(tmp_path, "pkg")
     assert imported(found["pkg.b"], "pkg.b", set(found)) == {"pkg.a"}
+
+
+def test_the_tests_mirror_the_package() -> None:
+    """A test folder per stage and ``plugins/`` for the built-ins; the faces' tests at ``tests/`` top."""
+    folders = {path.name for path in (ROOT / "tests").iterdir() if path.is_dir() and any(path.glob("test_*.py"))}
+    stages = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").exists()}
+    assert folders == stages | {"plugins"}
+    faces = {path.stem.removeprefix("test_") for path in (ROOT / "tests").glob("test_*.py")}
+    assert {"api", "cli", "public_api"} <= faces
