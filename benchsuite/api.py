@@ -160,11 +160,7 @@ def evaluate(
     ``Problem`` in the results, never an exception.
     """
     chosen = chosen_suite(suite, registry)
-    if executor not in EXECUTORS:
-        raise BenchsuiteError(f"--executor {executor!r} is not known; use local or ray")
-    if plugins is not None and executor != "local":
-        raise BenchsuiteError("plugins= works with executor='local' only (Ray workers load the installed plugins); "
-                              "leave plugins out or use the local executor")
+    check_executor(executor, plugins)
     options = run_options(Path(out), cache, vision=vision, text=text, permutations=permutations, seed=seed,
                           device=device, metrics=metrics, overrides=overrides, memory_budget=memory_budget,
                           batch_size=batch_size, progress=progress)
@@ -182,6 +178,15 @@ def evaluate(
     if leaderboard is not None:
         publish_timed(options.out, chosen.name, Path(leaderboard))
     return with_leaderboard(results)
+
+
+def check_executor(executor: str, plugins: Registry | None) -> None:
+    """A known executor, and ``plugins=`` only with the local one (Ray workers load the installed plugins)."""
+    if executor not in EXECUTORS:
+        raise BenchsuiteError(f"--executor {executor!r} is not known; use local or ray")
+    if plugins is not None and executor != "local":
+        raise BenchsuiteError("plugins= works with executor='local' only (Ray workers load the installed plugins); "
+                              "leave plugins out or use the local executor")
 
 
 def run_options(out: Path, cache: Path | str | None, *, vision: str | Sequence[str] | None,

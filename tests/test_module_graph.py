@@ -146,3 +146,18 @@ def test_the_tests_mirror_the_package() -> None:
     assert folders == stages | {"plugins"}
     faces = {path.stem.removeprefix("test_") for path in (ROOT / "tests").glob("test_*.py")}
     assert {"api", "cli", "public_api"} <= faces
+
+
+MAX_FUNCTION_LINES = 55
+"""About 50 lines: a function longer than this does more than one thing (docstring and signature included)."""
+
+
+def test_no_function_is_longer_than_about_fifty_lines() -> None:
+    long = []
+    for path in sorted([*PACKAGE.rglob("*.py"), *PLUGINS.rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length} lines)")
+    assert long == []

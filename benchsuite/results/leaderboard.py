@@ -16,10 +16,9 @@ from benchsuite.contract.errors import BenchsuiteError, one_line
 from benchsuite.extraction.cache import atomic_write_text
 from benchsuite.inference.comparisons import Difference, benjamini_hochberg, paired_difference, tiers
 from benchsuite.inference.heldout import SIGNIFICANCE
-from benchsuite.results.records import HEADLINE_METRIC, Problem, Record, Results, Summary, read_results
+from benchsuite.results.records import HEADLINE_METRIC, ONE_VS_TWO, Problem, Record, Results, Summary, read_results
 
 MAIN_METRIC = "two_vs_two"
-ONE_VS_TWO = "one_vs_two"
 DRIFT_LABELS = {MAIN_METRIC: "2 vs 2", ONE_VS_TWO: "1 vs 2", HEADLINE_METRIC: "held-out 2 vs 2"}
 """How the drift note under a table names a metric (others by their own name), in this order."""
 MAX_FILE_PART = 80

@@ -37,6 +37,8 @@ ProblemKind = Literal["plugin", "vision", "text", "images", "concepts", "metrics
 
 HEADLINE_METRIC = "two_vs_two_heldout"
 """The metric of a summary record: 2 vs 2 of a layer chosen on held-out concepts (docs/methods.md)."""
+ONE_VS_TWO = "one_vs_two"
+"""The metric of a 1 vs 2 record: the paper's test for misclassified images, which the run computes itself."""
 
 
 def utc_now() -> str:

@@ -16,7 +16,7 @@ from benchsuite.inference.heldout import N_BOOTSTRAP, N_SPLITS, headline, resamp
 from benchsuite.inference.pooled import Score, one_vs_two_inputs, score_one_vs_two
 from benchsuite.inputs.concepts import ImageGroup
 from benchsuite.metrics.backend import one_blas_thread
-from benchsuite.results.records import HEADLINE_METRIC, Provenance, Record, Summary
+from benchsuite.results.records import HEADLINE_METRIC, ONE_VS_TWO, Provenance, Record, Summary
 from benchsuite.results.timings import TIMINGS
 from benchsuite.run.executors import Executor
 from benchsuite.run.items import Items
@@ -25,7 +25,6 @@ from benchsuite.run.prepare import DesignData
 from benchsuite.run.scoring import ScoreTask
 from benchsuite.run.text import TextModel
 
-ONE_VS_TWO = "one_vs_two"
 IMAGENET_CLASSES = 1000
 
 
