@@ -16,10 +16,18 @@ from benchsuite.contract.errors import BenchsuiteError, one_line
 from benchsuite.extraction.cache import atomic_write_text
 from benchsuite.inference.comparisons import Difference, benjamini_hochberg, paired_difference, tiers
 from benchsuite.inference.heldout import SIGNIFICANCE
-from benchsuite.results.records import HEADLINE_METRIC, ONE_VS_TWO, Problem, Record, Results, Summary, read_results
+from benchsuite.results.records import (
+    HEADLINE_METRIC,
+    HEADLINE_SOURCE,
+    ONE_VS_TWO,
+    Problem,
+    Record,
+    Results,
+    Summary,
+    read_results,
+)
 
-MAIN_METRIC = "two_vs_two"
-DRIFT_LABELS = {MAIN_METRIC: "2 vs 2", ONE_VS_TWO: "1 vs 2", HEADLINE_METRIC: "held-out 2 vs 2"}
+DRIFT_LABELS = {HEADLINE_SOURCE: "2 vs 2", ONE_VS_TWO: "1 vs 2", HEADLINE_METRIC: "held-out 2 vs 2"}
 """How the drift note under a table names a metric (others by their own name), in this order."""
 MAX_FILE_PART = 80
 
@@ -119,7 +127,7 @@ def main_table(records: list[Record], problems: Iterable[Problem] = (), drifts: 
     drifts = declared_drift(records) if drifts is None else drifts
     if headlines(records):
         return headline_table(records, problems, drifts)
-    best = best_layers(records, MAIN_METRIC)
+    best = best_layers(records, HEADLINE_SOURCE)
     texts = sorted({text for _, text in best})
     visions = sorted({vision for vision, _ in best},
                      key=lambda v: -np.mean([value_of(best[(v, t)]) for t in texts if (v, t) in best]))
@@ -163,7 +171,7 @@ def model_table(records: list[Record]) -> str:
     """Every layer of one model against every (text model, metric); * marks q < 0.05 (Benjamini-Hochberg)."""
     records = [r for r in records if r.summary is None and r.metric != HEADLINE_METRIC]
     significant = fdr_significant(records)
-    columns = sorted({(r.text, r.metric) for r in records}, key=lambda c: (c[1] != MAIN_METRIC, c[1], c[0]))
+    columns = sorted({(r.text, r.metric) for r in records}, key=lambda c: (c[1] != HEADLINE_SOURCE, c[1], c[0]))
     layers = sorted({(r.depth, r.layer) for r in records})
     cell = {(r.layer, r.text, r.metric): r for r in records}
     header = ["depth", "layer"] + [f"{metric} / {text}" for text, metric in columns]
@@ -294,7 +302,7 @@ def drift_amounts(declared: dict[str, float]) -> str:
     """``2 vs 2 ±0.004, 1 vs 2 ±0.031``: each metric's drift, the held-out headline's only where it differs from
     the per-layer 2 vs 2 one."""
     shown = {metric: value for metric, value in declared.items()
-             if not (metric == HEADLINE_METRIC and declared.get(MAIN_METRIC) == value)}
+             if not (metric == HEADLINE_METRIC and declared.get(HEADLINE_SOURCE) == value)}
     order = sorted(shown, key=lambda m: (list(DRIFT_LABELS).index(m) if m in DRIFT_LABELS else len(DRIFT_LABELS), m))
     return ", ".join(f"{DRIFT_LABELS.get(metric, metric)} ±{shown[metric]}" for metric in order)
 
@@ -445,7 +453,7 @@ def model_plots(mine: list[Record], names: list[str], design: str, out: Path) ->
     """Draw one model's 2 vs 2 (and 1 vs 2) curves under ``out``; the page lines that show them."""
     vision = names[-1]
     curve = plot_file(out, names)
-    plot_curves(mine, MAIN_METRIC, f"{vision}: 2 vs 2 by layer ({design})", out / curve)
+    plot_curves(mine, HEADLINE_SOURCE, f"{vision}: 2 vs 2 by layer ({design})", out / curve)
     lines = [f"![2 vs 2 by layer for {vision}]({curve.as_posix()})", ""]
     if any(r.metric == ONE_VS_TWO for r in mine):
         curve = plot_file(out, names, "-1v2")

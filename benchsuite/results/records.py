@@ -35,7 +35,9 @@ UPGRADABLE_VERSIONS = (2,)
 Status = Literal["ok", "failed", "skipped"]
 ProblemKind = Literal["plugin", "vision", "text", "images", "concepts", "metrics"]
 
-HEADLINE_METRIC = "two_vs_two_heldout"
+HEADLINE_SOURCE = "two_vs_two"
+"""The per-layer metric the headline summarises: the 2 vs 2 test (its ``MetricMeta.heldout_summary`` is True)."""
+HEADLINE_METRIC = f"{HEADLINE_SOURCE}_heldout"
 """The metric of a summary record: 2 vs 2 of a layer chosen on held-out concepts (docs/methods.md)."""
 ONE_VS_TWO = "one_vs_two"
 """The metric of a 1 vs 2 record: the paper's test for misclassified images, which the run computes itself."""
