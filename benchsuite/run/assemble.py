@@ -19,7 +19,7 @@ from benchsuite.metrics.backend import one_blas_thread
 from benchsuite.results.records import HEADLINE_METRIC, ONE_VS_TWO, Provenance, Record, Summary
 from benchsuite.results.timings import TIMINGS
 from benchsuite.run.executors import Executor
-from benchsuite.run.items import Items
+from benchsuite.run.items import Items, Statistic
 from benchsuite.run.keys import provenance
 from benchsuite.run.prepare import DesignData
 from benchsuite.run.scoring import ScoreTask
@@ -82,9 +82,10 @@ def assemble(items: Items, executor: Executor, meta: VisionModelMeta, weights_ha
     work = ModelOnDesign(meta=meta, owner=items.owner("vision", meta.name), text_models=text_models, data=data,
                          extractions=extractions, make=RecordFactory(items, meta, weights_hash, data, all_layers),
                          layers=[layer for layer in all_layers if layer not in failures], failures=failures)
-    metrics = list(items.loaded_metrics())
+    statistics = items.loaded_metrics()
+    metrics = list(statistics)
     records = failed_layer_records(work, metrics)
-    scores = score_metrics(items, executor, work, metrics)
+    scores = score_metrics(items, executor, work, statistics)
     records.extend(metric_records(items, work, metrics, scores))
     if extractions[0].predictions is not None and data.design.aggregate == "groups" and work.layers:
         with TIMINGS("1 vs 2 test"), one_blas_thread():
@@ -116,12 +117,12 @@ def failed_layer_records(work: ModelOnDesign, metrics: list[str]) -> list[Record
 
 
 def score_metrics(items: Items, executor: Executor, work: ModelOnDesign,
-                  metrics: list[str]) -> dict[tuple[str, str, str], Score]:
+                  statistics: Mapping[str, Statistic]) -> dict[tuple[str, str, str], Score]:
     """Every (layer, text model, metric) score, one executor task per (text model, metric) over all layers."""
-    steps = [(text, metric) for text in work.text_models for metric in metrics]
+    steps = [(text, metric) for text in work.text_models for metric in statistics]
     settings = items.settings
-    statistics = items.loaded_metrics()
-    tasks = [ScoreTask(layers=[work.matrices(layer, text) for layer in work.layers],
+    layers = {text.name: [work.matrices(layer, text) for layer in work.layers] for text in work.text_models}
+    tasks = [ScoreTask(layers=layers[text.name],
                        text_matrix=work.data.text_matrices[text.name], metric=metric,
                        statistic=statistics[metric], n_permutations=settings.permutations,
                        seed=settings.seed, device=settings.device,
