@@ -35,7 +35,8 @@ from benchsuite.inputs.images import DECODER_VERSION
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 CACHE_NAMESPACE = "vision"
-COSMETIC_FIELDS = frozenset({"description", "license"})
+COSMETIC_FIELDS = frozenset({"description", "license", "role", "twin"})
+"""Metadata that changes no number: words, and what a model is on the leaderboard (a records key adds the roles)."""
 SIZE_UNITS = {
     "": 1,
     "B": 1,
@@ -333,7 +334,7 @@ def framework_versions(framework: str) -> dict[str, Any]:
 
 
 def numeric_meta(meta: PluginItemMeta, *, drop: Collection[str] = ()) -> dict[str, Any]:
-    """An item's metadata for a cache key: every field but the cosmetic ones (description, licence) and ``drop``."""
+    """An item's metadata for a cache key: every field but the cosmetic ones (``COSMETIC_FIELDS``) and ``drop``."""
     return {name: value for name, value in meta.public().items() if name not in COSMETIC_FIELDS and name not in drop}
 
 

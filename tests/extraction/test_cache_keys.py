@@ -114,6 +114,14 @@ def test_layer_keys_ignore_cosmetic_metadata_and_the_other_layers():
         assert key_digest(cache_key(projection_meta(**changes), "w", digests, "pixels", context=CONTEXT)) == base
 
 
+def test_layer_keys_ignore_what_a_model_is_on_the_leaderboard():
+    """Its role and twin change no number, so cached matrices survive a relabelled control."""
+    digests = ["file:1", "file:2"]
+    base = key_digest(cache_key(projection_meta(), "w", digests, "pixels", context=CONTEXT))
+    relabelled = projection_meta(role="untrained", twin="projection_trained")
+    assert key_digest(cache_key(relabelled, "w", digests, "pixels", context=CONTEXT)) == base
+
+
 def counting(load):
     calls = []
     return calls, lambda: calls.append(1) or load()

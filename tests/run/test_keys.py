@@ -79,6 +79,13 @@ def test_records_key_covers_options_seed_photos_and_vectors_but_no_cosmetics(tmp
     assert records_key(suite_run(tmp_path), model) != base
 
 
+def test_records_key_changes_with_the_roles_the_records_carry(tmp_path, photos):
+    model = text_model(vectors(0))
+    base = records_key(suite_run(tmp_path), model)
+    assert records_key(suite_run(tmp_path), model, projection_meta(role="baseline")) != base
+    assert records_key(suite_run(tmp_path), model, projection_meta(role="untrained", twin="other")) != base
+
+
 def test_extraction_context_carries_loader_options_device_source_and_seed(tmp_path):
     base = keys.extraction_context(suite_run(tmp_path), projection_meta())
     assert base["vision_options"] == {"device": "cpu"} and base["seed"] == 0
