@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import datetime
+import os
+import stat
 import tomllib
-from collections.abc import Iterable, Mapping
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from benchsuite.contract.errors import BenchsuiteError
+from benchsuite.contract.errors import BenchsuiteError, describe_error
 from benchsuite.contract.schemas import slug
 
 if TYPE_CHECKING:
     from benchsuite.contract.manager import Registry
 
 REGISTRY_FILE = "registry.toml"
+MAX_REGISTRY_BYTES = 1 << 20  # a suites file is a few kB; a larger one is not a suites file
+MAX_REGISTRY_NESTING = 12  # tables and arrays within each other; a suite's deepest option value is far shallower
+MAX_DESIGNS = 50  # designs per suite: each is a whole pass of scoring
+MAX_PERMUTATIONS = 100_000  # per test: p-values resolve to 1e-5; more only costs time
 
 
 class Design(BaseModel):
@@ -59,9 +66,9 @@ class Suite(BaseModel):
     images: str
     concepts: str
     metrics: list[str] = Field(min_length=1)
-    permutations: int = Field(default=1000, ge=0)
+    permutations: int = Field(default=1000, ge=0, le=MAX_PERMUTATIONS)
     seed: int = 0
-    designs: list[Design] = Field(min_length=1)
+    designs: list[Design] = Field(min_length=1, max_length=MAX_DESIGNS)
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def options_for(self, item: str) -> dict[str, Any]:
@@ -97,25 +104,82 @@ def default_registry_path() -> Path:
 
 
 def load_suites(path: Path | str | None = None) -> dict[str, Suite]:
+    """The suites declared in a suites file (default: ``default_registry_path()``), each validated."""
     path = Path(path) if path is not None else default_registry_path()
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise BenchsuiteError(f"registry file {path} not found; pass --registry PATH") from None
-    except tomllib.TOMLDecodeError as error:
-        raise BenchsuiteError(f"{path} is not valid TOML: {error}") from None
+    raw = parsed_registry(path)
     suites: dict[str, Suite] = {}
-    for name, body in raw.get("suites", {}).items():
+    tables = raw.get("suites", {})
+    if not isinstance(tables, dict):
+        raise BenchsuiteError(f"{path}: suites must be tables [suites.<name>]")
+    for name, body in tables.items():
         try:
+            if not isinstance(body, dict):
+                raise BenchsuiteError(f"suite {name!r} in {path} must be a table [suites.{name}]")
             suites[name] = Suite(name=name, **body)
         except ValidationError as error:
-            raise BenchsuiteError(f"suite {name!r} in {path} is invalid:\n{error}") from None
+            raise BenchsuiteError(f"suite {name!r} in {path} is invalid: {describe_error(error)}") from None
     if not suites:
         raise BenchsuiteError(f"{path} declares no [suites.<name>] tables")
     clash = slug_clash(suites)
     if clash:
         raise BenchsuiteError(f"suites in {path}: {clash}; rename one of them")
     return suites
+
+
+def parsed_registry(path: Path) -> dict[str, Any]:
+    """A suites file's TOML: read bounded (``registry_text``), nested at most ``MAX_REGISTRY_NESTING`` deep."""
+    too_deep = (f"{path} nests tables or arrays more than {MAX_REGISTRY_NESTING} deep; a suites file needs far "
+                "fewer (pass the right --registry)")
+    try:
+        raw = tomllib.loads(registry_text(path))
+    except tomllib.TOMLDecodeError as error:
+        raise BenchsuiteError(f"{path} is not valid TOML: {error}") from None
+    except RecursionError:
+        raise BenchsuiteError(too_deep) from None
+    if nesting(raw) > MAX_REGISTRY_NESTING:
+        raise BenchsuiteError(too_deep)
+    return raw
+
+
+def registry_text(path: Path) -> str:
+    """The text of a suites file that is a regular file of at most ``MAX_REGISTRY_BYTES`` (opened without
+    blocking, so a FIFO or device is refused instead of waited on), else a one-line BenchsuiteError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise BenchsuiteError(f"registry file {path} not found; pass --registry PATH") from None
+    except OSError as error:
+        raise BenchsuiteError(f"registry file {path} cannot be read ({error.strerror or error}); pass a readable "
+                              "--registry PATH") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BenchsuiteError(f"registry file {path} is not a regular file; pass a .toml file as --registry")
+        data = b""
+        while len(data) <= MAX_REGISTRY_BYTES and (block := os.read(fd, MAX_REGISTRY_BYTES + 1 - len(data))):
+            data += block
+    except OSError as error:
+        raise BenchsuiteError(f"registry file {path} cannot be read ({error.strerror or error})") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_REGISTRY_BYTES:
+        raise BenchsuiteError(f"registry file {path} is larger than {MAX_REGISTRY_BYTES} bytes, the most a suites "
+                              "file may hold; pass the right --registry")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BenchsuiteError(f"registry file {path} is not UTF-8 text ({error.reason} at byte {error.start})"
+                              ) from None
+
+
+def nesting(value: Any) -> int:
+    """How deep tables (dicts) and arrays (lists) nest in ``value`` (a scalar: 0), counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (current.values() if isinstance(current, dict) else current))
+    return deepest
 
 
 def option_value(text: str) -> Any:
@@ -188,8 +252,8 @@ def check_suite_run(
     }
     for where, options in ((f"[suites.{suite.name}.options]", suite.options), ("--set", overrides or {})):
         for item, values in options.items():
-            for option in values:
-                check_option(registry, kinds, item, option, where, suite.name)
+            for option, value in values.items():
+                check_option(registry, kinds, item, option, value, where, suite.name)
 
 
 def check_registered(registry: Registry, kind: str, name: str, what: str) -> None:
@@ -204,9 +268,10 @@ def check_registered(registry: Registry, kind: str, name: str, what: str) -> Non
                           "(install its plugin or fix the name)")
 
 
-def check_option(registry: Registry, kinds: Mapping[str, list[str]], item: str, option: str, where: str,
-                 suite: str) -> None:
-    """A BenchsuiteError unless ``item`` is one of the run's items and its loader accepts ``option``."""
+def check_option(registry: Registry, kinds: Mapping[str, list[str]], item: str, option: str, value: Any,
+                 where: str, suite: str) -> None:
+    """A BenchsuiteError unless ``item`` is one of the run's items and its loader accepts ``option`` with a value
+    of ``value``'s type (where the loader annotates the option)."""
     from benchsuite.contract.manager import loader_parameters
 
     kind = next((k for k, names in kinds.items() if item in names), None)
@@ -221,3 +286,42 @@ def check_option(registry: Registry, kinds: Mapping[str, list[str]], item: str, 
         listed = ", ".join(sorted(accepted)) or "none"
         raise BenchsuiteError(f"{where} {item}.{option}: the {kind} item {item!r} has no option {option!r}; "
                               f"its loader accepts: {listed}")
+    expected = option_annotation(registry[kind][item].loader, option)
+    if expected is not None and not accepts(expected, value):
+        shown = getattr(expected, "__name__", str(expected))
+        raise BenchsuiteError(f"{where} {item}.{option}={value!r}: option {option!r} of the {kind} item {item!r} takes "
+                              f"{shown}, not {type(value).__name__}; give a value of that type (text in double quotes: "
+                              f"\"{value}\")")
+
+
+def option_annotation(loader: Callable[..., Any], option: str) -> Any | None:
+    """The type ``loader`` declares for keyword ``option``; None when it declares none or it cannot be resolved."""
+    try:
+        return typing.get_type_hints(loader).get(option)
+    except Exception:  # an annotation naming what the plugin's module cannot resolve: not checked
+        return None
+
+
+def accepts(annotation: Any, value: Any) -> bool:
+    """Whether ``value`` validates as ``annotation``: strictly, or by a conversion within its kind (text to a
+    path, an array to a tuple), never across kinds (``"no"`` is not a bool, ``1`` not text). An annotation
+    pydantic cannot build a check for accepts anything."""
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    except Exception:  # an arbitrary class: nothing to check against
+        return True
+    for strict in (True, False):
+        try:
+            converted = adapter.validate_python(value, strict=strict)
+        except ValidationError:
+            continue
+        return strict or value_kind(converted) == value_kind(value)
+    return False
+
+
+def value_kind(value: Any) -> str:
+    """What a TOML value is, for ``accepts``: text (paths too), bool, number, array, table or other."""
+    kinds: tuple[tuple[type | tuple[type, ...], str], ...] = (
+        ((str, os.PathLike), "text"), (bool, "bool"), ((int, float), "number"),
+        ((list, tuple, set, frozenset), "array"), (dict, "table"))
+    return next((kind for types, kind in kinds if isinstance(value, types)), type(value).__name__)

@@ -185,3 +185,78 @@ def test_shipped_suites_pass_the_pre_run_checks(registry):
 
     for suite in load_suites(ROOT / "registry.toml").values():
         check_suite_run(registry, suite)
+
+
+@pytest.mark.parametrize("value", [2024, [1, 2], 1.5, True])
+def test_an_option_value_of_a_type_its_loader_does_not_take_is_refused_naming_both(registry, tmp_path, value):
+    with pytest.raises(BenchsuiteError) as refused:
+        checked(registry, tmp_path, overrides={"pypi_photos": {"cache_dir": value}})
+    assert str(refused.value) == (
+        f"--set pypi_photos.cache_dir={value!r}: option 'cache_dir' of the images item 'pypi_photos' takes "
+        f"str | None, not {type(value).__name__}; give a value of that type (text in double quotes: \"{value}\")")
+    with pytest.raises(BenchsuiteError, match=r"^\[suites.s.options\] glove_6b_50d.mean_fallback='no': .* takes "
+                                              r"bool, not str"):
+        checked(registry, tmp_path, "[suites.s.options.glove_6b_50d]\nmean_fallback = 'no'\n")
+    checked(registry, tmp_path, overrides={"pypi_photos": {"cache_dir": "2024"}})  # the quoted value is text
+
+
+def suites_text(designs: int, permutations: int = 10) -> str:
+    tables = "".join(f'[[suites.s.designs]]\nname = "d{i}"\n' for i in range(designs))
+    return REGISTRY_HEAD + f"permutations = {permutations}\n" + tables
+
+
+def test_more_designs_or_permutations_than_the_bounds_are_refused_naming_them(tmp_path):
+    from benchsuite.inputs.suites import MAX_DESIGNS, MAX_PERMUTATIONS
+
+    path = tmp_path / "registry.toml"
+    path.write_text(suites_text(MAX_DESIGNS))
+    assert len(load_suites(path)["s"].designs) == MAX_DESIGNS == 50
+    for text, bound in ((suites_text(MAX_DESIGNS + 1), "at most 50 items"),
+                        (suites_text(1, MAX_PERMUTATIONS + 1), "less than or equal to 100000")):
+        path.write_text(text)
+        with pytest.raises(BenchsuiteError) as refused:
+            load_suites(path)
+        assert bound in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_registry_that_is_not_a_bounded_regular_file_is_refused_in_one_line(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.toml"
+    huge.write_text(REGISTRY_HEAD + "#" * (1 << 20))
+    cases = {fifo: "is not a regular file", tmp_path: "is not a regular file",
+             huge: f"is larger than {1 << 20} bytes", tmp_path / "none.toml": "not found"}
+    for path, message in cases.items():
+        refused: list[str] = []
+        reading = threading.Thread(target=lambda p=path, r=refused: r.append(refusal(p)), daemon=True)
+        reading.start()
+        reading.join(timeout=5)
+        assert refused and message in refused[0] and "\n" not in refused[0], (path, refused)
+
+
+def refusal(path) -> str:
+    try:
+        load_suites(path)
+    except BenchsuiteError as error:
+        return str(error)
+    return "accepted"
+
+
+@pytest.mark.parametrize("depth", [13, 100_000])
+def test_a_registry_nested_too_deep_is_refused_in_one_line(tmp_path, depth):
+    path = tmp_path / "registry.toml"
+    path.write_text(REGISTRY_HEAD + "[suites.s.options.pixels]\nx = " + "[" * depth + "]" * depth + "\n")
+    with pytest.raises(BenchsuiteError, match=r"nests tables or arrays more than 12 deep"):
+        load_suites(path)
+    path.write_text(REGISTRY_HEAD + '[[suites.s.designs]]\nname = "d"\n[suites.s.options.pixels]\nx = [[[[1]]]]\n')
+    assert load_suites(path)["s"].options["pixels"]["x"] == [[[[1]]]]
+
+
+def test_a_registry_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "registry.toml"
+    path.write_bytes(REGISTRY_HEAD.encode() + b"# \xff\n")
+    with pytest.raises(BenchsuiteError, match=r"is not UTF-8 text \(invalid start byte at byte \d+\)$"):
+        load_suites(path)
