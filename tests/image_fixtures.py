@@ -8,7 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
-import benchsuite_images.pypi_photos as pypi_photos
+import benchsuite_builtins.images.pypi_photos as pypi_photos
 import pytest
 from text_fixtures import registry
 

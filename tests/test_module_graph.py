@@ -14,6 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "benchsuite"
 PLUGINS = ROOT / "plugins"
+BUILTINS = "benchsuite_builtins"
+SHARED = f"{BUILTINS}._shared"
 
 STAGES = ["contract", "inputs", "extraction", "metrics", "inference", "results", "plugin", "kit", "run", "testing",
           "api", "cli"]
@@ -53,9 +55,7 @@ def imported(path: Path, name: str, known: set[str]) -> set[str]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    found = {**modules(ROOT, "benchsuite")}
-    for plugin in sorted(p for p in PLUGINS.iterdir() if (p / "__init__.py").exists()):
-        found.update(modules(PLUGINS, plugin.name))
+    found = {**modules(ROOT, "benchsuite"), **modules(PLUGINS, BUILTINS)}
     known = set(found)
     return {name: imported(path, name, known) for name, path in found.items()}
 
@@ -113,9 +113,43 @@ def test_each_stage_imports_only_stages_below_it() -> None:
 
 def test_built_in_plugins_import_only_the_public_plugin_api_of_the_core() -> None:
     graph = import_graph()
-    reached = sorted(f"{name} -> {target}" for name, targets in graph.items() if not name.startswith("benchsuite")
+    reached = sorted(f"{name} -> {target}" for name, targets in graph.items() if name.startswith(BUILTINS)
                      for target in targets if target.startswith("benchsuite.") and target != "benchsuite.plugin")
     assert reached == []
+
+
+def test_the_core_never_imports_a_built_in_plugin() -> None:
+    reached = sorted(f"{name} -> {target}" for name, targets in import_graph().items()
+                     if name.startswith("benchsuite.") for target in targets if target.startswith(BUILTINS))
+    assert reached == []
+
+
+def built_in_of(name: str) -> str | None:
+    """The built-in plugin (``benchsuite_builtins.<plugin>``) a module belongs to; None for the namespace itself."""
+    parts = name.split(".")
+    return ".".join(parts[:2]) if parts[0] == BUILTINS and len(parts) > 1 else None
+
+
+def test_no_built_in_imports_another_built_in() -> None:
+    """Each built-in reaches only itself and the private shared helpers, as a third party's plugin would reach only
+    itself; the shared helpers reach no plugin."""
+    crossing = []
+    for name, targets in import_graph().items():
+        owner = built_in_of(name)
+        for target in targets:
+            other = built_in_of(target)
+            if owner is not None and other is not None and other != owner and other != SHARED:
+                crossing.append(f"{name} -> {target}")
+    assert crossing == []
+
+
+def test_every_built_in_is_registered_by_its_own_entry_point() -> None:
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["benchsuite"]
+    packages = {path.name for path in (PLUGINS / BUILTINS).iterdir() if (path / "__init__.py").exists()}
+    assert {f"{BUILTINS}.{name}" for name in packages - {"_shared"}} == set(declared.values())
+    assert all(value == f"{BUILTINS}.{name}" for name, value in declared.items())
 
 
 def test_the_checker_finds_a_cycle_hidden_in_a_function(tmp_path: Path) -> None:
@@ -140,10 +174,10 @@ def test_the_checker_counts_every_kind_of_import(tmp_path: Path, source: str) ->
 
 
 def test_the_tests_mirror_the_package() -> None:
-    """A test folder per stage and ``plugins/`` for the built-ins; the faces' tests at ``tests/`` top."""
+    """A test folder per stage and ``builtins/`` for the built-in plugins; the faces' tests at ``tests/`` top."""
     folders = {path.name for path in (ROOT / "tests").iterdir() if path.is_dir() and any(path.glob("test_*.py"))}
     stages = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").exists()}
-    assert folders == stages | {"plugins"}
+    assert folders == stages | {"builtins"}
     faces = {path.stem.removeprefix("test_") for path in (ROOT / "tests").glob("test_*.py")}
     assert {"api", "cli", "public_api"} <= faces
 

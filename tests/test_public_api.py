@@ -16,7 +16,7 @@ from benchsuite import plugin
 from benchsuite.kit import plugin_docs
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGIN_FILES = sorted([*ROOT.glob("plugins/*/*.py"), *ROOT.glob("docs/example_plugin/*/*.py")])
+PLUGIN_FILES = sorted([*ROOT.glob("plugins/benchsuite_builtins/**/*.py"), *ROOT.glob("docs/example_plugin/*/*.py")])
 EXAMPLE_PYPROJECT = ROOT / "docs" / "example_plugin" / "pyproject.toml"
 
 
@@ -136,7 +136,7 @@ def test_the_slow_tier_is_marked_in_the_slow_files_themselves_with_a_reason():
         for line in path.read_text().splitlines():
             if re.match(r"(pytestmark = .*pytest\.mark\.slow|@pytest\.mark\.slow)", line):
                 marked[path.relative_to(ROOT / "tests").as_posix()] = line
-    assert {"run/test_runner.py", "run/test_paper_suite.py", "plugins/test_vision_torch.py"} <= set(marked)
+    assert {"run/test_runner.py", "run/test_paper_suite.py", "builtins/test_vision_torch.py"} <= set(marked)
     assert all("  # " in line for line in marked.values()), marked
     assert "slow" not in (ROOT / "tests" / "conftest.py").read_text()
 

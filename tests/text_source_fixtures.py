@@ -20,7 +20,7 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 def word_tokenizer():
     """A whitespace word-level tokenizer over ``WORDS`` that adds [CLS] ... [SEP], as BERT's does."""
-    from benchsuite_sentence.encoders import prepare_transformers
+    from benchsuite_builtins._shared.sentence_encoders import prepare_transformers
 
     prepare_transformers()  # transformers imports torchvision, which needs the vision sources' workaround
     from tokenizers import Tokenizer, models, pre_tokenizers, processors

@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchsuite_images.folder_source import FolderSource
+from benchsuite_builtins.images.folder_source import FolderSource
 from extraction_fixtures import CONCEPTS, ProjectionModel, photo_tree, projection_meta, write_photo
 from PIL import Image
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from benchsuite_images.folder_source import FolderSource
+from benchsuite_builtins.images.folder_source import FolderSource
 from extraction_fixtures import CONCEPTS, photo_tree, projection_meta, write_photo
 
 from benchsuite.contract.schemas import Concept, ConceptSetMeta, ImageSourceMeta, MetricMeta
