@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -190,14 +191,92 @@ RECORDS = TypeAdapter(list[Record])
 LEGACY = TypeAdapter(list[dict[str, Any]])
 
 
+def finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def count_problem(name: str, value: int | None, least: int) -> str | None:
+    """``name value is ...`` when a count is below ``least`` (0: negative; 1: not a positive count)."""
+    if value is None or value >= least:
+        return None
+    return f"{name} {value} is negative" if least == 0 else f"{name} {value} is not a positive count"
+
+
+def summary_problem(summary: Summary) -> str | None:
+    """What makes a summary impossible: a non-finite best value or draw, a negative count or spread."""
+    if not finite(summary.best_value):
+        return f"summary.best_value {summary.best_value} is not finite"
+    bad_draw = next((d for d in summary.draws if d is not None and not math.isfinite(d)), None)
+    if bad_draw is not None:
+        return f"summary.draws holds {bad_draw}"
+    if not (finite(summary.spread_factor) and summary.spread_factor > 0):
+        return f"summary.spread_factor {summary.spread_factor} is not a positive number"
+    if any(not (finite(share) and 0 <= share <= 1) for share in summary.selected.values()):
+        return "summary.selected holds a share outside [0, 1]"
+    counts = {"n_splits": summary.n_splits, "n_bootstrap": summary.n_bootstrap,
+              "permutations_used": summary.permutations_used}
+    return next(filter(None, (count_problem(f"summary.{k}", v, 0) for k, v in counts.items())), None)
+
+
+def number_problem(record: Record) -> str | None:
+    """What makes a record's numbers impossible: p outside [0, 1], a non-finite value, group, chance or interval."""
+    if record.p_value is not None and not (0 <= record.p_value <= 1):
+        return f"p_value {record.p_value} is outside [0, 1]"
+    if record.value is None and record.status == "ok":
+        return "an ok record has no value"
+    for name in ("value", "chance"):
+        number = getattr(record, name)
+        if number is not None and not math.isfinite(number):
+            return f"{name} {number} is not finite"
+    bad_group = next((v for v in record.groups if v is not None and not math.isfinite(v)), None)
+    if bad_group is not None:
+        return f"groups holds {bad_group}"
+    if not (finite(record.cpu_drift) and record.cpu_drift >= 0):
+        return f"cpu_drift {record.cpu_drift} is negative or not finite"
+    if record.interval is not None:
+        if len(record.interval) != 2:
+            return f"interval {record.interval} is not [low, high]"
+        low, high = record.interval
+        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+            return f"interval {record.interval} is reversed or not finite"
+    return None
+
+
+def record_problem(record: Record) -> str | None:
+    """Why ``record`` cannot be what the runner wrote (a hand edit or a broken writer), or None when it can be:
+    its numbers (``number_problem``), its counts (concepts positive on an ok record, depth inside the model) and
+    its summary."""
+    problem = number_problem(record) or count_problem("n_concepts", record.n_concepts,
+                                                      1 if record.status == "ok" else 0)
+    problem = problem or count_problem("n_images", record.n_images, 0) or count_problem("n_layers",
+                                                                                       record.n_layers, 1)
+    if problem is None and record.depth is not None and not (
+            0 <= record.depth < (record.n_layers if record.n_layers is not None else record.depth + 1)):
+        problem = f"depth {record.depth} is outside 0..{(record.n_layers or 0) - 1} (n_layers {record.n_layers})"
+    problem = problem or count_problem("provenance.permutations", record.provenance.permutations, 0)
+    return problem or (summary_problem(record.summary) if record.summary is not None else None)
+
+
+def check_records(records: list[Record], where: Path) -> None:
+    """A one-line ValueError naming the first impossible record of ``where`` (its index and names) and why."""
+    for index, record in enumerate(records):
+        problem = record_problem(record)
+        if problem is not None:
+            names = " / ".join(str(name) for name in (record.vision, record.text, record.layer, record.metric))
+            raise ValueError(one_line(f"{where}: record {index} ({names}): {problem}; fix or remove that record, "
+                                      "or rerun that model"))
+
+
 def write_records(path: Path, records: list[Record]) -> None:
     """Write one model's records atomically: a reader sees the old file or the new one, never half."""
     atomic_write_text(path, json.dumps([r.model_dump(mode="json") for r in records], indent=1, allow_nan=False))
 
 
 def read_records(path: Path) -> list[Record]:
-    """One model's records file (a JSON list of records)."""
-    return RECORDS.validate_json(Path(path).read_bytes())
+    """One model's records file (a JSON list of records), each record checked (``check_records``)."""
+    records = RECORDS.validate_json(Path(path).read_bytes())
+    check_records(records, path)
+    return records
 
 
 def upgrade_legacy(items: list[dict[str, Any]]) -> Results:
@@ -216,25 +295,46 @@ def upgrade_legacy(items: list[dict[str, Any]]) -> Results:
     return Results(records=records, problems=problems, mixed_settings=mixed_settings(records))
 
 
+def current_document(raw: bytes) -> Results | None:
+    """A current (or version 2) document parsed in one pass (pydantic's JSON parser: the fast path for large
+    files); None for anything else, which ``parse_document`` reads or refuses."""
+    try:
+        results = Results.model_validate_json(raw)
+    except ValidationError:
+        return None
+    if results.schema_version == SCHEMA_VERSION:
+        return results
+    return results.model_copy(update={"schema_version": SCHEMA_VERSION}) if (
+        results.schema_version in UPGRADABLE_VERSIONS) else None
+
+
+def parse_document(raw: bytes) -> Results:
+    """A results document of any version this benchsuite reads, else a ValueError or ValidationError saying why."""
+    data = json.loads(raw)
+    if isinstance(data, list):
+        return upgrade_legacy(LEGACY.validate_python(data))
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version in UPGRADABLE_VERSIONS:
+        data = {**data, "schema_version": SCHEMA_VERSION}
+    elif version != SCHEMA_VERSION:
+        raise ValueError(f"schema_version {version!r}, this benchsuite reads versions up to {SCHEMA_VERSION} "
+                         "and lists (version 1)")
+    return Results.model_validate(data)
+
+
 def read_results(path: Path) -> Results:
-    """``results.json`` of any schema version, upgraded to the current one; a ValueError names a bad file.
+    """``results.json`` of any schema version, upgraded to the current one; a ValueError names a bad file, or the
+    first impossible record in it (``record_problem``: p outside [0, 1], an infinite value, a reversed interval...).
 
     Version 1 (a bare list) is rebuilt by :func:`upgrade_legacy`; a version 2 document's records lack ``role``,
     ``twin`` and ``cpu_drift``, which take their defaults (``"model"``, None, 0.0)."""
     raw = Path(path).read_bytes()
     try:
-        data = json.loads(raw)
-        if isinstance(data, list):
-            return upgrade_legacy(LEGACY.validate_python(data))
-        version = data.get("schema_version") if isinstance(data, dict) else None
-        if version in UPGRADABLE_VERSIONS:
-            data = {**data, "schema_version": SCHEMA_VERSION}
-        elif version != SCHEMA_VERSION:
-            raise ValueError(f"schema_version {version!r}, this benchsuite reads versions up to {SCHEMA_VERSION} "
-                             "and lists (version 1)")
-        return Results.model_validate(data)
+        results = current_document(raw) or parse_document(raw)
     except (ValueError, ValidationError) as error:
         raise ValueError(f"{path} is not a valid results file: {one_line(str(error))[:300]}") from None
+    check_records(results.records, path)
+    return results
 
 
 def write_results(path: Path, results: Results) -> None:
