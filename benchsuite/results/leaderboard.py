@@ -8,6 +8,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from tabulate import tabulate
@@ -107,6 +108,48 @@ def best_layers(records: Iterable[Record], metric: str) -> dict[tuple[str, str],
         if key not in best or sign * record.value > sign * value_of(best[key]):
             best[key] = record
     return best
+
+
+MARKUP = re.compile(r"[\\`*\[\]<>~$&@]|(?<![^\W_])_|_(?![^\W_])|(?<=www)\.|:(?=//|[\w+-]+:)", re.IGNORECASE)
+"""What in a name could start markup, HTML, math, a mention or a link: backslash-escaped by ``md_text``. ``_``
+only where it could open or close emphasis (not inside a word), ``.`` only after ``www``, ``:`` only before
+``//`` or an emoji's closing ``:``, so plain names and messages (``RuntimeError: x (plugin p)``) stay as they are."""
+Shown = TypeVar("Shown", Record, Problem)
+NAME_FIELDS = {Record: ("vision", "twin", "text", "layer", "design", "metric", "error"),
+               Problem: ("name", "plugin", "design", "error")}
+"""The fields of records and problems that reach the page as text (the suite goes into code spans)."""
+
+
+def md_text(name: str) -> str:
+    """``name`` as literal markdown text on one line: HTML, emphasis, links, code, math and mentions escaped;
+    plain names (``mobilenet_v2``, ``blocks.20``, ``1 photo x 1 group``) stay as they are."""
+    return MARKUP.sub(lambda match: "\\" + match.group(), one_line(name))
+
+
+def code_span(text: str) -> str:
+    """``text`` as one inline code span, its fence longer than any run of backticks inside it."""
+    text = one_line(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if len(fence) > 1 else f"`{text}`"
+
+
+def shown(item: Shown, memo: dict[str, str]) -> Shown:
+    """``item`` with every name the page shows escaped (``md_text``); the item itself when none changes."""
+    changes = {}
+    for field in NAME_FIELDS[type(item)]:
+        name = getattr(item, field)
+        if name is not None:
+            escaped = memo.get(name) or memo.setdefault(name, md_text(name))
+            if escaped != name:
+                changes[field] = escaped
+    return item.model_copy(update=changes) if changes else item
+
+
+def as_shown(results: Results) -> Results:
+    """The results with their names as the page shows them: what every table, heading and caption is built from."""
+    memo: dict[str, str] = {}
+    return results.model_copy(update={"records": [shown(r, memo) for r in results.records],
+                                      "problems": [shown(p, memo) for p in results.problems]})
 
 
 def table_cell(text: str) -> str:
@@ -431,7 +474,7 @@ def design_section(suite: str, design: str, records: list[Record], problems: lis
     left out when ``out`` is None) and every layer's scores. ``drifts``: the text models' CPU drift, declared by
     all the results' records (default: by this section's)."""
     ok = [r for r in records if r.status == "ok"]
-    heading = f"## Suite `{suite}`, design: {design}" + (f" ({setting})" if setting else "")
+    heading = f"## Suite {code_span(suite)}, design: {design}" + (f" ({setting})" if setting else "")
     lines = [heading, "", main_table(records, problems, drifts), ""]
     if headlines(records):
         lines += comparison_sections(records)
@@ -470,7 +513,8 @@ def setting_of(record: Record) -> str:
 
 def render(results: Results, out: Path | None) -> str:
     """The page: one section per (suite, design), and per setting where a suite mixes seeds or permutations;
-    plots are drawn into ``out``, or left out of the page when ``out`` is None."""
+    plots are drawn into ``out``, or left out of the page when ``out`` is None. Every name is shown as text."""
+    results = as_shown(results)
     sections: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for record in results.records:
         setting = setting_of(record) if record.suite in results.mixed_settings else ""
@@ -538,7 +582,7 @@ README_BLOCK = re.compile(r"<!-- leaderboard:start -->.*<!-- leaderboard:end -->
 
 def update_readme(readme: Path, results: Path, leaderboard_link: str = "leaderboard/README.md") -> None:
     """Replace the block between ``<!-- leaderboard:start/end -->`` with the first design's main table."""
-    data = read_results(results)
+    data = as_shown(read_results(results))
     if not data.records:
         return
     suite, design = data.records[0].suite, data.records[0].design
@@ -547,7 +591,7 @@ def update_readme(readme: Path, results: Path, leaderboard_link: str = "leaderbo
     n_concepts = max(r.n_concepts for r in mine)
     block = (
         "<!-- leaderboard:start -->\n"
-        f"Top of the published [leaderboard]({leaderboard_link}): suite `{suite}`, design \"{design}\" "
+        f"Top of the published [leaderboard]({leaderboard_link}): suite {code_span(suite)}, design \"{design}\" "
         f"({n_concepts} concepts; 2 vs 2 accuracy of each model's layer chosen on held-out concepts, or of its "
         f"best layer where the results predate that, chance 0.5{controls_clause(mine)}):\n\n"
         f"{main_table(mine, problems, declared_drift(data.records))}\n<!-- leaderboard:end -->"
