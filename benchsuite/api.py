@@ -6,9 +6,13 @@ and the same one-line errors (a :class:`~benchsuite.contract.errors.BenchsuiteEr
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import re
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("benchsuite")
 EXECUTORS = ("local", "ray")
+CUDA_INDEX = re.compile(r"cuda:(\d+)")
+RESOURCE_ERRORS = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space", errno.EROFS: "mount it writable",
+                   errno.EACCES: "make it writable", errno.EPERM: "make it writable"}
 
 
 class Results(records.Results):
@@ -57,27 +64,90 @@ def usable_folder(path: Path, option: str) -> Path:
     """``path`` as a folder this process can write into (created when absent), else a BenchsuiteError."""
     if path.exists() and not path.is_dir():
         raise BenchsuiteError(f"{option} {path} is a file, not a folder; pass a folder path")
+    error = write_problem(path)
+    if error is not None:
+        raise BenchsuiteError(f"{option} {path} is not writable ({error.strerror or error}); pass a folder you "
+                              "can write to")
+    return path
+
+
+def write_problem(path: Path) -> OSError | None:
+    """Why this process cannot write into folder ``path`` (created when absent); None when it can."""
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as error:
-        raise BenchsuiteError(f"{option} {path} is not writable ({error.strerror or error}); pass a folder you "
-                              "can write to") from None
-    return path
+        return error
+    return None
 
 
-def cuda_or_cpu(say: Callable[[str], object] = log.warning) -> str:
-    """``cuda`` when torch sees a GPU, else ``cpu``, telling ``say`` why (a run never fails for want of a GPU)."""
+def cache_folder(path: Path) -> None:
+    """``--cache``: refused like ``usable_folder`` when it is or lies under a file; a folder read-only or
+    forbidden to this process is only warned about, as the cache warns about every write it cannot make: the
+    run reads the entries there and computes the rest."""
+    error = None if path.exists() and not path.is_dir() else write_problem(path)
+    if error is not None and error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        log.warning("--cache %s is not writable (%s); reading the entries it holds and storing no new ones "
+                    "(pass a writable --cache to keep them)", path, error.strerror or error)
+        return
+    usable_folder(path, "--cache")
+
+
+def cuda_devices(*, any_at_all: bool = False) -> int:
+    """How many CUDA devices torch sees (0 without torch); with ``any_at_all``, 1 when it sees one, else 0."""
     try:
         import torch
-
-        if torch.cuda.is_available():
-            return "cuda"
     except ImportError:
-        pass
-    say("--device cuda: no CUDA device is visible to torch; running on the CPU")
-    return "cpu"
+        return 0
+    if not torch.cuda.is_available():
+        return 0
+    return 1 if any_at_all else torch.cuda.device_count()
+
+
+def resolved_device(device: str, say: Callable[[str], object] = log.warning) -> str:
+    """The device a run computes on, which its records then name: ``cuda`` falls back to ``cpu`` when torch sees
+    no GPU, telling ``say`` (a run never fails for want of a GPU); ``cuda:N`` names one device, so one torch does
+    not see is refused (a BenchsuiteError naming the devices there are); ``cpu`` as it is."""
+    index = CUDA_INDEX.fullmatch(device)
+    if device == "cuda" and not cuda_devices(any_at_all=True):
+        say("--device cuda: no CUDA device is visible to torch; running on the CPU")
+        return "cpu"
+    if index and int(index[1]) >= (count := cuda_devices()):
+        seen = f"cuda:0 to cuda:{count - 1}" if count else "none"
+        raise BenchsuiteError(f"--device {device}: torch sees {count} CUDA device(s) ({seen}); use one of them, "
+                              "cuda (the CPU when there is none) or cpu")
+    return device
+
+
+def path_argument(value: Any, option: str) -> Path:
+    """A path argument (``out``, ``cache``, ``registry``, ...) as a Path, else a BenchsuiteError naming it."""
+    checked_type(value, option, (str, os.PathLike), "a path (str or pathlib.Path)")
+    return Path(value)
+
+
+def checked_type(value: Any, option: str, types: tuple[type, ...], what: str) -> None:
+    """A BenchsuiteError naming ``option`` and ``what`` it takes unless ``value`` is one of ``types`` (a bool is
+    no int here, and an empty string no path or name)."""
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types) or value == "":
+        raise BenchsuiteError(f"{option} must be {what}, got {type(value).__name__} {value!r}")
+
+
+@contextmanager
+def resource_errors(folders: Mapping[str, Path]) -> Iterator[None]:
+    """A full disk, a read-only or forbidden file met during a run, as one BenchsuiteError naming the file, the
+    option whose folder holds it and the fix (finished records are kept: a rerun resumes)."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in RESOURCE_ERRORS:
+            raise
+        where = Path(str(error.filename or "")).absolute()
+        option = next((name for name, folder in folders.items() if where.is_relative_to(folder.absolute())), None)
+        place = f"under {option} {folders[option]}" if option else "there"
+        raise BenchsuiteError(f"cannot write {error.filename or 'a file'}: {error.strerror or error}; "
+                              f"{RESOURCE_ERRORS[error.errno]} {place} or pass another "
+                              f"{option or '--out'}, then rerun (finished results are kept)") from error
 
 
 def name_list(value: str | Sequence[str] | None, option: str) -> list[str] | None:
@@ -108,6 +178,7 @@ def memory_bytes(budget: int | str | None) -> int | None:
     """A memory budget in bytes: an int as given, a string such as ``"2GiB"`` parsed; else a BenchsuiteError."""
     if budget is None or isinstance(budget, int):
         return budget
+    checked_type(budget, "--memory-budget", (str,), "a number of bytes or a size such as '2GiB'")
     from benchsuite.extraction.layers import parse_size
 
     try:
@@ -122,7 +193,8 @@ def chosen_suite(suite: str | Suite, registry: Path | str | None) -> Suite:
 
     if isinstance(suite, Suite):
         return suite
-    suites = load_suites(registry)
+    checked_type(suite, "--suite", (str,), "a suite name or a Suite")
+    suites = load_suites(None if registry is None else path_argument(registry, "--registry"))
     if suite not in suites:
         raise BenchsuiteError(f"no suite {suite!r} in the registry; declared: {', '.join(suites)}")
     return suites[suite]
@@ -160,33 +232,47 @@ def evaluate(
     ``Problem`` in the results, never an exception.
     """
     chosen = chosen_suite(suite, registry)
-    check_executor(executor, plugins)
-    options = run_options(Path(out), cache, vision=vision, text=text, permutations=permutations, seed=seed,
-                          device=device, metrics=metrics, overrides=overrides, memory_budget=memory_budget,
-                          batch_size=batch_size, progress=progress)
+    check_executor(executor, plugins, address)
+    checked_type(progress, "progress", (bool,), "True or False")
+    options = run_options(path_argument(out, "--out"), cache, vision=vision, text=text, permutations=permutations,
+                          seed=seed, device=device, metrics=metrics, overrides=overrides,
+                          memory_budget=memory_budget, batch_size=batch_size, progress=progress)
+    folders = {"--out": options.out, "--cache": options.cache.root}
     if leaderboard is not None:
-        usable_folder(Path(leaderboard), "--leaderboard")
-    if executor == "ray":
-        from benchsuite.run.ray_executor import run_suite_on_ray
-
-        results = run_suite_on_ray(chosen, options, address=address)
-    else:
-        from benchsuite.contract.manager import Registry
-        from benchsuite.run.suite_run import run_suite
-
-        results = run_suite(plugins if plugins is not None else Registry(), chosen, options)
-    if leaderboard is not None:
-        publish_timed(options.out, chosen.name, Path(leaderboard))
+        folders["--leaderboard"] = usable_folder(path_argument(leaderboard, "--leaderboard"), "--leaderboard")
+    with resource_errors(folders):
+        results = run_chosen(chosen, options, executor, address, plugins)
+        if leaderboard is not None:
+            publish_timed(options.out, chosen.name, folders["--leaderboard"])
     return with_leaderboard(results)
 
 
-def check_executor(executor: str, plugins: Registry | None) -> None:
-    """A known executor, and ``plugins=`` only with the local one (Ray workers load the installed plugins)."""
+def run_chosen(suite: Suite, options: RunOptions, executor: str, address: str | None,
+               plugins: Registry | None) -> records.Results:
+    """Run ``suite`` on ``executor`` (Ray: joining the cluster at ``address``, else starting one here)."""
+    if executor == "ray":
+        from benchsuite.run.ray_executor import run_suite_on_ray
+
+        return run_suite_on_ray(suite, options, address=address)
+    from benchsuite.contract.manager import Registry
+    from benchsuite.run.suite_run import run_suite
+
+    return run_suite(plugins if plugins is not None else Registry(), suite, options)
+
+
+def check_executor(executor: str, plugins: Registry | None, address: str | None = None) -> None:
+    """A known executor, ``plugins=`` only with the local one (Ray workers load the installed plugins), and
+    ``address`` only with Ray (it names a Ray cluster)."""
     if executor not in EXECUTORS:
         raise BenchsuiteError(f"--executor {executor!r} is not known; use local or ray")
     if plugins is not None and executor != "local":
         raise BenchsuiteError("plugins= works with executor='local' only (Ray workers load the installed plugins); "
                               "leave plugins out or use the local executor")
+    if address is not None and executor != "ray":
+        raise BenchsuiteError(f"--address {address!r} names a Ray cluster, so it works with --executor ray only; "
+                              "add --executor ray or leave --address out")
+    if address is not None:
+        checked_type(address, "--address", (str,), "a Ray address such as ray://head:10001")
 
 
 def run_options(out: Path, cache: Path | str | None, *, vision: str | Sequence[str] | None,
@@ -197,14 +283,14 @@ def run_options(out: Path, cache: Path | str | None, *, vision: str | Sequence[s
     from benchsuite.extraction.cache import ArrayCache
     from benchsuite.run.options import RunOptions
 
-    options = RunOptions(out=out, cache=ArrayCache(cache), vision=name_list(vision, "--vision"),
+    options = RunOptions(out=out, cache=ArrayCache(None if cache is None else path_argument(cache, "--cache")),
+                         vision=name_list(vision, "--vision"),
                          text=name_list(text, "--text"), metrics=name_list(metrics, "--metrics"),
                          overrides=checked_overrides(overrides), memory_budget=memory_bytes(memory_budget),
                          device=device, **settings)
     usable_folder(out, "--out")
-    usable_folder(options.cache.root, "--cache")
-    if options.device == "cuda":
-        options.device = cuda_or_cpu()
+    cache_folder(options.cache.root)
+    options.device = resolved_device(options.device)
     return options
 
 

@@ -287,9 +287,9 @@ def print_summary(results: Results, path: Path, page: Path) -> None:
 
 def cuda_or_cpu() -> str:
     """``cuda`` when torch sees a GPU, else ``cpu`` with a message saying so."""
-    from benchsuite.api import cuda_or_cpu as resolve
+    from benchsuite.api import resolved_device
 
-    return resolve(say=lambda message: console.print(f"[yellow]{escape(message)}[/]"))
+    return resolved_device("cuda", say=lambda message: console.print(f"[yellow]{escape(message)}[/]"))
 
 
 @app.command()

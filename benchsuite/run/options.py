@@ -9,7 +9,7 @@ from typing import Any
 
 from benchsuite.contract.errors import BenchsuiteError
 from benchsuite.extraction.cache import ArrayCache
-from benchsuite.inputs.suites import Suite
+from benchsuite.inputs.suites import MAX_PERMUTATIONS, Suite
 
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
 
@@ -33,22 +33,39 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         """Refuse bad settings before any work starts, naming the option and the fix."""
-        check_count("--permutations", self.permutations, minimum=0, optional=True)
+        check_count("--permutations", self.permutations, minimum=0, maximum=MAX_PERMUTATIONS, optional=True)
         check_count("--seed", self.seed, minimum=0, optional=True)
         check_count("--batch-size", self.batch_size, minimum=1)
         check_count("--memory-budget", self.memory_budget, minimum=1, optional=True)
-        if not DEVICE_PATTERN.fullmatch(str(self.device)):
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
             raise BenchsuiteError(f"--device {self.device!r} is not supported; use cpu, cuda or cuda:N")
-        if self.metrics is not None and not self.metrics:
-            raise BenchsuiteError("--metrics names no metric; give one or more names (benchsuite list metrics)")
+        for option, kind, names in (("--vision", "vision", self.vision), ("--text", "text", self.text),
+                                    ("--metrics", "metrics", self.metrics)):
+            check_names(option, kind, names)
 
 
-def check_count(option: str, value: Any, *, minimum: int, optional: bool = False) -> None:
-    """An integer option at least ``minimum`` (None allowed when ``optional``), else a BenchsuiteError."""
+def check_count(option: str, value: Any, *, minimum: int, maximum: int | None = None,
+                optional: bool = False) -> None:
+    """An integer option from ``minimum`` to ``maximum`` (None allowed when ``optional``), else a BenchsuiteError."""
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise BenchsuiteError(f"{option} must be a whole number of at least {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise BenchsuiteError(f"{option} {value} is more than {maximum}, the most a run takes; give at most {maximum}")
+
+
+def check_names(option: str, kind: str, names: list[str] | None) -> None:
+    """A name list (None: the suite's) that names something, each name once, else a BenchsuiteError."""
+    if names is None:
+        return
+    what = {"metrics": "metric"}.get(kind, f"{kind} model")
+    if not names or not all(isinstance(name, str) and name for name in names):
+        raise BenchsuiteError(f"{option} names no {what}{'' if not names else f' in {names!r}'}; give one or more "
+                              f"names (benchsuite list {kind})")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise BenchsuiteError(f"{option} names {', '.join(map(repr, twice))} more than once; name each once")
 
 
 @dataclass(frozen=True)

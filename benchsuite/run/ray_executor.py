@@ -12,12 +12,13 @@ from __future__ import annotations
 import functools
 import json
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from benchsuite.contract.errors import BenchsuiteError
+from benchsuite.contract.errors import BenchsuiteError, describe_error
 from benchsuite.contract.manager import Registry
 from benchsuite.contract.schemas import VisionModelMeta
 from benchsuite.extraction.cache import ArrayCache
@@ -31,6 +32,7 @@ from benchsuite.run.scoring import ScoreTask
 from benchsuite.run.suite_run import run_suite
 
 TASK_RETRIES = 3
+CONNECT_TIMEOUT_S = 5.0  # how long --address may take to answer before the run is refused
 WORKER_ENV = ("KERAS_BACKEND", "KERAS_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "BENCHSUITE_CACHE",
               "BENCHSUITE_PLUGINS", "OMP_NUM_THREADS")
 
@@ -80,12 +82,30 @@ def score_on_worker(task: ScoreTask) -> list[Score]:
     return task.run()
 
 
+def check_address(address: str) -> None:
+    """A Ray address (``HOST:PORT``, ``ray://HOST:PORT`` or ``auto``) whose host answers at its port within
+    ``CONNECT_TIMEOUT_S``, else a one-line BenchsuiteError (Ray itself would wait for a minute, then trace back)."""
+    if address == "auto":
+        return
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    host = host.strip("[]")
+    if not (colon and host and port.isdigit() and 0 < int(port) < 65536) or "/" in host:
+        raise BenchsuiteError(f"--address {address!r} is not a Ray address; use HOST:PORT (the head's GCS port, "
+                              "e.g. head:6379), ray://HOST:PORT (Ray Client, e.g. ray://head:10001) or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        reason = "no answer" if isinstance(error, TimeoutError) else (error.strerror or str(error))
+        raise BenchsuiteError(f"--address {address}: nothing answers at {host}:{port} within {CONNECT_TIMEOUT_S:g} s "
+                              f"({reason}); start the cluster (ray start --head) or fix the address") from None
+
+
 class RayExecutor:
     """Submits extraction and evaluation tasks to Ray and gathers them in order."""
 
     def __init__(self, ray: Any, device: str = "cpu"):
         self.ray = ray
-        gpus = 1 if device == "cuda" else 0
+        gpus = 1 if device.startswith("cuda") else 0
         self.extract_task = ray.remote(num_gpus=gpus, max_retries=TASK_RETRIES)(extract_on_worker)
         self.score_task = ray.remote(num_gpus=gpus, max_retries=TASK_RETRIES)(score_on_worker)
 
@@ -101,16 +121,22 @@ class RayExecutor:
 def run_suite_on_ray(suite: Suite, options: RunOptions, *, address: str | None = None,
                      num_cpus: int | None = None) -> Results:
     """Run a suite with every task on Ray; ``address`` joins a cluster, else a local one starts."""
+    if address is not None:
+        check_address(address)
     ray = import_ray()
     started = False
     if not ray.is_initialized():
         env = {name: os.environ[name] for name in WORKER_ENV if name in os.environ}
         env.setdefault("KERAS_BACKEND", "torch")
         runtime_env = {"env_vars": env}
-        if address:
-            ray.init(address=address, runtime_env=runtime_env)
-        else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env)
+        try:
+            if address:
+                ray.init(address=address, runtime_env=runtime_env)
+            else:
+                ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env)
+        except Exception as error:  # Ray's own failures to start or join are one line, never a traceback
+            where = f"join the cluster at --address {address}" if address else "start a local cluster"
+            raise BenchsuiteError(f"Ray could not {where}: {describe_error(error)}") from error
         started = True
     try:
         options.cache.root = Path(options.cache.root).resolve()
