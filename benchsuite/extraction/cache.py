@@ -6,8 +6,9 @@ preprocessing, image content digests, concept ids, layers...). Entries are
 array ``__key__``) beside a sidecar holding the key, that digest and the
 file's sha256; all three are checked on read. An entry that fails a check
 (truncated, tampered, or swapped with another entry) is moved aside as
-``*.corrupt``, named in a warning, and recomputed, never trusted. An entry this
-user may not read is recomputed and left alone. Nothing is pickled.
+``<name>.<stamp>.corrupt`` (never over an earlier one), named in a warning, and
+recomputed, never trusted. An entry this user may not read is recomputed and
+left alone. Nothing is pickled.
 
 Temporary files and spill folders are named after their owner (host, pid and
 the pid's start time), so those left by a killed run are removed by the next
@@ -233,7 +234,8 @@ def temporary_sibling(path: Path) -> tuple[int, str]:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half.
 
-    Temporary siblings of ``path`` left by killed writers are removed first.
+    Temporary siblings of ``path`` left by killed writers are removed first. An OSError that names no file
+    (a full disk met by ``write``) is raised naming ``path``.
     """
     path = Path(path)
     make_folder(path.parent)
@@ -245,6 +247,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        if error.filename is None:
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -375,18 +382,20 @@ class ArrayCache:
         return None
 
     def _move_aside(self, data_path: Path, meta_path: Path, digest: str, reason: str) -> None:
-        """Keep a corrupt entry's files as ``*.corrupt`` for inspection, out of the way of its recomputation."""
+        """Keep a corrupt entry's files for inspection as ``<name>.<stamp>.corrupt``, out of the way of its
+        recomputation; the stamp (time and owner) is new each time, so an earlier quarantine is never overwritten."""
+        stamp = f"{time.time_ns()}.{owner_tag()}"
         try:
             for path in (data_path, meta_path):
                 if path.exists():
-                    path.replace(path.with_name(path.name + CORRUPT_SUFFIX))
+                    path.replace(path.with_name(f"{path.name}.{stamp}{CORRUPT_SUFFIX}"))
         except OSError as error:
             log.warning("cache entry %s is corrupt (%s) and could not be moved aside (%s); recomputing it "
                         "without writing over it. Delete it by hand", data_path, reason, error)
             self.unwritable.add(digest)
             return
-        log.warning("cache entry %s is corrupt (%s); kept it as %s%s and recomputing it",
-                    data_path, reason, data_path.name, CORRUPT_SUFFIX)
+        log.warning("cache entry %s is corrupt (%s); kept it as %s.%s%s and recomputing it",
+                    data_path, reason, data_path.name, stamp, CORRUPT_SUFFIX)
 
     def put(self, namespace: str, key: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
         """Store ``arrays`` under ``key``; a cache that cannot be written is warned about, never fatal."""

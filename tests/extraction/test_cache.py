@@ -29,6 +29,11 @@ def entry_files(root: Path, suffix: str) -> list[Path]:
     return sorted(root.rglob(f"*{suffix}"))
 
 
+def quarantined(root: Path, suffix: str) -> list[Path]:
+    """The ``<name><suffix>.<stamp>.corrupt`` copies of corrupt entries under ``root``."""
+    return [path for path in entry_files(root, ".corrupt") if f"{suffix}." in path.name]
+
+
 def dead_owner_tag() -> str:
     """The owner tag of a process of this host that has exited."""
     child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -56,14 +61,31 @@ def test_corrupt_entry_is_moved_aside_named_and_recomputed(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="benchsuite"):
         assert cache.get("ns", key) is None
     assert not data.exists()
-    assert data.with_name(data.name + ".corrupt").read_bytes() == bytes(raw)
-    assert data.with_suffix(".json.corrupt").exists()
-    assert str(data) in caplog.text and "checksum mismatch" in caplog.text
+    (kept,) = quarantined(tmp_path, ".npz")
+    assert kept.name.startswith(data.name + ".") and kept.read_bytes() == bytes(raw)
+    (kept_sidecar,) = quarantined(tmp_path, ".json")
+    assert kept_sidecar.name == kept.name.replace(".npz.", ".json.")  # the pair shares its quarantine stamp
+    assert str(data) in caplog.text and "checksum mismatch" in caplog.text and kept.name in caplog.text
     calls = []
     result = cache.get_or_compute("ns", key, lambda: calls.append(1) or {"x": np.zeros(3)})
     assert calls == [1]
     np.testing.assert_array_equal(result["x"], np.zeros(3))
     np.testing.assert_array_equal(cache.get("ns", key)["x"], np.zeros(3))
+
+
+def test_a_second_corruption_of_an_entry_never_overwrites_the_first_kept_copy(tmp_path):
+    cache = ArrayCache(tmp_path)
+    key = {"k": "twice"}
+    damaged = []
+    for round_ in range(2):
+        cache.put("ns", key, {"x": np.full(3, float(round_))})
+        (data,) = entry_files(tmp_path, ".npz")
+        data.write_bytes(data.read_bytes()[:-20] + bytes([round_]) * 20)
+        damaged.append(data.read_bytes())
+        assert cache.get("ns", key) is None
+    kept = quarantined(tmp_path, ".npz")
+    assert len(kept) == 2 and sorted(p.read_bytes() for p in kept) == sorted(damaged)
+    assert len(quarantined(tmp_path, ".json")) == 2
 
 
 def test_swapped_entries_are_refused_and_untouched_ones_trusted(tmp_path, caplog):
@@ -126,7 +148,7 @@ def test_an_invalid_entry_never_raises_and_is_kept_aside(tmp_path, damage, caplo
         result = cache.get_or_compute("ns", key, lambda: {"x": np.arange(3) * 2})
     np.testing.assert_array_equal(result["x"], np.arange(3) * 2)
     assert "is corrupt" in caplog.text and data.name in caplog.text
-    assert {p.name for p in entry_files(tmp_path, ".corrupt")} >= {sidecar_path.name + ".corrupt"}
+    assert any(p.name.startswith(sidecar_path.name + ".") for p in entry_files(tmp_path, ".corrupt"))
     np.testing.assert_array_equal(cache.get("ns", key)["x"], np.arange(3) * 2)
 
 
