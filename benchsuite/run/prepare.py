@@ -77,16 +77,26 @@ def design_data(items: Items, design: Design, candidates: list[Concept], readabl
     """A design's concepts (the suite's concept rule) and image groups; too few concepts stop the run."""
     selection = select_concepts(candidates, readable, covered, min_images=design.required_images)
     warn_sole_droppers(design, candidates, readable, covered)
-    if len(selection.chosen) < MIN_CONCEPTS:
+    needed, why = required_concepts(items)
+    if len(selection.chosen) < needed:
         raise BenchsuiteError(
             f"design {design.name!r} of suite {items.suite.name!r} keeps only {len(selection.chosen)} concepts "
-            f"(at least {MIN_CONCEPTS} are needed); provide more images or text models with wider coverage"
+            f"(at least {needed} are needed{why}); provide more images or text models with wider coverage"
         )
     if design.aggregate == "concept_mean":
         groups = [pooled_group(selection.chosen, readable)]
     else:
         groups = make_groups(selection.chosen, readable, n_groups=design.groups, seed=items.settings.seed)
     return DesignData(design, selection, groups, {})
+
+
+def required_concepts(items: Items) -> tuple[int, str]:
+    """The concepts a design needs, and why: ``MIN_CONCEPTS`` for a 2 vs 2 test, twice that where a metric of
+    the run gets the held-out headline, which scores each half of the concepts alone."""
+    metrics = items.registry.metrics
+    if any(metrics[m].heldout_summary for m in items.settings.metrics if m in metrics):
+        return 2 * MIN_CONCEPTS, f": the held-out headline scores each half of them alone, {MIN_CONCEPTS} at least"
+    return MIN_CONCEPTS, ""
 
 
 def add_text_matrices(items: Items, model: TextModel, designs: list[DesignData]) -> None:

@@ -124,10 +124,23 @@ def test_an_extra_partial_text_model_never_shrinks_the_suites_concepts(registry,
 
 
 def test_a_declared_partial_text_model_applies_the_suite_rule_to_all_and_says_so(registry, tmp_path, caplog):
-    results = run(registry, tmp_path, toy_suite(text=["toy_text_good", "toy_text_partial"]))
+    results = run(registry, tmp_path, toy_suite(text=["toy_text_good", "toy_text_partial"], metrics=["rsa"]))
     assert {r.n_concepts for r in results.records} == {K // 2}
     assert {r.concept_scope for r in results.records} == {"suite"}
     assert f"design 'one': text model 'toy_text_partial' alone lacks a vector for {K // 2} concept(s)" in caplog.text
+
+
+def test_a_design_with_too_few_concepts_for_the_held_out_headline_is_refused_before_any_model_runs(registry,
+                                                                                                    tmp_path):
+    from benchsuite.contract.errors import BenchsuiteError
+
+    suite = toy_suite(text=["toy_text_partial"], metrics=["rsa", "two_vs_two"])  # 6 concepts: halves of 3
+    with pytest.raises(BenchsuiteError) as refused:
+        run(registry, tmp_path, suite)
+    assert str(refused.value) == (
+        "design 'one' of suite 'toy' keeps only 6 concepts (at least 8 are needed: the held-out headline scores "
+        "each half of them alone, 4 at least); provide more images or text models with wider coverage")
+    assert not (tmp_path / "cache" / "vision").exists() and not (tmp_path / "out" / "records").exists()
 
 
 def test_partial_scores_equal_the_metric_on_the_intersection(registry, tmp_path):
