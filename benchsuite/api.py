@@ -40,9 +40,14 @@ class Results(records.Results):
 
         Without ``out``: the markdown alone (tables and details, no plots). With ``out``: also written there as
         README.md with its plots and a copy of these results as results.json; a results.json already in ``out``
-        that holds other results is never overwritten (a BenchsuiteError says so).
+        that holds other results is never overwritten (a BenchsuiteError says so), nor is a page built from an
+        impossible record (``results.records.record_problem``).
         """
         from benchsuite.results.leaderboard import publish, render
+        try:
+            records.check_records(self.records, "these results")
+        except ValueError as error:
+            raise BenchsuiteError(str(error)) from None
         results = self.model_copy(update={"mixed_settings": records.mixed_settings(self.records)})
         if out is None:
             return render(results, None)
@@ -240,10 +245,11 @@ def evaluate(
     folders = {"--out": options.out, "--cache": options.cache.root}
     if leaderboard is not None:
         folders["--leaderboard"] = usable_folder(path_argument(leaderboard, "--leaderboard"), "--leaderboard")
+        check_publishable(options, folders["--leaderboard"])
     with resource_errors(folders):
         results = run_chosen(chosen, options, executor, address, plugins)
         if leaderboard is not None:
-            publish_timed(options.out, chosen.name, folders["--leaderboard"])
+            publish_timed(options, chosen.name, folders["--leaderboard"])
     return with_leaderboard(results)
 
 
@@ -294,14 +300,41 @@ def run_options(out: Path, cache: Path | str | None, *, vision: str | Sequence[s
     return options
 
 
-def publish_timed(out: Path, suite: str, leaderboard: Path) -> None:
-    """Publish the leaderboard of ``<out>/results.json`` into ``leaderboard``, timed with the run's phases."""
+def is_partial(*selections: object) -> bool:
+    """Whether a run names its models or metrics (``--vision``, ``--text``, ``--metrics``): part of its suite."""
+    return any(selection is not None for selection in selections)
+
+
+def default_leaderboard(out: Path, partial: bool) -> Path:
+    """Where ``benchsuite run`` publishes unless told: ``leaderboard/`` for the whole suite, beside the results
+    (``<out>/leaderboard``) for a partial run, which never rewrites the published page."""
+    return out / "leaderboard" if partial else Path("leaderboard")
+
+
+def check_publishable(options: RunOptions, leaderboard: Path) -> None:
+    """Before any work: a partial run refuses a leaderboard folder holding rows its ``--out`` lacks."""
+    if not is_partial(options.vision, options.text, options.metrics):
+        return
+    from benchsuite.results.leaderboard import check_keeps_rows
+
+    path = options.out / "results.json"
+    try:
+        current = records.read_results(path) if path.is_file() else records.Results()
+    except ValueError:
+        current = records.Results()  # the run moves an unreadable file aside and rebuilds it
+    check_keeps_rows(current, leaderboard)
+
+
+def publish_timed(options: RunOptions, suite: str, leaderboard: Path) -> None:
+    """Publish the leaderboard of ``<out>/results.json`` into ``leaderboard``, timed with the run's phases; a
+    partial run's never drops a row of a leaderboard already there (``check_keeps_rows``)."""
     from benchsuite.results.leaderboard import publish
     from benchsuite.results.timings import TIMINGS, timings_path
 
     with TIMINGS("leaderboard"):
-        publish(out / "results.json", leaderboard)
-    TIMINGS.write(timings_path(out, suite))
+        publish(options.out / "results.json", leaderboard,
+                keep_rows=is_partial(options.vision, options.text, options.metrics))
+    TIMINGS.write(timings_path(options.out, suite))
 
 
 def load_results(path: Path | str) -> Results:

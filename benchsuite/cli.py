@@ -187,7 +187,9 @@ PermutationsOption = Annotated[int | None, typer.Option(help="Permutations per t
 SeedOption = Annotated[int | None, typer.Option(help="Seed for groups and permutations (default: the suite's).")]
 DeviceOption = Annotated[str, typer.Option(help="cpu or cuda.")]
 OutOption = Annotated[Path, typer.Option(help="Folder for results.json and records.")]
-LeaderboardOption = Annotated[Path, typer.Option("--leaderboard", help="Where to publish the leaderboard.")]
+LeaderboardOption = Annotated[Path | None, typer.Option("--leaderboard", help=(
+    "Where to publish the leaderboard (default: leaderboard/ for the whole suite; OUT/leaderboard for a run "
+    "naming --vision, --text or --metrics, which never drops rows of a leaderboard already there)."))]
 CacheOption = Annotated[Path | None, typer.Option("--cache", help="Cache folder (default ~/.cache/benchsuite).")]
 MemoryBudgetOption = Annotated[str | None, typer.Option(help="Extraction memory budget, e.g. 2GiB.")]
 BatchSizeOption = Annotated[int, typer.Option(help="Images per forward pass.")]
@@ -214,7 +216,7 @@ def run(
     seed: SeedOption = None,
     device: DeviceOption = "cpu",
     out: OutOption = Path("results"),
-    leaderboard_dir: LeaderboardOption = Path("leaderboard"),
+    leaderboard_dir: LeaderboardOption = None,
     cache_dir: CacheOption = None,
     memory_budget: MemoryBudgetOption = None,
     batch_size: BatchSizeOption = 8,
@@ -231,9 +233,10 @@ def run(
     Exit status: 0 when at least one result was scored (failed and skipped items are listed), 1 when
     nothing was scored, 2 when an option or file is refused before any work starts.
     """
-    from benchsuite.api import evaluate
+    from benchsuite.api import default_leaderboard, evaluate, is_partial
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    leaderboard_dir = leaderboard_dir or default_leaderboard(out, is_partial(vision, text, metrics))
     try:
         results = evaluate(**evaluate_arguments(
             vision=vision, text=text, suite=suite, permutations=permutations, seed=seed, device=device, out=out,

@@ -544,13 +544,41 @@ def render(results: Results, out: Path | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def publish(results: Path, out: Path) -> Path:
+def models_of(results: Results) -> set[tuple[str, str, str]]:
+    """The (suite, design, vision model) rows the results give a page."""
+    return {(r.suite, r.design, r.vision) for r in results.records}
+
+
+def check_keeps_rows(results: Results, published: Path, option: str = "--leaderboard") -> None:
+    """A BenchsuiteError when folder ``published`` holds a leaderboard built from results with models that
+    ``results`` lack: publishing there would drop those rows (a partial run publishes beside its --out)."""
+    path = published / "results.json"
+    if not path.is_file():
+        return
+    try:
+        missing = sorted(models_of(read_results(path)) - models_of(results))
+    except ValueError as error:
+        raise BenchsuiteError(f"{option} {published} holds a leaderboard whose results cannot be read ({error}); "
+                              "leave --leaderboard out or pass an empty folder") from None
+    if missing:
+        suite, design, vision = missing[0]
+        raise BenchsuiteError(one_line(
+            f"{option} {published} holds the leaderboard of other results: {len(missing)} models these results "
+            f"lack (e.g. {vision} on suite {suite}, design {design}); a partial run publishes beside its --out "
+            "(leave --leaderboard out) or into a folder of its own"))
+
+
+def publish(results: Path, out: Path, keep_rows: bool = False) -> Path:
     """Write ``out/README.md``, its plots, and a copy of the results data it was built from.
 
     ``results`` is a results.json file; the concept inventories beside it
-    (``concepts-<suite>.json``) are copied too, so the published folder is self-contained.
+    (``concepts-<suite>.json``) are copied too, so the published folder is self-contained. ``keep_rows`` (a
+    partial run): refused, before anything is written, where ``out`` holds a leaderboard with rows these
+    results lack (``check_keeps_rows``).
     """
     data = read_results(results)
+    if keep_rows:
+        check_keeps_rows(data, out)
     out.mkdir(parents=True, exist_ok=True)
     for source in [results, *sorted(results.parent.glob("concepts-*.json"))]:
         if source.resolve() != (out / source.name).resolve():

@@ -257,7 +257,7 @@ def record_problem(record: Record) -> str | None:
     return problem or (summary_problem(record.summary) if record.summary is not None else None)
 
 
-def check_records(records: list[Record], where: Path) -> None:
+def check_records(records: list[Record], where: Path | str) -> None:
     """A one-line ValueError naming the first impossible record of ``where`` (its index and names) and why."""
     for index, record in enumerate(records):
         problem = record_problem(record)

@@ -88,3 +88,12 @@ def test_the_leaderboard_command_refuses_it_with_exit_2_and_writes_nothing(tmp_p
     assert result.exit_code == 2
     assert named in result.output and "record 1 (b / t / l / two_vs_two)" in result.output
     assert not (tmp_path / "board" / "README.md").exists()
+
+
+def test_the_api_refuses_a_page_of_impossible_records_in_memory_too():
+    from benchsuite.api import with_leaderboard
+    from benchsuite.contract.errors import BenchsuiteError
+
+    results = with_leaderboard(Results(records=[good(), good(vision="b", p_value=1.5)]))
+    with pytest.raises(BenchsuiteError, match=r"these results: record 1 \(b / t / l / two_vs_two\): p_value 1.5"):
+        results.leaderboard()
