@@ -9,8 +9,9 @@ resumes on the next call, reusing cached matrices and finished records.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from benchsuite.contract.errors import one_line
+from benchsuite.contract.errors import BenchsuiteError, one_line
 from benchsuite.contract.manager import Registry
 from benchsuite.contract.schemas import slug
 from benchsuite.extraction.cache import atomic_write_text
@@ -37,6 +38,7 @@ class SuiteRun:
         check_suite_run(items.registry, items.suite, vision=items.options.vision, text=items.options.text,
                         metrics=list(items.settings.metrics), overrides=items.options.overrides)
         out = items.options.out
+        check_records_names(out, items.suite.name, items.options.vision or items.suite.vision)
         out.mkdir(parents=True, exist_ok=True)
         TIMINGS.reset()
         prepared = prepare(items)
@@ -66,6 +68,22 @@ class SuiteRun:
                     move_aside(path, f"unreadable records file ({one_line(str(error))[:200]})")
         merge_results(items.options.out / "results.json", items.suite.name, records, items.problems)
         return Results(records=records, problems=list(items.problems))
+
+
+def check_records_names(out: Path, suite: str, vision: list[str]) -> None:
+    """Refuse, before any work, a vision model whose records file in ``out`` (``records/<suite>/<design>/<slug>``)
+    holds another model's records: two names that slug alike would replace each other's results across runs."""
+    for name in vision:
+        for path in sorted((out / "records" / slug(suite)).glob(f"*/{slug(name)}.json")):
+            try:
+                others = sorted({record.vision for record in read_records(path)} - {name})
+            except (ValueError, OSError):
+                continue  # unreadable: the run moves it aside and recomputes it
+            if others:
+                raise BenchsuiteError(one_line(
+                    f"vision model {name!r} would write its records to {path}, which holds those of {others[0]!r} "
+                    "(their names make the same file name): run one of them into another --out, or remove that "
+                    "file"))
 
 
 def run_suite(registry: Registry, suite: Suite, options: RunOptions, executor: Executor | None = None) -> Results:
