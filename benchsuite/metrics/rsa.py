@@ -2,8 +2,9 @@
 
 Relabelling B's concepts only reorders its upper-triangle entries, so ranks and
 standardisation are computed once and each relabelling costs one relabelled copy of B
-and a product with every A's standardised entries (Pearson, Spearman), or a batched
-O(n log² n) inversion count per A (Kendall's τa).
+and a product with every A's standardised entries (Pearson, Spearman), or per A an
+O(n log n) count of discordant pairs (Kendall's τa: compiled on the CPU, ``compiled.tau_a_counts``; a
+batched O(n log² n) merge of sorted blocks on torch devices or without numba).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.stats import rankdata
 
+from benchsuite.metrics import compiled
 from benchsuite.metrics.backend import Backend, relabelled_dot
 
 RsaMethod = Literal["spearman", "pearson", "kendall_tau_a"]
@@ -100,6 +102,8 @@ def _kendall_one(A: np.ndarray, B: np.ndarray, backend: Backend) -> Callable[[An
     x_rank = rankdata(x, method="dense").astype(np.int64)
     y_rank = rankdata(y, method="dense").astype(np.int64)
     fixed_ties = _pair_count(x_rank) + _pair_count(y_rank)
+    if not backend.is_torch and compiled.tau_a_counts is not None:
+        return _compiled_tau_a(x_rank, _symmetric_from_triangle(y_rank, k), all_pairs - fixed_ties, all_pairs)
     key_x = backend.asarray(x_rank * (int(y_rank.max()) + 1))[None, :]
     y_ranks = backend.asarray(_symmetric_from_triangle(y_rank, k))
     iu, ju = (backend.asarray(i) for i in np.triu_indices(k, 1))
@@ -115,6 +119,24 @@ def _kendall_one(A: np.ndarray, B: np.ndarray, backend: Backend) -> Callable[[An
         both_tied = (positions - backend.running_max(run_start)).sum(axis=-1)
         discordant = _strict_inversions(backend.take(yp, order), backend)
         return backend.float64(all_pairs - fixed_ties + both_tied - 2 * discordant) / all_pairs
+
+    return tau_a
+
+
+def _compiled_tau_a(x_rank: np.ndarray, y_ranks: np.ndarray, untied: int, all_pairs: int) -> Callable[[Any], Any]:
+    """``_kendall_one`` by ``compiled.tau_a_counts``: the triangle ordered by x once, then per relabelling
+    an O(n log n) count of discordant pairs; the same integers, so the same values, as the batched path.
+    ``untied``: all pairs less those tied in x or in y (both counted, as relabelling keeps y's ties)."""
+    order = np.argsort(x_rank, kind="stable")
+    rows, cols = (np.ascontiguousarray(i[order]) for i in np.triu_indices(y_ranks.shape[0], 1))
+    x_sorted = x_rank[order]
+    x_ends = np.append(np.flatnonzero(x_sorted[1:] != x_sorted[:-1]) + 1, x_sorted.size)
+    small = y_ranks.astype(np.int32) if x_rank.size < np.iinfo(np.int32).max else y_ranks
+
+    def tau_a(perms: np.ndarray) -> np.ndarray:
+        counts = np.empty((perms.shape[0], 2), dtype=np.int64)
+        compiled.tau_a_counts(small, np.ascontiguousarray(perms), rows, cols, x_ends, counts)
+        return (untied + counts[:, 0] - 2 * counts[:, 1]).astype(np.float64) / all_pairs
 
     return tau_a
 
