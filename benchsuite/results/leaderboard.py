@@ -25,6 +25,7 @@ from benchsuite.results.records import (
     Record,
     Results,
     Summary,
+    mixed_settings,
     read_results,
 )
 
@@ -508,20 +509,45 @@ def model_plots(mine: list[Record], names: list[str], design: str, out: Path) ->
 
 
 def setting_of(record: Record) -> str:
-    return f"seed {record.provenance.seed}, {record.provenance.permutations} permutations"
+    """A section's setting, where its suite mixes settings: seed, permutations and the photos' digest."""
+    found = f"seed {record.provenance.seed}, {record.provenance.permutations} permutations"
+    return found + (f", photos and concepts {record.provenance.inputs}" if record.provenance.inputs else "")
 
 
-def render(results: Results, out: Path | None) -> str:
-    """The page: one section per (suite, design), and per setting where a suite mixes seeds or permutations;
-    plots are drawn into ``out``, or left out of the page when ``out`` is None. Every name is shown as text."""
-    results = as_shown(results)
+def text_columns(records: list[Record]) -> list[Record]:
+    """The records with a text model scored against different k×k matrices (its vectors changed between runs)
+    named apart, one column per matrix, so that no rank or pair joins them."""
+    matrices: dict[str | None, set[str | None]] = defaultdict(set)
+    for record in records:
+        matrices[record.text].add(record.provenance.text_matrix)
+    split = {text for text, found in matrices.items() if len(found) > 1}
+    return [r.model_copy(update={"text": f"{r.text} (text matrix {r.provenance.text_matrix or 'unrecorded'})"})
+            if r.text in split else r for r in records]
+
+
+def sections_of(results: Results) -> dict[tuple[str, str, str], list[Record]]:
+    """Records by (suite, design, setting): a setting apart wherever a suite mixes seeds, permutation counts or
+    photos (``mixed_settings``, recomputed from the records). A vision model that is a problem of its suite (on
+    that design or every one) is left out: its records are an earlier run's, and its problem row says why."""
+    mixed = mixed_settings(results.records)
+    problems = {(p.suite, p.design, p.name) for p in results.problems if p.kind == "vision"}
     sections: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for record in results.records:
-        setting = setting_of(record) if record.suite in results.mixed_settings else ""
-        sections[(record.suite, record.design, setting)].append(record)
+        if not problems & {(record.suite, record.design, record.vision), (record.suite, None, record.vision)}:
+            setting = setting_of(record) if record.suite in mixed else ""
+            sections[(record.suite, record.design, setting)].append(record)
     for problem in results.problems:
         if not any(suite == problem.suite for suite, _, _ in sections):
             sections[(problem.suite, problem.design or "every design", "")] = []
+    return {key: text_columns(records) for key, records in sections.items()}
+
+
+def render(results: Results, out: Path | None) -> str:
+    """The page: one section per (suite, design), and per setting where a suite mixes seeds, permutations or
+    photos (``sections_of``); plots are drawn into ``out``, or left out of the page when ``out`` is None. Every
+    name is shown as text."""
+    results = as_shown(results)
+    sections = sections_of(results)
     lines = [
         "# benchsuite leaderboard",
         "",
@@ -532,9 +558,10 @@ def render(results: Results, out: Path | None) -> str:
         "; per-layer curves, RSA, debiased CKA, mutual k-NN and the 1 vs 2 test below.",
         "",
     ]
-    if results.mixed_settings:
-        lines += ["Some suites mix records computed under different seeds or permutation counts; each setting "
-                  "is ranked in its own section, never against another.", ""]
+    if any(setting for _, _, setting in sections):
+        lines += ["Some suites mix records computed under different seeds or permutation counts, or on other "
+                  "inputs (photos and concepts); each setting is ranked in its own section, never against "
+                  "another.", ""]
     if not any(r.status == "ok" for r in results.records):
         lines += ["**Nothing was scored**: every model failed or was skipped; the reasons are listed below.", ""]
     drifts = declared_drift(results.records)

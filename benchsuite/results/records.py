@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,7 +50,9 @@ def utc_now() -> str:
 
 
 class Provenance(BaseModel):
-    """Where a score came from: library versions, weights, settings."""
+    """Where a score came from: library versions, weights, settings, and what it was scored on: ``inputs`` (a
+    digest of the design's photos by content and its concepts) and ``text_matrix`` (of the text model's k×k
+    matrix); records whose digests differ are never ranked together (None: written before them)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -61,6 +64,8 @@ class Provenance(BaseModel):
     device: str | None = None
     text_fingerprint: str | None = None
     time: str | None = None
+    inputs: str | None = None
+    text_matrix: str | None = None
 
 
 class Summary(BaseModel):
@@ -341,14 +346,29 @@ def write_results(path: Path, results: Results) -> None:
     atomic_write_text(path, json.dumps(results.model_dump(mode="json"), indent=1, allow_nan=False))
 
 
+def seed_setting(record: Record) -> str:
+    return f"seed={record.provenance.seed}, permutations={record.provenance.permutations}"
+
+
+def setting(record: Record) -> str:
+    """What besides the model a record's numbers depend on and records must share to be ranked together: the
+    seed and permutation count, and (where recorded) the digest of the photos and concepts it was scored on."""
+    return seed_setting(record) + (f", inputs={record.provenance.inputs}" if record.provenance.inputs else "")
+
+
 def mixed_settings(records: list[Record]) -> dict[str, list[str]]:
-    """For each suite whose records were computed under different seeds or permutation counts, the settings found."""
-    found: dict[str, set[str]] = {}
+    """For each suite whose records were computed under different seeds or permutation counts, or one of whose
+    designs was scored on different photos or concepts (``setting``), the settings found."""
+    seeds: dict[str, set[str]] = defaultdict(set)
+    inputs: dict[tuple[str, str], set[str | None]] = defaultdict(set)
     for record in records:
         if record.status == "ok":
-            setting = f"seed={record.provenance.seed}, permutations={record.provenance.permutations}"
-            found.setdefault(record.suite, set()).add(setting)
-    return {suite: sorted(settings) for suite, settings in found.items() if len(settings) > 1}
+            seeds[record.suite].add(seed_setting(record))
+            inputs[(record.suite, record.design)].add(record.provenance.inputs)
+    mixed = {suite for suite, found in seeds.items() if len(found) > 1}
+    mixed |= {suite for (suite, _), digests in inputs.items() if len(digests) > 1}
+    return {suite: sorted({setting(r) for r in records if r.suite == suite and r.status == "ok"})
+            for suite in sorted(mixed)}
 
 
 def move_aside(path: Path, why: str) -> Path:
@@ -391,6 +411,6 @@ def merge_results(path: Path, suite: str, records: list[Record], problems: list[
                          mixed_settings=mixed_settings(kept))
         write_results(path, merged)
     for name, settings in merged.mixed_settings.items():
-        log.warning("%s mixes records of suite %r computed under different settings (%s); the leaderboard "
-                    "ranks each setting separately", path, name, "; ".join(settings))
+        log.warning("%s mixes records of suite %r computed under different settings or on different photos (%s); "
+                    "the leaderboard ranks each separately", path, name, "; ".join(settings))
     return merged

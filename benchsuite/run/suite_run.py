@@ -9,20 +9,23 @@ resumes on the next call, reusing cached matrices and finished records.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchsuite.contract.errors import BenchsuiteError, one_line
 from benchsuite.contract.manager import Registry
 from benchsuite.contract.schemas import slug
-from benchsuite.extraction.cache import atomic_write_text
+from benchsuite.extraction.cache import array_digest, atomic_write_text, key_digest
+from benchsuite.extraction.layers import content_digests, numeric_meta
 from benchsuite.inputs.suites import Suite, check_suite_run
-from benchsuite.results.records import Record, Results, merge_results, move_aside, read_records
+from benchsuite.results.records import Record, Results, merge_results, move_aside, read_records, write_records
 from benchsuite.results.timings import TIMINGS, timings_path
 from benchsuite.run.executors import Executor, LocalExecutor
 from benchsuite.run.items import Items
 from benchsuite.run.options import RunOptions
-from benchsuite.run.prepare import Prepared, prepare
-from benchsuite.run.vision import VisionRun
+from benchsuite.run.prepare import DesignData, Prepared, prepare
+from benchsuite.run.vision import VisionRun, records_path
 
 
 class SuiteRun:
@@ -43,14 +46,34 @@ class SuiteRun:
         TIMINGS.reset()
         prepared = prepare(items)
         atomic_write_text(out / f"concepts-{slug(items.suite.name)}.json", json.dumps(prepared.inventory, indent=1))
+        scored_on = {data.design.name: inputs_of(items, prepared.source, data) for data in prepared.designs}
         for name in items.selected("vision", items.suite.vision, items.options.vision):
             VisionRun(items, self.executor, prepared, name).run()
             with TIMINGS("writing results"):
+                self.stamp(name, scored_on)
                 self.publish(prepared)
         with TIMINGS("writing results"):
             results = self.publish(prepared)
         TIMINGS.write(timings_path(out, items.suite.name))
         return results
+
+    def stamp(self, name: str, scored_on: dict[str, Inputs]) -> None:
+        """Write into the records of vision model ``name`` what this run scored them on (``inputs_of``), on each
+        design where it did not fail or get skipped (there its records, if any, are an earlier run's)."""
+        items = self.items
+        failed = {p.design for p in items.problems if p.kind == "vision" and p.name == name}
+        for design, inputs in scored_on.items():
+            path = records_path(items.options.out, items.suite.name, design, name)
+            if None in failed or design in failed or not path.exists():
+                continue
+            try:
+                records = read_records(path)
+            except (ValueError, OSError):
+                continue  # moved aside when the run publishes
+            stamped = [r.model_copy(update={"provenance": r.provenance.model_copy(update={
+                "inputs": inputs.photos, "text_matrix": inputs.text_matrices.get(str(r.text))})}) for r in records]
+            if stamped != records:
+                write_records(path, stamped)
 
     def publish(self, prepared: Prepared) -> Results:
         """Merge this suite's finished records and this run's problems into ``results.json`` (under a lock).
@@ -68,6 +91,31 @@ class SuiteRun:
                     move_aside(path, f"unreadable records file ({one_line(str(error))[:200]})")
         merge_results(items.options.out / "results.json", items.suite.name, records, items.problems)
         return Results(records=records, problems=list(items.problems))
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What one design's records are scored on besides the model: ``photos``, a digest of its concepts, image
+    groups and photos by content (and the image source and concept set); each text model's k×k matrix digest."""
+
+    photos: str
+    text_matrices: dict[str, str]
+
+
+def inputs_of(items: Items, source: Any, data: DesignData) -> Inputs:
+    """The digests records of one design carry (``Provenance.inputs`` and ``text_matrix``): the leaderboard never
+    ranks or pairs records whose digests differ."""
+    photos = key_digest({
+        "design": data.design.model_dump(mode="json"),
+        "source_fingerprint": str(getattr(source, "fingerprint", "")),
+        "image_source": numeric_meta(items.registry.images[items.suite.images]),
+        "concept_set": numeric_meta(items.registry.concepts[items.suite.concepts]),
+        "groups": [{"concepts": list(g.concept_ids), "images": [image.id for image in g.images],
+                    "digests": content_digests(source, g.images, items.options.cache.file_digests)}
+                   for g in data.groups],
+    })
+    return Inputs(photos=photos[:16], text_matrices={name: array_digest(matrix)[:16]
+                                                     for name, matrix in data.text_matrices.items()})
 
 
 def check_records_names(out: Path, suite: str, vision: list[str]) -> None:
