@@ -142,7 +142,8 @@ FRAME_COLUMNS: dict[str, str] = {
     "n_images": "Int64", "status": "str", "error": "str", "concept_scope": "str", "groups": "object",
     "excluded": "object", "provenance.weights_hash": "str", "provenance.weights_source": "str",
     "provenance.seed": "Int64", "provenance.permutations": "Int64", "provenance.device": "str",
-    "provenance.text_fingerprint": "str", "provenance.time": "str", "summary.best_value": "float64",
+    "provenance.text_fingerprint": "str", "provenance.time": "str", "provenance.inputs": "str",
+    "provenance.text_matrix": "str", "summary.best_value": "float64",
     "summary.n_splits": "Int64", "summary.n_bootstrap": "Int64", "summary.spread_factor": "float64",
     "summary.permutations_used": "Int64",
 }
