@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchsuite.plugin import ResourceMissing, TextEmbeddingMeta, file_sha256
+from benchsuite.plugin import BenchsuiteError, ResourceMissing, TextEmbeddingMeta, file_sha256
 
 WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin")
 """The file patterns that hold a model's weights (sharded or not) in a snapshot or a saved folder."""
+SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+"""What a ``refs/main`` may name: one snapshot folder (a commit), never a path."""
+MAX_REF_BYTES = 256
+
+
+class HubCacheError(BenchsuiteError, ValueError):
+    """A hub cache entry that would lead outside the cache: a ref naming a path, a snapshot or file linked elsewhere."""
 
 
 def hub_cache_dir() -> Path:
@@ -101,16 +109,43 @@ class ModelFolder:
 
 
 def local_snapshot(repo: str) -> ModelFolder | None:
-    """The cached snapshot of ``repo`` that ``refs/main`` names (else the newest one), or None."""
+    """The cached snapshot of ``repo`` that ``refs/main`` names (else the newest one), or None; a
+    ``HubCacheError`` when the ref names a path or the snapshot (or a file in it) resolves outside the cache."""
     folder = repo_folder(repo)
     snapshots = folder / "snapshots"
     ref = folder / "refs" / "main"
-    if ref.is_file() and (snapshots / ref.read_text().strip()).is_dir():
-        commit = ref.read_text().strip()
-        return ModelFolder(snapshots / commit, repo, commit)
+    if ref.is_file():
+        commit = read_ref(ref, repo)
+        if (snapshots / commit).is_dir():
+            return confined(ModelFolder(snapshots / commit, repo, commit))
     candidates = sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime) if snapshots.is_dir() else []
     candidates = [p for p in candidates if p.is_dir()]
-    return ModelFolder(candidates[-1], repo, candidates[-1].name) if candidates else None
+    return confined(ModelFolder(candidates[-1], repo, candidates[-1].name)) if candidates else None
+
+
+def read_ref(ref: Path, repo: str) -> str:
+    """The snapshot name ``ref`` holds (its first bytes only); a ``HubCacheError`` when it is not one folder name."""
+    with open(ref, "rb") as handle:
+        commit = handle.read(MAX_REF_BYTES + 1).decode("utf-8", errors="replace").strip()
+    if len(commit) > MAX_REF_BYTES or not SNAPSHOT_NAME.fullmatch(commit):
+        raise HubCacheError(f"{repo}: {ref} names {commit[:80]!r}, not a snapshot of the hub cache; delete {ref} "
+                            f"(or the whole {ref.parent.parent}) and run {fetch_command(repo)} again")
+    return commit
+
+
+def confined(snapshot: ModelFolder) -> ModelFolder:
+    """``snapshot`` when its folder and everything in it resolve inside the hub cache; else a ``HubCacheError``
+    naming the first entry that leads out (the loaders read whatever the folder holds)."""
+    root = hub_cache_dir().resolve()
+    entries = [snapshot.path]
+    for parent, folders, files in os.walk(snapshot.path):
+        entries.extend(Path(parent) / name for name in [*folders, *files])
+    for entry in entries:
+        real = entry.resolve()
+        if not real.is_relative_to(root):
+            raise HubCacheError(f"{snapshot.repo}: {entry} resolves to {real}, outside the hub cache {root}; "
+                                f"delete {repo_folder(snapshot.repo)} and run {fetch_command(snapshot.repo)} again")
+    return snapshot
 
 
 def saved_folder(rest: str) -> ModelFolder | None:
@@ -163,16 +198,20 @@ def fetch_snapshot(repo: str) -> str:
     return str(snapshot_download(repo, cache_dir=str(hub_cache_dir())))
 
 
-def cached_repos() -> list[str]:
-    """Repo ids with a snapshot in the hub cache (``org/name``), sorted."""
+def cached_snapshots() -> list[ModelFolder]:
+    """The snapshot of every repo in the hub cache (``org/name``), sorted; a refused one (``HubCacheError``) is left
+    out of the listing (resolving its name reports why)."""
     root = hub_cache_dir()
-    if not root.is_dir():
-        return []
     found = []
-    for folder in root.glob("models--*"):
-        if (folder / "snapshots").is_dir() and any((folder / "snapshots").iterdir()):
-            found.append(folder.name.removeprefix("models--").replace("--", "/", 1))
-    return sorted(found)
+    for folder in sorted(root.glob("models--*")) if root.is_dir() else []:
+        repo = folder.name.removeprefix("models--").replace("--", "/", 1)
+        try:
+            snapshot = local_snapshot(repo)
+        except HubCacheError:
+            continue
+        if snapshot is not None:
+            found.append(snapshot)
+    return found
 
 
 TOKEN_BATCH = 64

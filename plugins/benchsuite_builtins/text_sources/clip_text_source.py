@@ -21,7 +21,7 @@ import numpy as np
 from benchsuite.plugin import TextEmbeddingMeta
 from benchsuite_builtins._shared.hub_cache import (
     ModelFolder,
-    cached_repos,
+    cached_snapshots,
     check_repo_id,
     fetch_snapshot,
     find_model,
@@ -143,14 +143,11 @@ def load(rest: str, device: str = "cpu", prompt: str = DEFAULT_PROMPT) -> ClipTe
 
 def names() -> list[str]:
     """Repos in the Hugging Face cache whose config says CLIP."""
-    from benchsuite_builtins._shared.hub_cache import local_snapshot
-
     clip = []
-    for repo in cached_repos():
-        snapshot = local_snapshot(repo)
-        config = snapshot.read_json("config.json") if snapshot is not None else None
+    for snapshot in cached_snapshots():
+        config = snapshot.read_json("config.json")
         if config is not None and config.get("model_type") == "clip":
-            clip.append(repo)
+            clip.append(snapshot.repo)
     return clip
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from benchsuite.plugin import TextEmbeddingMeta
 from benchsuite_builtins._shared.hub_cache import (
     ModelFolder,
-    cached_repos,
+    cached_snapshots,
     check_repo_id,
     fetch_snapshot,
     find_model,
@@ -106,7 +106,7 @@ def load(rest: str, device: str = "cpu", centre: bool = False) -> MeanPooledEnco
 
 def names() -> list[str]:
     """Every repo in the Hugging Face cache (which of them are text encoders shows when one is resolved)."""
-    return cached_repos()
+    return [snapshot.repo for snapshot in cached_snapshots()]
 
 
 def fetch(rest: str) -> str:

@@ -14,12 +14,11 @@ from functools import partial
 from benchsuite.plugin import TextEmbeddingMeta
 from benchsuite_builtins._shared.hub_cache import (
     ModelFolder,
-    cached_repos,
+    cached_snapshots,
     check_repo_id,
     fetch_snapshot,
     find_model,
     is_local_path,
-    local_snapshot,
     require_weights,
 )
 
@@ -78,8 +77,7 @@ def load(rest: str, device: str = "cpu", centre: bool = False):
 
 def names() -> list[str]:
     """Sentence-transformers models in the hub cache (those whose snapshot has ``modules.json``)."""
-    snapshots = [(repo, local_snapshot(repo)) for repo in cached_repos()]
-    return [repo for repo, found in snapshots if found is not None and (found.path / "modules.json").is_file()]
+    return [found.repo for found in cached_snapshots() if (found.path / "modules.json").is_file()]
 
 
 def fetch(rest: str) -> str:

@@ -149,14 +149,9 @@ def load(rest: str, layers: list[str] | str | None = None, device: str = "cpu") 
 
 def offered() -> list[str]:
     """The repos in the hub cache that hold an image processor (what ``hf:`` can load offline now)."""
-    from benchsuite_builtins._shared.hub_cache import cached_repos, local_snapshot
+    from benchsuite_builtins._shared.hub_cache import cached_snapshots
 
-    found = []
-    for repo in cached_repos():
-        snapshot = local_snapshot(repo)
-        if snapshot is not None and (snapshot.path / "preprocessor_config.json").is_file():
-            found.append(repo)
-    return found
+    return [found.repo for found in cached_snapshots() if (found.path / "preprocessor_config.json").is_file()]
 
 
 def fetch(rest: str) -> str:
