@@ -80,3 +80,28 @@ def test_blobs_linked_inside_the_cache_are_read(hub):
     (hub / "refs" / "main").write_text("abc123\n")
     found = local_snapshot(REPO)
     assert found == ModelFolder(snapshot, REPO, "abc123")
+
+
+@pytest.mark.parametrize("saved", [True, False])
+def test_a_folders_identity_covers_its_configuration_files(hub, tmp_path, saved):
+    folder = model_files(tmp_path / "saved") if saved else model_files(hub / "snapshots" / "abc123")
+    found = ModelFolder(folder, REPO, None if saved else "abc123")
+    before = (found.fingerprint(), found.content_digest())
+    assert (found.fingerprint(), found.content_digest()) == before
+    model_files(folder, hidden_act="relu")
+    after = (found.fingerprint(), found.content_digest())
+    assert after[0] != before[0] and after[1] != before[1]
+    (folder / "preprocessor_config.json").write_text('{"size": 32}')
+    processed = found.content_digest()
+    assert processed not in (before[1], after[1])
+    (folder / "README.md").write_text("---\nlicense: mit\n---\n")  # cosmetic: the licence
+    assert found.content_digest() == processed
+
+
+def test_an_oversized_or_irregular_config_is_refused_by_name(tmp_path, monkeypatch):
+    import benchsuite_builtins._shared.hub_cache as hub_cache
+
+    folder = model_files(tmp_path / "saved")
+    monkeypatch.setattr(hub_cache, "MAX_CONFIG_BYTES", 16)
+    with pytest.raises(HubCacheError, match=r"config\.json is .* bytes, over the 16 a configuration file may hold"):
+        ModelFolder(folder, REPO, None).read_json("config.json")

@@ -272,6 +272,25 @@ def test_hf_takes_a_saved_folder(tmp_path):
     assert meta.load().layers == meta.layers
 
 
+def test_hf_an_edited_config_changes_the_weights_hash_with_the_numbers(tmp_path):
+    import json
+
+    from benchsuite_builtins._shared.torchvision_import import import_torchvision
+
+    import_torchvision()
+    folder = tmp_path / "saved"
+    save_tiny("vit", folder)
+    photos = sample_photos(2)
+    before = Registry().vision[f"hf:{folder}"].load()
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "hidden_act": "relu"}))
+    after = Registry().vision[f"hf:{folder}"].load()
+    assert not np.allclose(run_layers(before, photos)[0]["hidden_states.2"],
+                           run_layers(after, photos)[0]["hidden_states.2"])
+    assert after.weights_hash != before.weights_hash
+    assert Registry().vision[f"hf:{folder}"].load().weights_hash == after.weights_hash
+
+
 # -- Keras ---------------------------------------------------------------------------------------------------------
 
 

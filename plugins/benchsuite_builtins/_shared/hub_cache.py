@@ -9,6 +9,7 @@ network. ``fetch_snapshot`` is the only function here that downloads.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -24,6 +25,11 @@ WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin")
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 """What a ``refs/main`` may name: one snapshot folder (a commit), never a path."""
 MAX_REF_BYTES = 256
+CONFIG_FILES = ("*.json", "*.txt", "*.model")
+"""The files a loader reads besides the weights (model, processor and tokenizer configs, vocabularies, merges,
+sentencepiece models): part of a folder's identity, since editing one (``hidden_act``) changes the numbers."""
+MAX_CONFIG_BYTES = 64 * 2**20
+"""The most a JSON configuration file read here may hold (tokenizer.json files run to a few MiB)."""
 
 
 class HubCacheError(BenchsuiteError, ValueError):
@@ -62,6 +68,14 @@ def check_repo_id(rest: str, prefix: str) -> str:
     return rest
 
 
+def files_digest(root: Path, files: list[Path]) -> str:
+    """The sha256 of ``files``' paths (relative to ``root``) and bytes, in order."""
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.relative_to(root)}:{file_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class ModelFolder:
     """A model's files on disk: a hub snapshot (``revision`` = its commit) or a folder the user saved."""
@@ -71,9 +85,18 @@ class ModelFolder:
     revision: str | None
 
     def read_json(self, name: str) -> dict | None:
-        """The JSON file ``name`` inside the folder, or None when absent."""
+        """The JSON file ``name`` inside the folder, or None when absent; a ``HubCacheError`` when it is not a
+        regular file or holds more than ``MAX_CONFIG_BYTES``."""
         file = self.path / name
-        return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
+        if not file.exists():
+            return None
+        size = file.stat().st_size
+        if not file.is_file() or size > MAX_CONFIG_BYTES:
+            what = f"is {size} bytes, over the {MAX_CONFIG_BYTES} a configuration file may hold" if file.is_file() \
+                else "is not a regular file"
+            raise HubCacheError(f"{self.repo}: {file} {what}; replace it with the model's own {name}")
+        with open(file, "rb") as handle:
+            return json.loads(handle.read(MAX_CONFIG_BYTES + 1).decode("utf-8"))
 
     def license(self) -> str:
         """The ``license:`` of the model card's front matter (README.md), else "unknown"."""
@@ -100,12 +123,20 @@ class ModelFolder:
         """The folder's weight files (any depth), sorted."""
         return sorted({file for pattern in WEIGHT_FILES for file in self.path.rglob(pattern)})
 
+    def config_files(self) -> list[Path]:
+        """The folder's configuration files (``CONFIG_FILES``, any depth), sorted."""
+        return sorted({file for pattern in CONFIG_FILES for file in self.path.rglob(pattern) if file.is_file()})
+
+    def content_digest(self) -> str:
+        """The sha256 of every weight and configuration file's path (in the folder) and bytes: what a loader reads."""
+        return files_digest(self.path, [*self.weight_files(), *self.config_files()])
+
     def fingerprint(self) -> str:
-        """``repo@commit`` for a snapshot; the weight files' sha256 for a saved folder (no commit to name it)."""
+        """``repo@commit`` and the configuration files' digest for a snapshot (the commit names the weights, a
+        config may have been edited since); the content digest for a saved folder (no commit names it)."""
         if self.revision is not None:
-            return f"{self.repo}@{self.revision}"
-        digests = ",".join(f"{f.relative_to(self.path)}:{file_sha256(f)}" for f in self.weight_files())
-        return f"{self.path}:sha256:{digests}"
+            return f"{self.repo}@{self.revision}:config-sha256:{files_digest(self.path, self.config_files())}"
+        return f"{self.path}:sha256:{self.content_digest()}"
 
 
 def local_snapshot(repo: str) -> ModelFolder | None:

@@ -9,7 +9,6 @@ cache (``HF_HUB_CACHE``/``HF_HOME``), read with ``local_files_only``, or from a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from benchsuite.plugin import ResourceMissing, VisionModelMeta, check_rgb_uint8, file_sha256, import_extra
+from benchsuite.plugin import ResourceMissing, VisionModelMeta, check_rgb_uint8, import_extra
 from benchsuite_builtins._shared.torchvision_import import import_torchvision
 
 from .layer_choice import choose_layers
@@ -73,11 +72,11 @@ def resolve(rest: str) -> VisionModelMeta:
     """The record of ``hf:REST`` from the cached folder's config and processor files (no weights read)."""
     import_extra("transformers", "hf")
     folder = model_folder(rest)
-    config = json.loads((folder.path / "config.json").read_text())
-    processor_file = folder.path / "preprocessor_config.json"
-    if not processor_file.is_file():
+    config = folder.read_json("config.json")
+    processor_config = folder.read_json("preprocessor_config.json")
+    if processor_config is None:
         raise ValueError(f"{PREFIX}:{rest} has no preprocessor_config.json (in {folder.path}): not an image model")
-    processor = json.dumps(json.loads(processor_file.read_text()), sort_keys=True, separators=(",", ":"))
+    processor = json.dumps(processor_config, sort_keys=True, separators=(",", ":"))
     size = vision_config(config).get("image_size", 224)
     return VisionModelMeta(
         name=f"{PREFIX}:{rest}",
@@ -135,16 +134,13 @@ def load(rest: str, layers: list[str] | str | None = None, device: str = "cpu") 
     transformers.utils.logging.disable_progress_bar()
     name = f"{PREFIX}:{rest}"
     folder = model_folder(rest)
-    config = json.loads((folder.path / "config.json").read_text())
+    config = folder.read_json("config.json")
     model_class = getattr(transformers, VISION_TOWERS.get(config.get("model_type"), "AutoModel"))
     network = model_class.from_pretrained(str(folder.path), local_files_only=True)
     processor = transformers.AutoImageProcessor.from_pretrained(str(folder.path), local_files_only=True)
     default = layer_names(config)
     chosen = choose_layers(name, [*default, POOLED], default, layers)
-    digest = hashlib.sha256()
-    for file in folder.weight_files():
-        digest.update(f"{file.name}:{file_sha256(file)}\n".encode())
-    return HiddenStatesModel(network, processor, chosen, digest.hexdigest(), device)
+    return HiddenStatesModel(network, processor, chosen, folder.content_digest(), device)
 
 
 def offered() -> list[str]:
