@@ -52,7 +52,11 @@ class VisionRun:
         self.meta: VisionModelMeta = items.registry.vision[name]
 
     def run(self) -> None:
-        """Every pending design's records of this model; a failure fails that design alone."""
+        """Every pending design's records of this model; a failure fails that design alone. When every design's
+        records are finished (``finished_as_recorded``) the model is not even loaded."""
+        if all(self.finished_as_recorded(data) for data in self.prepared.designs):
+            log.info("%s: results already complete on every design, reusing them", self.meta.name)
+            return
         with TIMINGS("vision models (loading)"):
             model = self.items.guarded_load("vision", self.meta.name, device=self.items.settings.device)
         if model is None:
@@ -74,6 +78,22 @@ class VisionRun:
                 write_records(path, records)
             if all(r.status == "ok" for r in records):  # failed records are retried by the next run
                 atomic_write_text(path.with_suffix(".key"), key)
+
+    def finished_as_recorded(self, data: DesignData) -> bool:
+        """Whether one design's records are finished for the key they would have with the weights hash they were
+        made with: everything else that changes them (settings, options, versions, photos, text) is checked
+        without loading the model; a weights file changed in place under the same options is not (delete the
+        ``.key`` file beside the records to recompute them)."""
+        path = records_path(self.items.options.out, self.items.suite.name, data.design.name, self.meta.name)
+        try:
+            hashes = {record.provenance.weights_hash for record in read_records(path)}
+        except (ValueError, OSError):  # absent or unreadable: the loaded model's check handles it
+            return False
+        if len(hashes) != 1 or None in hashes:
+            return False
+        key = records_key(self.items, self.meta, str(hashes.pop()), self.prepared.source, data,
+                          self.prepared.text_models)
+        return finished(path, key)
 
     def pending(self, model: Any) -> list[tuple[DesignData, Path, str]]:
         """The designs whose records are not finished for their current key, with their path and key."""
