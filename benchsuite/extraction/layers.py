@@ -27,7 +27,7 @@ from benchsuite.contract.schemas import ImageRecord, PluginItemMeta, VisionModel
 from benchsuite.extraction.batches import check_rgb_uint8
 from benchsuite.extraction.cache import ArrayCache, FileDigests, array_digest
 from benchsuite.extraction.store import LayerGram, MemoryPlan, as_rows
-from benchsuite.inputs.images import DECODER_VERSION
+from benchsuite.inputs.images import decoder_version
 
 # The per-layer numpy work runs between a network's OpenMP regions; spinning
 # OpenMP workers would take the cores from it (2x slower on 2 cores). Effective
@@ -350,7 +350,7 @@ def content_digests(source: Any, records: Sequence[ImageRecord], files: FileDige
     if callable(own):
         return [f"source:{own(record)}" for record in records]
     return [
-        f"file:{DECODER_VERSION}:{files.digest(record.path)}" if Path(record.path).is_file()
+        f"file:{decoder_version(record.path)}:{files.digest(record.path)}" if Path(record.path).is_file()
         else pixel_digest(source.read(record))
         for record in records
     ]

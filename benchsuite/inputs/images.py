@@ -5,11 +5,15 @@ integer pixels are scaled by their bit depth (never clipped at 255), float pixel
 must lie in [0, 1], colour spaces (CMYK, YCbCr, LAB, HSV) are converted, and an
 alpha channel is dropped (the colour as stored, as ``convert("RGB")`` loaders do).
 A mode whose black and white levels are not defined is refused, naming the mode.
+Photos are read upright: an EXIF orientation other than 1 is applied as
+``PIL.ImageOps.exif_transpose`` applies it (a camera's "rotated" photo is seen as its
+viewer sees it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +36,10 @@ ALPHA_MODES = frozenset({"LA", "PA", "RGBA", "RGBa"})
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 TIFF_BITS_PER_SAMPLE, TIFF_SAMPLE_FORMAT = 258, 339
 TIFF_UNSIGNED = 1
+EXIF_ORIENTATION = 0x0112
+TURNS = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
+         7: "TRANSVERSE", 8: "ROTATE_90"}
+"""EXIF orientation -> the Pillow transpose that sets the photo upright (``ImageOps.exif_transpose``'s table)."""
 
 
 class UnsupportedPixels(ValueError):
@@ -118,12 +126,76 @@ def _read_npy(path: Path) -> np.ndarray:
     return _as_rgb(array)
 
 
+def orientation(picture: Image.Image) -> int:
+    """The picture's EXIF orientation when it turns the photo (2..8), else 1."""
+    value = picture.getexif().get(EXIF_ORIENTATION, 1)
+    return value if value in TURNS else 1
+
+
+def upright(image: np.ndarray, turn: int) -> np.ndarray:
+    """RGB ``image`` turned as EXIF orientation ``turn`` says (1: as it is)."""
+    from PIL import Image
+
+    if turn == 1:
+        return image
+    return np.asarray(Image.fromarray(image).transpose(Image.Transpose[TURNS[turn]]), dtype=np.uint8)
+
+
 def _read_picture(path: Path) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as picture:
-        picture.load()
-        return picture_rgb(picture)
+        picture.load()  # a decoder that turns the photo itself (TIFF) drops the orientation here
+        return upright(picture_rgb(picture), orientation(picture))
+
+
+def decoder_version(path: str | Path) -> str:
+    """What ``read_image`` makes of the file at ``path``, for its content digest: ``DECODER_VERSION``, plus
+    ``+upright:N`` for a photo whose EXIF orientation N turns it (its pixels differ from the stored ones)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        return DECODER_VERSION
+    state = path.stat()
+    turn = tagged_orientation(str(path), state.st_size, state.st_mtime_ns, state.st_ctime_ns)
+    return DECODER_VERSION if turn == 1 else f"{DECODER_VERSION}+upright:{turn}"
+
+
+@lru_cache(maxsize=2**16)
+def tagged_orientation(path: str, size: int, mtime_ns: int, ctime_ns: int) -> int:
+    """The EXIF orientation of the file at ``path`` in the given state, read from its header (1: none, or a file
+    Pillow cannot open, which ``read_image`` then reports)."""
+    from PIL import Image
+
+    try:
+        if Path(path).suffix.lower() == ".png" and not png_may_carry_exif(Path(path)):
+            return 1  # spares Pillow's getexif, which decodes a whole PNG to look past its pixels
+        with Image.open(path) as picture:
+            return orientation(picture)
+    except Exception:  # an unreadable file is reported when it is read
+        return 1
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_EXIF_TEXTS = (b"Raw profile type exif", b"XML:com.adobe.xmp")
+"""Text chunk keywords where Pillow also finds an orientation (legacy EXIF, XMP's tiff:Orientation)."""
+
+
+def png_may_carry_exif(path: Path) -> bool:
+    """Whether a PNG has a chunk Pillow reads an orientation from (eXIf, or an EXIF or XMP text chunk); only the
+    chunk headers are read, the pixels are skipped. Not a PNG after all: True (Pillow decides)."""
+    with open(path, "rb") as handle:
+        if handle.read(8) != PNG_SIGNATURE:
+            return True
+        while len(header := handle.read(8)) == 8:
+            length, kind, data = int.from_bytes(header[:4], "big"), header[4:], handle.tell()
+            if kind == b"eXIf":
+                return True
+            if kind in (b"tEXt", b"zTXt", b"iTXt") and handle.read(min(length, 32)).startswith(PNG_EXIF_TEXTS):
+                return True
+            if kind == b"IEND":
+                return False
+            handle.seek(data + length + 4)  # the chunk's data and CRC
+    return True
 
 
 def read_image(path: str | Path) -> np.ndarray:
