@@ -15,11 +15,12 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from benchsuite.plugin import BenchsuiteError, ResourceMissing, default_cache_dir, file_sha256
+from benchsuite.plugin import BenchsuiteError, ResourceMissing, default_cache_dir, file_sha256, import_extra
+from benchsuite_builtins._shared.word_table import WordTable, read_word2vec
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -33,6 +34,8 @@ FORMATS = {
     "vectors, plus subword (character n-gram) vectors for words outside its vocabulary",
     "keyedvectors": "a gensim KeyedVectors.save() file (.kv), a Python pickle: read only with allow_pickle=true",
 }
+GENSIM_FORMATS = ("fasttext_bin", "keyedvectors")
+"""The formats gensim reads (the ``gensim`` extra); the others are read with numpy alone (``word_table``)."""
 FORMAT_ALIASES = {"fasttext_vec": "word2vec_text"}
 """Other names accepted by ``format=``: a fastText ``.vec`` file is word2vec text (a header, then one word a line)."""
 
@@ -78,6 +81,89 @@ def is_fasttext_bin(path: Path) -> bool:
         return handle.read(4) == FASTTEXT_MAGIC
 
 
+MAX_LINE_BYTES = 2**20
+"""The longest line a word-vector text file may have (and the longest word of a binary one): a 300-d line
+is about 3 KB, so a longer one means the file is not one word and its numbers a line."""
+SCAN_BLOCK = 2**22
+
+
+def overlong(path: Path, where: str) -> VectorFileError:
+    return VectorFileError(f"{path}: {where} is longer than {MAX_LINE_BYTES} bytes; not a word-vector file "
+                           "(one word and its numbers a line)")
+
+
+def bounded_line(handle: BinaryIO, path: Path, number: int) -> bytes:
+    """Line ``number`` of ``handle``, read at most ``MAX_LINE_BYTES`` (and its newline) far; longer: an error."""
+    line = handle.readline(MAX_LINE_BYTES + 1)
+    if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+        raise overlong(path, f"line {number}")
+    return line
+
+
+def text_extent(path: Path) -> tuple[int, int]:
+    """(lines, bytes) of a text file, streamed a block at a time (decompressed); the first line longer than
+    ``MAX_LINE_BYTES`` is an error raised as soon as its block is read."""
+    lines = total = open_line = 0  # open_line: bytes of the line still open at the block's end
+    with _open_text(path) as handle:
+        while block := handle.read(SCAN_BLOCK):
+            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+            lengths = np.diff(ends, prepend=-1) - 1 if ends.size else np.zeros(0, dtype=np.int64)
+            if ends.size:
+                lengths[0] += open_line
+            too_long = np.flatnonzero(lengths > MAX_LINE_BYTES)
+            open_line = len(block) - 1 - int(ends[-1]) if ends.size else open_line + len(block)
+            if too_long.size or open_line > MAX_LINE_BYTES:
+                raise overlong(path, f"line {lines + (int(too_long[0]) if too_long.size else ends.size) + 1}")
+            lines, total = lines + int(ends.size), total + len(block)
+    return lines + (open_line > 0), total
+
+
+def check_text_extent(source: VectorFile) -> None:
+    """Every line bounded, and the numbers the first line promises (a header's VOCAB x DIM, or GloVe's first
+    vector on every line) fitting in the file at two bytes a number at least; else a one-line error."""
+    lines, total = text_extent(source.path)
+    with _open_text(source.path) as handle:
+        first = bounded_line(handle, source.path, 1).split()
+    if source.format == "word2vec_text" and len(first) == 2 and all(field.isdigit() for field in first):
+        vocab, dimension = int(first[0]), int(first[1])
+        if vocab > lines - 1 or 2 * vocab * dimension > total:
+            after = f"{lines - 1} line{'s' if lines != 2 else ''} after it" if vocab > lines - 1 else f"{total} bytes"
+            raise VectorFileError(f"{source.path}: the header promises {vocab} vectors of {dimension} values; "
+                                  f"the file holds {after}")
+    if source.format == "glove_text" and 2 * lines * (len(first) - 1) > total:
+        raise VectorFileError(f"{source.path}: line 1 has {len(first) - 1} values, but the file is too small for "
+                              f"{len(first) - 1} values on each of its {lines} lines (ragged lines?)")
+
+
+def check_binary_extent(source: VectorFile) -> None:
+    """A word2vec binary file's entries walked without parsing: each word at most ``MAX_LINE_BYTES``, as many
+    entries of DIM float32 values as the header promises; else a one-line error naming the entry."""
+    with _open_text(source.path) as handle:
+        fields = bounded_line(handle, source.path, 1).split()
+        if len(fields) != 2 or not all(field.isdigit() for field in fields):
+            return  # the reader names a bad header
+        vocab, dimension = int(fields[0]), int(fields[1])
+        width, buffer, start = 4 * dimension, b"", 0
+        for entry in range(1, vocab + 1):
+            if len(buffer) - start < MAX_LINE_BYTES + 1 + width:
+                buffer, start = buffer[start:] + handle.read(SCAN_BLOCK + width), 0
+            space = buffer.find(b" ", start, start + MAX_LINE_BYTES + 1)
+            if space < 0 and len(buffer) - start > MAX_LINE_BYTES:
+                raise overlong(source.path, f"entry {entry}'s word")
+            if space < 0 or len(buffer) - space - 1 < width:
+                raise VectorFileError(f"{source.path}: the header promises {vocab} vectors of {dimension} values; "
+                                      f"the file ends at entry {entry}")
+            start = space + 1 + width
+
+
+def check_extent(source: VectorFile) -> None:
+    """Before a reader runs: the file bounded and as large as it promises (text and word2vec binary formats)."""
+    if source.format in ("word2vec_text", "glove_text"):
+        check_text_extent(source)
+    elif source.format == "word2vec_binary":
+        check_binary_extent(source)
+
+
 def guess_format(path: Path) -> str:
     """The format of ``path``: fastText's magic number, else its name, else its first two lines."""
     if is_fasttext_bin(path):
@@ -95,8 +181,8 @@ def sniff_format(path: Path) -> str:
     if is_fasttext_bin(path):
         return "fasttext_bin"
     with _open_text(path) as handle:
-        first = handle.readline().split()
-        second = handle.readline()
+        first = bounded_line(handle, path, 1).split()
+        second = handle.readline(MAX_LINE_BYTES + 1)  # binary after a header: no line to bound
     if len(first) != 2 or not all(field.isdigit() for field in first):
         return "glove_text"
     try:
@@ -126,7 +212,7 @@ def peek_dimension(source: VectorFile) -> int | None:
         if source.format == "keyedvectors":
             return None
         with _open_text(source.path) as handle:
-            fields = handle.readline().split()
+            fields = bounded_line(handle, source.path, 1).split()
         if canonical_format(source.format) == "glove_text":
             return len(fields) - 1 if len(fields) > 1 else None
         return int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
@@ -150,7 +236,7 @@ def _single_line(text: object) -> str:
 def first_bad_line(path: Path, format: str) -> str | None:
     """Where a word2vec/GloVe text file first breaks its format ("line 7: ..."), or None when every line is sound.
 
-    Read only after gensim failed or returned non-finite values: gensim's own errors name no line.
+    Read only after the reader failed or returned non-finite values: its errors (gensim's) name no line.
     """
     dimension = None
     expected_lines = None
@@ -185,21 +271,21 @@ def first_bad_line(path: Path, format: str) -> str | None:
     return None
 
 
-def _load_with_gensim(source: VectorFile) -> KeyedVectors:
-    from gensim.models import KeyedVectors
-
+def _load_vectors(source: VectorFile) -> WordTable | KeyedVectors | None:
+    """The file's vectors: word2vec and GloVe files as gensim's load_word2vec_format reads them, with numpy
+    alone; fastText .bin and .kv files with gensim (None when a .kv pickle holds no KeyedVectors)."""
+    if source.format not in GENSIM_FORMATS:
+        return read_word2vec(
+            source.path, binary=source.format == "word2vec_binary", no_header=source.format == "glove_text"
+        )
     if source.format == "keyedvectors":
-        return KeyedVectors.load(str(source.path))
-    if source.format == "fasttext_bin":
-        from gensim.models.fasttext import load_facebook_vectors
-
-        return load_facebook_vectors(str(source.path))
-    return KeyedVectors.load_word2vec_format(
-        str(source.path), binary=source.format == "word2vec_binary", no_header=source.format == "glove_text"
-    )
+        models = import_extra("gensim.models", "gensim")
+        loaded = models.KeyedVectors.load(str(source.path))
+        return loaded if isinstance(loaded, models.KeyedVectors) else None
+    return import_extra("gensim.models.fasttext", "gensim").load_facebook_vectors(str(source.path))
 
 
-def _non_finite_entry(vectors: KeyedVectors) -> str | None:
+def _non_finite_entry(vectors: WordTable | KeyedVectors) -> str | None:
     """The first word whose vector holds NaN or inf (fastText: or an n-gram row), as "entry N ('word')"."""
     row = _first_non_finite_row(vectors.vectors)
     if row is not None:
@@ -220,14 +306,13 @@ def _first_non_finite_row(matrix: np.ndarray, block: int = 65536) -> int | None:
 
 def read_keyed_vectors(
     source: VectorFile, dimension: int | None = None, *, allow_pickle: bool = False, item: str = "NAME"
-) -> KeyedVectors:
-    """Load ``source`` with gensim; a file in the wrong format, corrupt, ragged, empty or holding NaN
-    is a one-line ``VectorFileError`` naming the file (and, for text files, the first bad line).
+) -> WordTable | KeyedVectors:
+    """Load ``source`` (with gensim only in ``GENSIM_FORMATS``); a file in the wrong format, corrupt, ragged,
+    empty or holding NaN is a one-line ``VectorFileError`` naming the file (and, for text files, the first bad line).
 
-    A ``keyedvectors`` (pickle) file is refused unless ``allow_pickle`` is exactly True.
+    A ``keyedvectors`` (pickle) file is refused unless ``allow_pickle`` is exactly True; a format gensim
+    reads is ``ResourceMissing`` naming the ``gensim`` extra when gensim is not installed.
     """
-    from gensim.models import KeyedVectors
-
     source = VectorFile(source.path, canonical_format(source.format))
     if source.path.stat().st_size == 0:
         raise VectorFileError(f"{source.path} is empty (0 bytes); expected {FORMATS[source.format]}")
@@ -241,13 +326,16 @@ def read_keyed_vectors(
         sniffed = _sniff_or_none(source.path)
         if sniffed is not None and sniffed != source.format:
             raise VectorFileError(f"cannot read {source.path} as {source.format}: it looks like {sniffed}; {expected}")
+    check_extent(source)
+    if source.format in GENSIM_FORMATS:
+        import_extra("gensim.models", "gensim")
     try:
-        vectors = _load_with_gensim(source)
-    except Exception as error:  # gensim surfaces format errors as many exception types
+        vectors = _load_vectors(source)
+    except Exception as error:  # the readers surface format errors as many exception types
         where = first_bad_line(source.path, source.format) if text else None
         reason = where or f"{type(error).__name__}: {_single_line(error)}"
         raise VectorFileError(f"cannot read {source.path} as {source.format} ({reason}); {expected}") from error
-    if not isinstance(vectors, KeyedVectors) or len(vectors) == 0:
+    if vectors is None or len(vectors) == 0:
         raise VectorFileError(f"{source.path} holds no word vectors; expected {FORMATS[source.format]}")
     if (bad := _non_finite_entry(vectors)) is not None:
         where = (first_bad_line(source.path, source.format) if text else None) or bad
@@ -262,9 +350,8 @@ def read_keyed_vectors(
 
 def fetch_gensim_data(name: str) -> Path:
     """Download (once) the gensim-data item ``name`` and return its local file; needs the internet."""
-    import gensim.downloader
-
-    return Path(gensim.downloader.load(name, return_path=True))
+    downloader = import_extra("gensim.downloader", "gensim")
+    return Path(downloader.load(name, return_path=True))
 
 
 def locate_vector_file(

