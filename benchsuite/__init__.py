@@ -7,12 +7,17 @@ In a notebook: ``benchsuite.evaluate(vision=..., text=...)`` runs a suite and re
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from benchsuite.api import evaluate, load_results
 
-__version__ = "0.1.0"
+try:
+    __version__ = metadata.version("benchsuite")
+    """The version, written once (pyproject.toml) and read from the installed distribution's metadata."""
+except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 __all__ = ["evaluate", "load_results"]
 
 

@@ -19,7 +19,8 @@ from benchsuite.inputs.imagenet import concept_by_index, val_labels
 def foolbox_photos() -> dict[Path, int]:
     """The 20 foolbox ImageNet JPEGs and their ImageNet-1k indices (found without importing foolbox)."""
     spec = importlib.util.find_spec("foolbox")
-    assert spec is not None and spec.origin is not None, "foolbox must be installed (pip install --no-deps)"
+    if spec is None or spec.origin is None:  # setup.sh installs it; the core's test runs have no photos
+        pytest.skip("needs foolbox's labelled photos (setup.sh installs foolbox with --no-deps)")
     folder = Path(spec.origin).parent / "data"
     photos = {}
     for path in sorted(folder.glob("imagenet_*.jpg")):

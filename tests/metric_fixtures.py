@@ -4,8 +4,12 @@ constant or duplicated concepts, nearly constant rows), one at a time or as a st
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from benchsuite.metrics.similarity import correlation_matrix
+
+TORCH = pytest.param("torch", marks=pytest.mark.needs("torch"))
+"""The ``torch`` metric backend as a ``device`` parameter: skipped where torch is not installed (the core)."""
 
 
 def related_pair(k: int, seed: int, noise: float = 1.0, d: int = 20) -> tuple[np.ndarray, np.ndarray]:

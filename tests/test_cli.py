@@ -77,6 +77,7 @@ def test_run_and_rebuild_leaderboard(tmp_path):
     (False, "cpu", "--device cuda: no CUDA device is visible to torch; running on the CPU"),
     (True, "cuda", ""),
 ])
+@pytest.mark.needs("torch")
 def test_cuda_without_a_gpu_falls_back_with_a_message(monkeypatch, capsys, gpu, device, message):
     import torch
 

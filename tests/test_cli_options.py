@@ -79,6 +79,7 @@ def test_evaluate_refuses_wrongly_typed_arguments_naming_them(plugins, tmp_path,
     assert not (tmp_path / "cache" / "vision").exists()
 
 
+@pytest.mark.needs("torch")
 def test_a_cuda_index_torch_does_not_see_is_refused_and_one_it_sees_is_what_records_name(monkeypatch):
     import torch
 

@@ -18,6 +18,7 @@ from benchsuite.kit import plugin_docs
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_FILES = sorted([*ROOT.glob("plugins/benchsuite_builtins/**/*.py"), *ROOT.glob("docs/example_plugin/*/*.py")])
 EXAMPLE_PYPROJECT = ROOT / "docs" / "example_plugin" / "pyproject.toml"
+PLUGINS_GUIDE = ROOT / plugin_docs.DOCS_PATH
 
 
 def foreign_imports(source: str) -> list[str]:
@@ -91,17 +92,17 @@ def test_importing_the_public_module_loads_no_framework():
 
 
 def test_plugin_guide_tables_match_the_code():
-    text = plugin_docs.DOCS_PATH.read_text()
+    text = PLUGINS_GUIDE.read_text()
     assert plugin_docs.missing_blocks(text) == []
     assert plugin_docs.stale_blocks(text) == [], "run `python -m benchsuite.kit.plugin_docs` and commit docs/plugins.md"
 
 
 def test_a_changed_description_makes_the_guide_stale(monkeypatch):
-    text = plugin_docs.DOCS_PATH.read_text()
+    text = PLUGINS_GUIDE.read_text()
     field = plugin.VisionModelMeta.model_fields["predicts_imagenet"]
     monkeypatch.setattr(field, "description", "something else")
     assert plugin_docs.stale_blocks(text) == ["VisionModelMeta"]
-    assert plugin_docs.main(["--check", str(plugin_docs.DOCS_PATH)]) == 1
+    assert plugin_docs.main(["--check", str(PLUGINS_GUIDE)]) == 1
 
 
 def test_an_undocumented_field_is_refused():
@@ -113,7 +114,7 @@ def test_an_undocumented_field_is_refused():
 
 
 def test_every_metadata_field_is_in_the_guide():
-    text = plugin_docs.DOCS_PATH.read_text()
+    text = PLUGINS_GUIDE.read_text()
     for model in (plugin.VisionModelMeta, plugin.TextEmbeddingMeta, plugin.MetricMeta, plugin.Concept,
                   plugin.ImageRecord, plugin.ConceptVector):
         for name, info in model.model_fields.items():
@@ -122,7 +123,7 @@ def test_every_metadata_field_is_in_the_guide():
 
 
 def test_every_protocol_member_is_in_the_guide():
-    text = plugin_docs.DOCS_PATH.read_text()
+    text = PLUGINS_GUIDE.read_text()
     for member in ("`layers`", "`weights_hash`", "`preprocess(images)`", "`forward(batch, layers, on_layer)`",
                    "`embed(concepts)`", "`fingerprint`", "`images()`", "`read(record)`", "`concepts()`",
                    "`__call__(a, b)`"):
@@ -148,7 +149,7 @@ def shell_commands(markdown: str) -> list[str]:
 
 
 def test_guide_commands_write_nothing_into_the_checkout():
-    commands = shell_commands(plugin_docs.DOCS_PATH.read_text())
+    commands = shell_commands(PLUGINS_GUIDE.read_text())
     runs = [c for c in commands if re.search(r"benchsuite\"? run\b", c)]
     installs = [c for c in commands if re.search(r"pip\"? install\b", c)]
     assert runs and installs

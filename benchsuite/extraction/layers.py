@@ -26,7 +26,7 @@ import numpy as np
 from benchsuite.contract.schemas import ImageRecord, PluginItemMeta, VisionModel, VisionModelMeta
 from benchsuite.extraction.batches import check_rgb_uint8
 from benchsuite.extraction.cache import ArrayCache, FileDigests, array_digest
-from benchsuite.extraction.store import LayerGram, MemoryPlan, as_rows
+from benchsuite.extraction.store import LayerGram, MemoryPlan, as_rows, gram_library
 from benchsuite.inputs.images import decoder_version
 
 # The per-layer numpy work runs between a network's OpenMP regions; spinning
@@ -387,6 +387,8 @@ def cache_key(
     }
     if members is not None and layer is not None:
         key["members"] = [int(row) for row in members]
+    if layer is not None and gram_library() != "torch":  # numpy's BLAS rounds the last bits its own way
+        key["gram"] = gram_library()
     return key
 
 

@@ -14,12 +14,13 @@ path gives the same matrix.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import mmap
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -227,16 +228,29 @@ def gram_from_blocks(blocks: Iterator[np.ndarray], n_rows: int) -> np.ndarray:
     multiplied through torch's BLAS, always the same library, so the rounding (and
     the records) never depend on which frameworks a process imported or on how the
     store cut its blocks: a Ray worker, the local runner and a spilled layer give
-    bit-identical matrices.
+    bit-identical matrices. Where torch is not installed (the lean core), numpy's
+    BLAS does the products: the same exactness rule, rounding that may differ in the
+    last bits, and a cache key of its own (``gram_library``).
     """
+    staging = anonymous_rows(n_rows, max(STAGING_BYTES // (8 * max(n_rows, 1)), 1), np.float64)
+    if gram_library() == "numpy":
+        gram = np.zeros((n_rows, n_rows), dtype=np.float64)
+        multiply_in(blocks, staging, lambda n: np.add(gram, staging[:, :n] @ staging[:, :n].T, out=gram))
+        return gram
     import torch
 
-    gram = torch.zeros((n_rows, n_rows), dtype=torch.float64)
-    staging = anonymous_rows(n_rows, max(STAGING_BYTES // (8 * max(n_rows, 1)), 1), np.float64)
+    torch_gram = torch.zeros((n_rows, n_rows), dtype=torch.float64)
     tensor = torch.from_numpy(staging)
+    full = staging.shape[1]
     with torch_threads(1 if n_rows * staging.size < ONE_THREAD_PRODUCT else None):
-        multiply_in(blocks, staging, tensor, gram)
-    return gram.numpy()
+        multiply_in(blocks, staging, lambda n: torch_gram.addmm_(*(tensor, tensor.T) if n == full
+                                                                 else (tensor[:, :n], tensor[:, :n].T)))
+    return torch_gram.numpy()
+
+
+def gram_library() -> str:
+    """Which BLAS multiplies the Gram products: ``torch`` where it is installed, else ``numpy``."""
+    return "torch" if importlib.util.find_spec("torch") is not None else "numpy"
 
 
 @contextmanager
@@ -254,8 +268,9 @@ def torch_threads(count: int | None) -> Iterator[None]:
             torch.set_num_threads(previous)
 
 
-def multiply_in(blocks: Iterator[np.ndarray], staging: np.ndarray, tensor: Any, gram: Any) -> None:
-    """Add S Sᵀ to ``gram`` for each run of the blocks' columns copied, in order, into ``staging`` (float64)."""
+def multiply_in(blocks: Iterator[np.ndarray], staging: np.ndarray, add_product: Callable[[int], object]) -> None:
+    """``add_product(n)`` (add S Sᵀ of the first ``n`` staged columns to the Gram) for each run of the blocks'
+    columns copied, in order, into ``staging`` (float64)."""
     filled = 0
     for block in blocks:
         start = 0
@@ -265,10 +280,10 @@ def multiply_in(blocks: Iterator[np.ndarray], staging: np.ndarray, tensor: Any, 
             filled += part.shape[1]
             start += part.shape[1]
             if filled == staging.shape[1]:
-                gram.addmm_(tensor, tensor.T)
+                add_product(filled)
                 filled = 0
     if filled:
-        gram.addmm_(tensor[:, :filled], tensor[:, :filled].T)
+        add_product(filled)
 
 
 class MemoryPlan:

@@ -8,6 +8,7 @@ import stat
 import tomllib
 import typing
 from collections.abc import Callable, Iterable, Mapping
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -96,11 +97,12 @@ def slug_clash(names: Iterable[str]) -> str | None:
 
 
 def default_registry_path() -> Path:
-    """``./registry.toml`` when present, else the checkout's own (beside the ``benchsuite`` package)."""
+    """``./registry.toml`` when present, else the suites shipped with benchsuite (package data,
+    ``benchsuite/inputs/data/registry.toml``), so an installed benchsuite runs from any folder."""
     local = Path.cwd() / REGISTRY_FILE
     if local.exists():
         return local
-    return Path(__file__).resolve().parents[2] / REGISTRY_FILE
+    return Path(str(resources.files("benchsuite.inputs.data").joinpath(REGISTRY_FILE)))
 
 
 def load_suites(path: Path | str | None = None) -> dict[str, Suite]:

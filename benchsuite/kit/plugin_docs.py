@@ -23,7 +23,9 @@ from benchsuite import plugin
 from benchsuite.contract import hookspecs
 from benchsuite.contract.manager import KINDS, SOURCE_HOOK
 
-DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
+DOCS_PATH = Path("docs") / "plugins.md"
+"""The plugin guide, relative to the folder the tool runs in (a checkout's root): an installed benchsuite has no
+docs folder, so ``main`` is a maintainer's tool, given paths or run from the checkout."""
 BLOCK = re.compile(r"(<!-- api:(?P<name>[A-Za-z_]+):start -->\n)(?P<body>.*?)(<!-- api:(?P=name):end -->)", re.S)
 BASE_FIELDS = frozenset(plugin.PluginItemMeta.model_fields)
 

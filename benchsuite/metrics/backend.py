@@ -143,8 +143,11 @@ def resolve_backend(device: str = "cpu") -> Backend:
     if device == "cpu":
         return Backend(np, "cpu")
     if device == "torch" or device == "torch:cpu" or device.startswith("cuda"):
-        import torch
-
+        try:
+            import torch
+        except ModuleNotFoundError:
+            raise RuntimeError(f"device {device!r} needs torch, which is not installed: "
+                               "pip install 'benchsuite[torch]', or use --device cpu") from None
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError(f"device {device!r} was asked for but there is no CUDA device; use --device cpu")
         return Backend(torch, "cpu" if device.startswith("torch") else device)

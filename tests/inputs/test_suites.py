@@ -55,7 +55,9 @@ def test_default_registry_is_found_from_any_folder(tmp_path, monkeypatch):
     from benchsuite.inputs.suites import default_registry_path
 
     monkeypatch.chdir(tmp_path)
-    assert default_registry_path() == ROOT / "registry.toml"
+    shipped = default_registry_path()
+    assert shipped == ROOT / "benchsuite" / "inputs" / "data" / "registry.toml"
+    assert shipped.read_text() == (ROOT / "registry.toml").read_text()  # the checkout's registry.toml links to it
     (tmp_path / "registry.toml").write_text("")
     assert default_registry_path() == tmp_path / "registry.toml"
 

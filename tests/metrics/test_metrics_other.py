@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from metric_fixtures import clustered, related_pair, with_constant_concepts
+from metric_fixtures import TORCH, clustered, related_pair, with_constant_concepts
 from metric_reference import cka_debiased_loop, cka_loop, mutual_knn_loop, rsa_loop
 
 from benchsuite.contract.manager import Registry
@@ -14,14 +14,14 @@ PAIRS = {
 
 @pytest.mark.parametrize("case", list(PAIRS))
 @pytest.mark.parametrize("method", ["spearman", "pearson", "kendall_tau_a"])
-@pytest.mark.parametrize("device", ["cpu", "torch"])
+@pytest.mark.parametrize("device", ["cpu", TORCH])
 def test_rsa_matches_loop(case, method, device):
     A, B = PAIRS[case]
     assert rsa(A, B, method=method, device=device) == pytest.approx(rsa_loop(A, B, method), abs=1e-12)
 
 
 @pytest.mark.parametrize("case", list(PAIRS))
-@pytest.mark.parametrize("device", ["cpu", "torch"])
+@pytest.mark.parametrize("device", ["cpu", TORCH])
 def test_cka_and_knn_match_loops(case, device):
     A, B = PAIRS[case]
     assert cka(A, B, device=device) == pytest.approx(cka_loop(A, B), abs=1e-12)
@@ -59,6 +59,7 @@ def one_vs_two_rows(m: int, r: int, closer: bool, seed: int):
     return image, true, predicted
 
 
+@pytest.mark.needs("torch")
 def test_one_vs_two_rule_and_sign_flip_null():
     image, true, predicted = one_vs_two_rows(36, 10, closer=True, seed=0)
     result = one_vs_two(image, true, predicted, n_permutations=500)

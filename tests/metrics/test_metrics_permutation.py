@@ -30,6 +30,7 @@ def test_null_is_the_statistic_on_each_relabelled_space(statistic):
 
 
 @pytest.mark.parametrize("statistic", list(STATISTICS))
+@pytest.mark.needs("torch")
 def test_batch_size_and_torch_backend_leave_the_null_unchanged(statistic):
     A, B = related_pair(20, 2)
     reference = permutation_test(A, B, statistic=statistic, n_permutations=30, seed=1, batch_size=30)
@@ -96,6 +97,7 @@ def test_bad_options_are_named(options, message):
 
 
 @pytest.mark.parametrize("distance_case", ["complete", "missing"])
+@pytest.mark.needs("torch")
 def test_two_vs_two_null_matches_each_relabelled_run_across_batches_and_torch(distance_case):
     A, B = related_pair(18, 8) if distance_case == "complete" else with_constant_concepts(18, 8, [3, 11])
     perms = next(concept_permutations(18, 11, seed=4, batch_size=11))

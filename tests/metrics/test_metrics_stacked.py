@@ -26,6 +26,7 @@ def reference_accuracies(As: list[np.ndarray], B: np.ndarray, perms: np.ndarray)
     return np.stack([single_accuracy(A, B, NUMPY)(perms) for A in As], axis=1)
 
 
+@pytest.mark.needs("numba")
 def test_numba_is_there_so_the_compiled_pass_runs():
     assert compiled.count_passes is not None
 
@@ -50,6 +51,7 @@ def test_untrusted_text_rows_and_missing_text_concepts_fall_back_exactly():
                                       reference_accuracies(layers, B, perms))
 
 
+@pytest.mark.needs("numba", "torch")
 def test_compiled_and_numpy_passes_count_the_same(monkeypatch):
     layers, B = mixed_layers(30, 11)
     perms = next(concept_permutations(30, 40, 2, batch_size=40))

@@ -1,8 +1,11 @@
+import importlib.util
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from metric_fixtures import (
+    TORCH,
     clustered,
     constant_but_one,
     near_ties,
@@ -85,6 +88,7 @@ def test_duplicated_concepts_tie():
     assert half.accuracy - fail.accuracy == pytest.approx(0.5 * half.tied.sum() / half.passed.size)
 
 
+@pytest.mark.needs("torch")
 def test_torch_backend_agrees_with_numpy():
     A, B = with_constant_concepts(25, 16, [4])
     numpy_result = two_vs_two(A, B)
@@ -161,6 +165,10 @@ def test_unknown_options_are_named(option, message):
 def test_unknown_device_and_missing_cuda_are_named():
     with pytest.raises(ValueError, match="unknown device"):
         two_vs_two(np.eye(5), np.eye(5), device="tpu")
+    if importlib.util.find_spec("torch") is None:
+        with pytest.raises(RuntimeError, match=r"needs torch, which is not installed: pip install 'benchsuite\[torch"):
+            two_vs_two(np.eye(5), np.eye(5), device="torch")
+        return
     import torch
 
     if not torch.cuda.is_available():
@@ -231,7 +239,7 @@ def test_a_nearly_constant_row_is_computed_not_treated_as_constant(k, seed, leve
     assert result.accuracy == accuracy
 
 
-@pytest.mark.parametrize("device", ["cpu", "torch"])
+@pytest.mark.parametrize("device", ["cpu", TORCH])
 def test_a_row_constant_without_one_concept_fails_exactly_those_pairs(device):
     A, B = constant_but_one(12, 4)
     result = two_vs_two(A, B, device=device)

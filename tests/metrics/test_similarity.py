@@ -54,6 +54,7 @@ def exact_correlation(x: np.ndarray, y: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("spread", [1e-6, 1e-9, 1e-12])
+@pytest.mark.needs("mpmath")
 def test_a_nearly_constant_row_keeps_its_correlations(spread):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(4, 12))
