@@ -208,6 +208,7 @@ def test_leaderboard_never_overwrites_other_results(toy_run, tmp_path):
 def test_import_benchsuite_stays_light():
     assert loaded_after("import benchsuite") == []
     assert loaded_after("import benchsuite; benchsuite.evaluate; benchsuite.load_results") == []
+    assert loaded_after("import benchsuite.metrics, benchsuite.inference.heldout, benchsuite.results.records") == []
     with pytest.raises(AttributeError, match="no attribute 'evalute'"):
         benchsuite.evalute  # noqa: B018
 
