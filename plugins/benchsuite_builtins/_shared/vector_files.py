@@ -126,10 +126,12 @@ def check_text_extent(source: VectorFile) -> None:
         first = bounded_line(handle, source.path, 1).split()
     if source.format == "word2vec_text" and len(first) == 2 and all(field.isdigit() for field in first):
         vocab, dimension = int(first[0]), int(first[1])
-        if vocab > lines - 1 or 2 * vocab * dimension > total:
-            after = f"{lines - 1} line{'s' if lines != 2 else ''} after it" if vocab > lines - 1 else f"{total} bytes"
-            raise VectorFileError(f"{source.path}: the header promises {vocab} vectors of {dimension} values; "
-                                  f"the file holds {after}")
+        if vocab > lines - 1:  # as first_bad_line words it
+            raise VectorFileError(f"{source.path}: line {lines + 1}: the header promises {vocab} vectors, the file "
+                                  f"holds {lines - 1}")
+        if 2 * vocab * dimension > total:
+            raise VectorFileError(f"{source.path}: the header promises {vocab} vectors of {dimension} values, more "
+                                  f"than its {total} bytes can hold")
     if source.format == "glove_text" and 2 * lines * (len(first) - 1) > total:
         raise VectorFileError(f"{source.path}: line 1 has {len(first) - 1} values, but the file is too small for "
                               f"{len(first) - 1} values on each of its {lines} lines (ragged lines?)")
