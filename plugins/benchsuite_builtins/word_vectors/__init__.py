@@ -126,8 +126,8 @@ def _load_glove_6b_50d(device: str = "cpu", mean_fallback: bool = True):
     from benchsuite_builtins._shared.vocabulary import WordVectors
     from benchsuite_builtins.word_vectors.glove_6b import load_glove_6b_50d
 
-    keyed, fingerprint = load_glove_6b_50d()
-    return WordVectors(keyed, fingerprint=fingerprint, cased=False, mean_fallback=mean_fallback)
+    table, fingerprint = load_glove_6b_50d()
+    return WordVectors(table, fingerprint=fingerprint, cased=False, mean_fallback=mean_fallback)
 
 
 @hookimpl
