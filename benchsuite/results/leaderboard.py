@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from tabulate import tabulate
 
 from benchsuite.contract.errors import BenchsuiteError, one_line
 from benchsuite.extraction.cache import atomic_write_text
@@ -32,6 +31,12 @@ from benchsuite.results.records import (
 DRIFT_LABELS = {HEADLINE_SOURCE: "2 vs 2", ONE_VS_TWO: "1 vs 2", HEADLINE_METRIC: "held-out 2 vs 2"}
 """How the drift note under a table names a metric (others by their own name), in this order."""
 MAX_FILE_PART = 80
+MAX_MODELS = 1000
+"""The most vision models one page ranks (docs/results.md): results with more are refused before any work."""
+MAX_PAIRED = 20
+"""The pairwise p-value matrix shows the best this many models per text model (every model keeps its gains)."""
+MAX_FIGURES = 12
+"""Per section, the best this many models get their curves drawn (a figure costs a fraction of a second)."""
 
 Drifts = dict[str, dict[str, float]]
 """text model -> metric -> how far its scores may move on another CPU (only the metrics where that is not 0)."""
@@ -147,9 +152,13 @@ def shown(item: Shown, memo: dict[str, str]) -> Shown:
 
 
 def as_shown(results: Results) -> Results:
-    """The results with their names as the page shows them: what every table, heading and caption is built from."""
+    """The results with their names as the page shows them: what every table, heading and caption is built from
+    (the records themselves where no name needs escaping, as on most pages)."""
     memo: dict[str, str] = {}
-    return results.model_copy(update={"records": [shown(r, memo) for r in results.records],
+    names = {getattr(r, field) for field in NAME_FIELDS[Record] for r in results.records}
+    plain = all(name is None or memo.setdefault(name, md_text(name)) == name for name in names)
+    return results.model_copy(update={"records": results.records if plain else
+                                      [shown(r, memo) for r in results.records],
                                       "problems": [shown(p, memo) for p in results.problems]})
 
 
@@ -159,9 +168,19 @@ def table_cell(text: str) -> str:
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-flavoured markdown table (tabulate); cells are kept as text (``0.800`` stays ``0.800``)."""
-    return tabulate([[table_cell(cell) for cell in row] for row in rows], headers=[table_cell(h) for h in header],
-                    tablefmt="github", disable_numparse=True)
+    """A GitHub-flavoured markdown table, cells kept as text (``0.800`` stays ``0.800``), laid out as tabulate's
+    ``github`` format lays it out (each column as wide as its widest cell, its header's plus two), at a small
+    fraction of its cost: a page for 1,000 models holds 3,000 tables."""
+    head = [table_cell(h) for h in header]
+    body = [[table_cell(cell) for cell in row] for row in rows]
+    columns = max([len(head), *map(len, body)])
+    head += [""] * (columns - len(head))
+    body = [row + [""] * (columns - len(row)) for row in body]
+    widths = [max([len(head[i]) + 2, *(len(row[i]) for row in body)]) for i in range(columns)]
+    lines = [head, *body]
+    text = ["| " + " | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) + " |"
+            for line in lines]
+    return "\n".join([text[0], "|" + "|".join("-" * (width + 2) for width in widths) + "|", *text[1:]])
 
 
 def main_table(records: list[Record], problems: Iterable[Problem] = (), drifts: Drifts | None = None) -> str:
@@ -241,8 +260,19 @@ def headlines(records: Iterable[Record]) -> dict[tuple[str, str], Record]:
             if r.metric == HEADLINE_METRIC and r.status == "ok" and r.summary is not None and r.value is not None}
 
 
+DRAWS: dict[int, tuple[Summary, np.ndarray]] = {}
+"""Each summary's draws as an array, made once while a page is rendered (``render`` empties it at the end)."""
+
+
 def draws_of(record: Record) -> np.ndarray:
-    return np.array([np.nan if d is None else d for d in summary_of(record).draws], dtype=float)
+    """A headline's bootstrap draws as floats (a missing draw, None, is NaN); read-only, shared by every caller."""
+    summary = summary_of(record)
+    cached = DRAWS.get(id(summary))
+    if cached is None or cached[0] is not summary:
+        draws = np.array(summary.draws, dtype=float)
+        draws.flags.writeable = False
+        cached = DRAWS[id(summary)] = (summary, draws)
+    return cached[1]
 
 
 def compare(a: Record, b: Record) -> Difference | None:
@@ -275,8 +305,45 @@ def mean_headline(records: list[Record]) -> Record:
                                     if len(lows) == len(records) else None, "summary": summary})
 
 
+def paired_p_values(value: float, draws: np.ndarray, values: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """``paired_difference(value, values[i], draws, others[i]).p_value`` for every row i at once (every draw
+    finite): the same operations on a matrix of draws, so the same p-values, bit for bit."""
+    differences = draws[None, :] - others
+    centred = differences - np.median(differences, axis=1)[:, None] + (value - values)[:, None]
+    below = (1 + np.count_nonzero(centred <= 0, axis=1)) / (1 + differences.shape[1])
+    above = (1 + np.count_nonzero(centred >= 0, axis=1)) / (1 + differences.shape[1])
+    return np.minimum(1.0, 2 * np.minimum(below, above))
+
+
 def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
-    return tiers({v: value_of(r) for v, r in found.items()}, lambda a, b: distinct(found[a], found[b], margin))
+    """``tiers`` of the models in ``found`` by ``distinct``; each leader is compared with every model drawn like
+    it (every draw finite) in one batch (``paired_p_values``), with the others one by one."""
+    names = list(found)
+    values = np.array([value_of(found[n]) for n in names])
+    draws = [draws_of(found[n]) for n in names]
+    alike = {n: (summary_of(found[n]).resampling, len(d)) for n, d in zip(names, draws, strict=True)}
+    finite = {n: bool(np.isfinite(d).all()) for n, d in zip(names, draws, strict=True)}
+    verdicts: dict[str, dict[str, bool]] = {}
+
+    position = {n: i for i, n in enumerate(names)}
+    order = {n: i for i, n in enumerate(sorted(names, key=lambda n: -values[position[n]]))}  # as ``tiers``
+
+    def differ(leader: str, other: str) -> bool:
+        if leader not in verdicts:  # the models below the leader, the only ones it is compared with
+            rows = [i for i, n in enumerate(names) if order[n] > order[leader] and finite[n] and finite[leader]
+                    and alike[n] == alike[leader]]
+            verdicts[leader] = {}
+            if rows:
+                index = position[leader]
+                p_values = paired_p_values(values[index], draws[index], values[rows],
+                                           np.array([draws[i] for i in rows]))
+                verdicts[leader] = {names[i]: bool(p < SIGNIFICANCE and abs(values[index] - values[i]) > 2 * margin)
+                                    for i, p in zip(rows, p_values, strict=True)}
+        if other not in verdicts[leader]:
+            verdicts[leader][other] = distinct(found[leader], found[other], margin)
+        return verdicts[leader][other]
+
+    return tiers({n: float(v) for n, v in zip(names, values, strict=True)}, differ)
 
 
 def fmt_interval(record: Record) -> str:
@@ -368,7 +435,7 @@ def comparison_sections(records: list[Record]) -> list[str]:
     lines = ["<details><summary>paired comparisons (held-out 2 vs 2, same bootstrap draws)</summary>", ""]
     for text in texts:
         mine = {v: r for (v, t), r in found.items() if t == text}
-        order = sorted(mine, key=lambda v: -value_of(mine[v]))
+        order = sorted(mine, key=lambda v: -value_of(mine[v]))[:MAX_PAIRED]
         rows = []
         for a in order:
             cells = []
@@ -377,7 +444,9 @@ def comparison_sections(records: list[Record]) -> list[str]:
                 cells.append("—" if difference is None else
                              f"{difference.value:+.3f} (p {fmt_p(difference.p_value)})")
             rows.append([a, *cells])
-        lines += [f"**{text}**: row − column, two-sided p", "", markdown_table(["vision model", *order], rows), ""]
+        best = f" (the {MAX_PAIRED} best of {len(mine)} models)" if len(mine) > MAX_PAIRED else ""
+        lines += [f"**{text}**: row − column, two-sided p{best}", "", markdown_table(["vision model", *order], rows),
+                  ""]
     gains = gain_rows(found, texts)
     if gains:
         columns = ["untrained twin"] * bool(twins(found)) + baselines(found)
@@ -475,22 +544,41 @@ def design_section(suite: str, design: str, records: list[Record], problems: lis
     left out when ``out`` is None) and every layer's scores. ``drifts``: the text models' CPU drift, declared by
     all the results' records (default: by this section's)."""
     ok = [r for r in records if r.status == "ok"]
+    drifts = declared_drift(records) if drifts is None else drifts
+    summaries = [r for r in records if r.metric == HEADLINE_METRIC]  # all the ranking and comparisons read
     heading = f"## Suite {code_span(suite)}, design: {design}" + (f" ({setting})" if setting else "")
-    lines = [heading, "", main_table(records, problems, drifts), ""]
-    if headlines(records):
-        lines += comparison_sections(records)
+    lines = [heading, "", main_table(summaries if headlines(summaries) else records, problems, drifts), ""]
+    if headlines(summaries):
+        lines += comparison_sections(summaries)
     if not ok:
         lines += ["No result was scored in this design: every model failed or was skipped (reasons above).", ""]
-    for vision in sorted({r.vision for r in ok}):
-        mine = [r for r in ok if r.vision == vision]
+    by_vision: dict[str, list[Record]] = defaultdict(list)
+    for record in ok:
+        by_vision[record.vision].append(record)
+    figured = figured_models(ok) if out is not None else set()
+    if len(figured) < len(by_vision) and out is not None:
+        lines += [f"Figures are drawn for the {MAX_FIGURES} best of these {len(by_vision)} models (by the ranking "
+                  "above); every model's scores are in its table.", ""]
+    for vision, mine in sorted(by_vision.items()):
         names = [suite, design, *([setting] if setting else []), vision]
         lines += [f"### {vision}", ""]
-        if out is not None:
+        if out is not None and vision in figured:
             lines += model_plots(mine, names, design, out)
         lines += ["<details><summary>every layer and metric (* q < 0.05: Benjamini-Hochberg false discovery "
                   "rate over this model's layers, per column)</summary>", "",
                   model_table(mine), "", "</details>", ""]
     return lines
+
+
+def figured_models(ok: list[Record]) -> set[str]:
+    """The vision models whose curves a section draws: the ``MAX_FIGURES`` best by their mean held-out headline
+    over text models (by their best layers' mean where the results have no headlines)."""
+    found = headlines(ok) or best_layers(ok, HEADLINE_SOURCE)
+    scores: dict[str, list[float]] = defaultdict(list)
+    for (vision, _), record in found.items():
+        scores[vision].append(value_of(record))
+    visions = {r.vision for r in ok}
+    return set(sorted(visions, key=lambda v: (-float(np.mean(scores[v])) if scores[v] else 0.0, v))[:MAX_FIGURES])
 
 
 def model_plots(mine: list[Record], names: list[str], design: str, out: Path) -> list[str]:
@@ -531,11 +619,13 @@ def sections_of(results: Results) -> dict[tuple[str, str, str], list[Record]]:
     that design or every one) is left out: its records are an earlier run's, and its problem row says why."""
     mixed = mixed_settings(results.records)
     problems = {(p.suite, p.design, p.name) for p in results.problems if p.kind == "vision"}
+    named = {name for _, _, name in problems}
     sections: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for record in results.records:
-        if not problems & {(record.suite, record.design, record.vision), (record.suite, None, record.vision)}:
-            setting = setting_of(record) if record.suite in mixed else ""
-            sections[(record.suite, record.design, setting)].append(record)
+        if record.vision in named and problems & {(record.suite, record.design, record.vision),
+                                                  (record.suite, None, record.vision)}:
+            continue
+        sections[(record.suite, record.design, setting_of(record) if record.suite in mixed else "")].append(record)
     for problem in results.problems:
         if not any(suite == problem.suite for suite, _, _ in sections):
             sections[(problem.suite, problem.design or "every design", "")] = []
@@ -546,7 +636,15 @@ def render(results: Results, out: Path | None) -> str:
     """The page: one section per (suite, design), and per setting where a suite mixes seeds, permutations or
     photos (``sections_of``); plots are drawn into ``out``, or left out of the page when ``out`` is None. Every
     name is shown as text."""
-    results = as_shown(results)
+    check_models_bound(len({r.vision for r in results.records}), "these results")
+    try:
+        return page_of(as_shown(results), out)
+    finally:
+        DRAWS.clear()
+
+
+def page_of(results: Results, out: Path | None) -> str:
+    """The page of results whose names are already shown as text (``render``)."""
     sections = sections_of(results)
     lines = [
         "# benchsuite leaderboard",
@@ -595,6 +693,17 @@ def check_keeps_rows(results: Results, published: Path, option: str = "--leaderb
             "(leave --leaderboard out) or into a folder of its own"))
 
 
+VISION_FIELD = re.compile(rb'"vision"\s*:\s*"((?:[^"\\]|\\.)*)"')
+"""A record's vision model in results.json, found without parsing the file (to refuse too many models at once)."""
+
+
+def check_models_bound(count: int, where: Path | str) -> None:
+    """A BenchsuiteError when one page would rank more than ``MAX_MODELS`` vision models."""
+    if count > MAX_MODELS:
+        raise BenchsuiteError(f"{where} holds {count} vision models; one leaderboard page ranks at most {MAX_MODELS}: "
+                              "publish them in parts (a results file per suite, or per group of models)")
+
+
 def publish(results: Path, out: Path, keep_rows: bool = False) -> Path:
     """Write ``out/README.md``, its plots, and a copy of the results data it was built from.
 
@@ -603,6 +712,7 @@ def publish(results: Path, out: Path, keep_rows: bool = False) -> Path:
     partial run): refused, before anything is written, where ``out`` holds a leaderboard with rows these
     results lack (``check_keeps_rows``).
     """
+    check_models_bound(len(set(VISION_FIELD.findall(results.read_bytes()))), results)
     data = read_results(results)
     if keep_rows:
         check_keeps_rows(data, out)

@@ -1,0 +1,110 @@
+"""A page for many models: bounded figures and pairwise matrices, a refused excess, and fast paths that give
+exactly what the plain ones give."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tabulate import tabulate
+
+from benchsuite.contract.errors import BenchsuiteError
+from benchsuite.inference.comparisons import paired_difference, tiers
+from benchsuite.results import leaderboard
+from benchsuite.results.leaderboard import (
+    distinct,
+    draws_of,
+    markdown_table,
+    paired_p_values,
+    publish,
+    render,
+    tier_ranks,
+    value_of,
+)
+from benchsuite.results.records import Record, Results, Summary, write_results
+
+
+def headline(vision: str, value: float, draws: np.ndarray, resampling: str = "k") -> Record:
+    return Record(suite="s", design="d", vision=vision, text="t", layer="l", depth=0, n_layers=1,
+                  metric="two_vs_two_heldout", value=value, interval=[value - 0.05, value + 0.05], p_value=0.01,
+                  n_concepts=20, summary=Summary(best_value=value, n_splits=2, n_bootstrap=len(draws),
+                                                 resampling=resampling, draws=[float(d) for d in draws]))
+
+
+def models(n: int, seed: int = 0) -> list[Record]:
+    rng = np.random.default_rng(seed)
+    common = rng.normal(0, 0.03, size=200).round(3)  # rounded: ties between draws, as in rounded results
+    found = []
+    for i in range(n):
+        value = float(rng.uniform(0.55, 0.85))
+        found.append(headline(f"m{i:03d}", value, value + common + rng.normal(0, 0.01, size=200).round(3)))
+    return found
+
+
+def test_markdown_tables_are_tabulates_github_tables():
+    rng = np.random.default_rng(1)
+    words = ["", "—", "0.800", "**0.8** [0.1, 0.2] (1)", "a|b", "p ≤0.001 †", "mobilenet_v2", "x" * 30, "  spaced  "]
+    for _ in range(50):
+        columns, n_rows = int(rng.integers(1, 6)), int(rng.integers(0, 5))
+        header = [str(rng.choice(words)) for _ in range(columns)]
+        rows = [[str(rng.choice(words)) for _ in range(columns)] for _ in range(n_rows)]
+        expected = tabulate([[leaderboard.table_cell(c) for c in row] for row in rows],
+                            headers=[leaderboard.table_cell(h) for h in header], tablefmt="github",
+                            disable_numparse=True)
+        assert markdown_table(header, rows) == expected
+
+
+def test_batched_paired_p_values_are_the_plain_ones_bit_for_bit():
+    found = models(30)
+    batched = paired_p_values(value_of(found[0]), draws_of(found[0]), np.array([value_of(b) for b in found[1:]]),
+                              np.array([draws_of(b) for b in found[1:]]))
+    plain = [paired_difference(value_of(found[0]), value_of(b), draws_of(found[0]), draws_of(b)).p_value
+             for b in found[1:]]
+    assert batched.tolist() == plain
+
+
+def test_batched_tiers_are_the_plain_ones():
+    found = models(40, seed=3)
+    found.append(headline("unpaired", 0.7, np.full(200, 0.7), resampling="other"))
+    found.append(headline("gappy", 0.71, np.r_[np.full(199, 0.71), np.nan]))
+    by_name = {r.vision: r for r in found}
+    for margin in (0.0, 0.004):
+        plain = tiers({v: value_of(r) for v, r in by_name.items()},
+                      lambda a, b, m=margin: distinct(by_name[a], by_name[b], m))
+        assert tier_ranks(by_name, margin) == plain
+
+
+def test_the_pairwise_matrix_shows_the_best_models_only(monkeypatch):
+    monkeypatch.setattr(leaderboard, "MAX_PAIRED", 5)
+    page = render(Results(records=models(8)), None)
+    matrix = page.split("row − column, two-sided p")[1].split("</details>")[0]
+    assert matrix.startswith(" (the 5 best of 8 models)")
+    assert len([line for line in matrix.splitlines() if line.startswith("| m")]) == 5
+
+
+def per_layer(vision: str, value: float) -> list[Record]:
+    return [Record(suite="s", design="d", vision=vision, text="t", layer=f"l{depth}", depth=depth, n_layers=2,
+                   metric="two_vs_two", value=value + depth / 100, groups=[value], p_value=0.01, n_concepts=20)
+            for depth in range(2)]
+
+
+def test_figures_are_drawn_for_the_best_models_of_a_section(tmp_path, monkeypatch):
+    monkeypatch.setattr(leaderboard, "MAX_FIGURES", 2)
+    records = [r for i, value in enumerate([0.6, 0.9, 0.7, 0.8]) for r in per_layer(f"v{i}", value)]
+    results = tmp_path / "results.json"
+    write_results(results, Results(records=records))
+    page = publish(results, tmp_path / "board").read_text()
+    assert sorted(p.name for p in (tmp_path / "board").rglob("*.png")) == ["v1.png", "v3.png"]
+    assert "Figures are drawn for the 2 best of these 4 models" in page
+    assert all(f"### v{i}" in page for i in range(4))
+
+
+def test_more_models_than_a_page_ranks_are_refused_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setattr(leaderboard, "MAX_MODELS", 3)
+    results = tmp_path / "results.json"
+    write_results(results, Results(records=[r for i in range(4) for r in per_layer(f"v{i}", 0.7)]))
+    with pytest.raises(BenchsuiteError, match=r"results.json holds 4 vision models; one leaderboard page ranks at "
+                                              r"most 3: publish them in parts"):
+        publish(results, tmp_path / "board")
+    assert not (tmp_path / "board").exists()
+    with pytest.raises(BenchsuiteError, match="these results holds 4 vision models"):
+        render(Results(records=[r for i in range(4) for r in per_layer(f"v{i}", 0.7)]), None)
