@@ -5,9 +5,11 @@ A file comes from (first that applies) the ``path`` option, a gensim-data name
 default location ``<cache>/vectors/<standard file name>``.
 
 A gensim ``KeyedVectors.save()`` file (``.kv``) is a Python pickle, and unpickling
-a file can run any code it contains; it is read only when the user opts in with
-``allow_pickle=true``. The text and binary word2vec and GloVe formats hold only
-words and numbers and are always safe.
+a file can run any code it contains; only the paper's word-vector models read one,
+when the user opts in with their option ``allow_pickle=true``. The ``vectors:`` and
+``gensim:`` sources take no such option and never unpickle (``allow_pickle=None``
+here): their refusal says to convert the file. The text and binary word2vec and
+GloVe formats hold only words and numbers and are always safe.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ FORMATS = {
     "glove_text": "GloVe text: no header, one 'word v1 ... vDIM' line per word (e.g. glove.6B.300d.txt)",
     "fasttext_bin": "a fastText binary model (.bin from fastText's save_model, e.g. cc.en.300.bin): its words' "
     "vectors, plus subword (character n-gram) vectors for words outside its vocabulary",
-    "keyedvectors": "a gensim KeyedVectors.save() file (.kv), a Python pickle: read only with allow_pickle=true",
+    "keyedvectors": "a gensim KeyedVectors.save() file (.kv), a Python pickle: read only by an item that takes "
+    "allow_pickle=true (the paper's word-vector models), never by vectors: or gensim:",
 }
 GENSIM_FORMATS = ("fasttext_bin", "keyedvectors")
 """The formats gensim reads (the ``gensim`` extra); the others are read with numpy alone (``word_table``)."""
@@ -222,12 +225,16 @@ def peek_dimension(source: VectorFile) -> int | None:
         return None
 
 
-def refuse_pickle(source: VectorFile, item: str) -> None:
-    """A ``VectorFileError`` naming the risk and the ``allow_pickle`` option, for a pickle-based file."""
+def refuse_pickle(source: VectorFile, item: str, *, option: bool) -> None:
+    """A ``VectorFileError`` naming the risk for a pickle-based file, and the way out: converting it, or (where
+    ``item`` takes one, ``option``) the ``allow_pickle`` option; an item without it is never told to set it."""
+    risk = f"{source.path} is a gensim KeyedVectors file, a Python pickle: loading it can run any code it contains"
+    if not option:
+        raise VectorFileError(f"{risk}, and {item} never unpickles; convert it with "
+                              "KeyedVectors.save_word2vec_format and name that file")
     raise VectorFileError(
-        f"{source.path} is a gensim KeyedVectors file, a Python pickle: loading it can run any code it contains. "
-        f"Convert it to word2vec format (KeyedVectors.save_word2vec_format) and pass that file, or, only if you "
-        f"trust the file and where it came from, set the option allow_pickle=true (--set {item}.allow_pickle=true)"
+        f"{risk}. Convert it to word2vec format (KeyedVectors.save_word2vec_format) and pass that file, or, only if "
+        f"you trust the file and where it came from, set the option allow_pickle=true (--set {item}.allow_pickle=true)"
     )
 
 
@@ -307,19 +314,20 @@ def _first_non_finite_row(matrix: np.ndarray, block: int = 65536) -> int | None:
 
 
 def read_keyed_vectors(
-    source: VectorFile, dimension: int | None = None, *, allow_pickle: bool = False, item: str = "NAME"
+    source: VectorFile, dimension: int | None = None, *, allow_pickle: bool | None = None, item: str = "NAME"
 ) -> WordTable | KeyedVectors:
     """Load ``source`` (with gensim only in ``GENSIM_FORMATS``); a file in the wrong format, corrupt, ragged,
     empty or holding NaN is a one-line ``VectorFileError`` naming the file (and, for text files, the first bad line).
 
-    A ``keyedvectors`` (pickle) file is refused unless ``allow_pickle`` is exactly True; a format gensim
+    A ``keyedvectors`` (pickle) file is refused unless ``allow_pickle`` is exactly True (None: ``item`` has no
+    such option, and the refusal names none); a format gensim
     reads is ``ResourceMissing`` naming the ``gensim`` extra when gensim is not installed.
     """
     source = VectorFile(source.path, canonical_format(source.format))
     if source.path.stat().st_size == 0:
         raise VectorFileError(f"{source.path} is empty (0 bytes); expected {FORMATS[source.format]}")
     if source.format == "keyedvectors" and allow_pickle is not True:
-        refuse_pickle(source, item)
+        refuse_pickle(source, item, option=allow_pickle is not None)
     expected = (
         f"expected {FORMATS[source.format]}. If the file is in another format, pass format= one of {', '.join(FORMATS)}"
     )

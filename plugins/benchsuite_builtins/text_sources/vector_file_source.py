@@ -57,11 +57,10 @@ def word_vectors(
 
 def vector_record(item: str, located, source: str, loader) -> TextEmbeddingMeta:
     """The record of a word-vector item whose file is ``located`` (dimension from the file's start)."""
-    from benchsuite_builtins._shared.vector_files import FORMATS, peek_dimension, read_keyed_vectors
+    from benchsuite_builtins._shared.vector_files import FORMATS, peek_dimension, read_keyed_vectors, refuse_pickle
 
     if located.format == "keyedvectors":
-        raise ValueError(f"{item}: {located.path} is a gensim KeyedVectors pickle, and unpickling can run any code; "
-                         "convert it with KeyedVectors.save_word2vec_format and name that file")
+        refuse_pickle(located, item, option=False)
     dimension = peek_dimension(located)
     if not dimension:  # a start that does not parse: loading names the bad line
         dimension = read_keyed_vectors(located, item=item).vector_size
