@@ -271,6 +271,10 @@ def check_executor(executor: str, plugins: Registry | None, address: str | None 
     ``address`` only with Ray (it names a Ray cluster)."""
     if executor not in EXECUTORS:
         raise BenchsuiteError(f"--executor {executor!r} is not known; use local or ray")
+    if plugins is not None:
+        from benchsuite.contract.manager import Registry
+
+        checked_type(plugins, "plugins", (Registry,), "a benchsuite.contract.manager.Registry")
     if plugins is not None and executor != "local":
         raise BenchsuiteError("plugins= works with executor='local' only (Ray workers load the installed plugins); "
                               "leave plugins out or use the local executor")

@@ -28,8 +28,8 @@ def plugins():
     return Registry(pm)
 
 
-def toy_evaluate(plugins, tmp_path, **arguments):
-    settings = dict(suite=toy_suite(designs=toy_suite().designs[:1]), plugins=plugins, out=tmp_path / "out",
+def toy_evaluate(toys, tmp_path, **arguments):
+    settings = dict(suite=toy_suite(designs=toy_suite().designs[:1]), plugins=toys, out=tmp_path / "out",
                     cache=tmp_path / "cache", permutations=3, progress=False)
     return benchsuite.evaluate(**{**settings, **arguments})
 
@@ -70,6 +70,10 @@ def test_the_run_command_refuses_before_any_work_in_one_line(tmp_path, args, mes
     ("text", ["toy_text_good", "toy_text_good"], "--text names 'toy_text_good' more than once"),
     ("permutations", 10**9, "--permutations 1000000000 is more than 100000"),
     ("address", "head:6379", "--address 'head:6379' names a Ray cluster, so it works with --executor ray only"),
+    ("plugins", "toy", "plugins must be a benchsuite.contract.manager.Registry, got str 'toy'"),
+    ("executor", ["ray"], "--executor ['ray'] is not known; use local or ray"),
+    ("overrides", {"toy_net": "late"}, "--set expects {item: {option: value}}"),
+    ("batch_size", "8", "--batch-size must be a whole number of at least 1, got '8'"),
 ])
 def test_evaluate_refuses_wrongly_typed_arguments_naming_them(plugins, tmp_path, argument, value, message):
     arguments = {argument: value} if argument != "registry" else {"registry": value, "suite": "offline"}
