@@ -176,3 +176,31 @@ def test_a_malformed_or_unreachable_ray_address_is_one_line_and_fast(tmp_path, a
                             out=tmp_path / "out", cache=tmp_path / "cache", progress=False)
     assert message.format(port=port) in str(refused.value) and "\n" not in str(refused.value)
     assert time.monotonic() - started < 6 and not (tmp_path / "out" / "records").exists()
+
+
+def answering(reply: bytes) -> int:
+    """A local port whose listener answers its first connection with ``reply``."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def answer():
+        connection, _ = listener.accept()
+        with connection, listener:
+            connection.recv(64)
+            connection.sendall(reply)
+
+    threading.Thread(target=answer, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def test_an_address_where_no_grpc_server_answers_is_refused_and_one_that_speaks_grpc_is_joined():
+    from benchsuite.run.ray_executor import check_address
+
+    port = answering(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    with pytest.raises(BenchsuiteError, match=rf"^--address 127.0.0.1:{port}: what answers at 127.0.0.1:{port} is "
+                                              r"not a Ray cluster \(it does not speak gRPC\); give the head's GCS"):
+        check_address(f"127.0.0.1:{port}")
+    check_address(f"ray://127.0.0.1:{answering(bytes([0, 0, 6, 4, 0, 0, 0, 0, 0]))}")  # an HTTP/2 SETTINGS frame

@@ -33,6 +33,8 @@ from benchsuite.run.suite_run import run_suite
 
 TASK_RETRIES = 3
 CONNECT_TIMEOUT_S = 5.0  # how long --address may take to answer before the run is refused
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # then an empty SETTINGS
+HTTP2_SETTINGS = 4  # the frame type a gRPC server (Ray's GCS and Ray Client) opens its reply with
 WORKER_ENV = ("KERAS_BACKEND", "KERAS_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "BENCHSUITE_CACHE",
               "BENCHSUITE_PLUGINS", "OMP_NUM_THREADS")
 
@@ -83,8 +85,8 @@ def score_on_worker(task: ScoreTask) -> list[Score]:
 
 
 def check_address(address: str) -> None:
-    """A Ray address (``HOST:PORT``, ``ray://HOST:PORT`` or ``auto``) whose host answers at its port within
-    ``CONNECT_TIMEOUT_S``, else a one-line BenchsuiteError (Ray itself would wait for a minute, then trace back)."""
+    """A Ray address (``HOST:PORT``, ``ray://HOST:PORT`` or ``auto``) where a gRPC server (as Ray's are) answers
+    within ``CONNECT_TIMEOUT_S``, else a one-line BenchsuiteError (Ray itself waits for minutes, then traces back)."""
     if address == "auto":
         return
     host, colon, port = address.removeprefix("ray://").rpartition(":")
@@ -93,11 +95,16 @@ def check_address(address: str) -> None:
         raise BenchsuiteError(f"--address {address!r} is not a Ray address; use HOST:PORT (the head's GCS port, "
                               "e.g. head:6379), ray://HOST:PORT (Ray Client, e.g. ray://head:10001) or auto")
     try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S) as connection:
+            connection.sendall(HTTP2_PREFACE)
+            reply = connection.recv(9)
     except OSError as error:
         reason = "no answer" if isinstance(error, TimeoutError) else (error.strerror or str(error))
         raise BenchsuiteError(f"--address {address}: nothing answers at {host}:{port} within {CONNECT_TIMEOUT_S:g} s "
                               f"({reason}); start the cluster (ray start --head) or fix the address") from None
+    if len(reply) < 4 or reply[3] != HTTP2_SETTINGS:
+        raise BenchsuiteError(f"--address {address}: what answers at {host}:{port} is not a Ray cluster (it does not "
+                              "speak gRPC); give the head's GCS port (6379) or its Ray Client port (ray://HOST:10001)")
 
 
 class RayExecutor:
