@@ -25,6 +25,8 @@ WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin")
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 """What a ``refs/main`` may name: one snapshot folder (a commit), never a path."""
 MAX_REF_BYTES = 256
+REPO_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+"""An org or a name in a hub repo id (the hub's own rule: letters, digits, '_', '.', '-'; no '--' or '..')."""
 CONFIG_FILES = ("*.json", "*.txt", "*.model")
 """The files a loader reads besides the weights (model, processor and tokenizer configs, vocabularies, merges,
 sentencepiece models): part of a folder's identity, since editing one (``hidden_act``) changes the numbers."""
@@ -60,7 +62,7 @@ def is_local_path(rest: str) -> bool:
 def check_repo_id(rest: str, prefix: str) -> str:
     """``rest`` when it reads as a hub repo id (``name`` or ``org/name``); a one-line ``ValueError`` otherwise."""
     parts = rest.split("/")
-    if len(parts) > 2 or not all(parts) or any(part in (".", "..") for part in parts) or "@" in rest or ":" in rest:
+    if len(parts) > 2 or not all(REPO_PART.fullmatch(part) for part in parts) or ".." in rest or "--" in rest:
         raise ValueError(
             f"{prefix}:{rest} is neither a Hugging Face repo id (ORG/NAME) nor a folder path (/abs or ./rel); "
             f"write e.g. {prefix}:sentence-transformers/all-MiniLM-L6-v2 or {prefix}:/path/to/saved/model"

@@ -21,6 +21,7 @@ from benchsuite.plugin import ResourceMissing, VisionModelMeta, check_rgb_uint8,
 from benchsuite_builtins._shared.torchvision_import import import_torchvision
 
 from .layer_choice import choose_layers
+from .source_names import item_version
 from .weights_files import download_hub_snapshot, missing_weights
 
 PREFIX = "hf"
@@ -88,7 +89,7 @@ def resolve(rest: str) -> VisionModelMeta:
         layers=layer_names(config),
         predicts_imagenet=False,
         license=folder.license(),
-        version=SOURCE_VERSION,
+        version=item_version(SOURCE_VERSION, "transformers"),
         description=f"Hugging Face {config.get('model_type', 'vision')} encoder {folder.repo}, hidden state per block",
         loader=partial(load, rest),
     )

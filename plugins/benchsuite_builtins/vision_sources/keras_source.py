@@ -19,6 +19,7 @@ from typing import Any
 from benchsuite.plugin import VisionModelMeta, file_sha256
 
 from .layer_choice import choose_layers
+from .source_names import checked_name
 from .weights_files import local_weights, missing_weights
 
 PREFIX = "keras"
@@ -46,6 +47,7 @@ def offered() -> list[str]:
 
 def constructor_of(rest: str) -> str:
     """The constructor ``rest`` names (any case); a one-line ``ValueError`` listing a few otherwise."""
+    checked_name(PREFIX, rest, r"[A-Za-z0-9_]+", "NAME", "VGG16")
     known = constructors()
     if rest.lower() not in known:
         raise ValueError(f"keras.applications has no model {rest!r}; e.g. {', '.join(sorted(known.values())[:6])} "

@@ -16,6 +16,7 @@ from benchsuite.plugin import ResourceMissing, VisionModelMeta, file_sha256, imp
 from benchsuite_builtins._shared.torchvision_import import import_torchvision
 
 from .layer_choice import choose_layers
+from .source_names import checked_name, item_version
 from .weights_files import download_hub_file, download_url, local_weights, missing_weights, torch_hub_checkpoint
 
 PREFIX = "timm"
@@ -36,6 +37,7 @@ def offered() -> list[str]:
 
 def check_name(rest: str) -> str:
     """``rest`` when timm knows the architecture (and the tag, when one is given); else a one-line ValueError."""
+    checked_name(PREFIX, rest, r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)?", "ARCHITECTURE[.TAG]", "convnext_tiny.fb_in1k")
     timm = import_timm()
     architecture, _, tag = rest.partition(".")
     if not timm.is_model(architecture):
@@ -115,7 +117,7 @@ def resolve(rest: str) -> VisionModelMeta:
         layers=tuple(name for name, _ in default_taps(network, size)),
         predicts_imagenet=network.num_classes == 1000,
         license=str(config.get("license") or "unknown"),
-        version=SOURCE_VERSION,
+        version=item_version(SOURCE_VERSION, "timm"),
         description=f"timm {rest}",
         loader=partial(load, rest),
     )

@@ -13,6 +13,7 @@ from benchsuite.plugin import VisionModelMeta, file_sha256
 from benchsuite_builtins._shared.torchvision_import import import_torchvision
 
 from .layer_choice import choose_layers
+from .source_names import checked_name, item_version
 from .weights_files import download_url, local_weights, missing_weights, torch_hub_checkpoint
 
 PREFIX = "torchvision"
@@ -27,6 +28,7 @@ def offered() -> list[str]:
 
 def weights_of(rest: str) -> tuple[str, Any]:
     """(model name, weights enum member) named by ``NAME[:WEIGHTS]``; a one-line ``ValueError`` for either unknown."""
+    checked_name(PREFIX, rest, r"[A-Za-z0-9_]+(:[A-Za-z0-9_]+)?", "NAME[:WEIGHTS]", "resnet50:IMAGENET1K_V2")
     torchvision = import_torchvision()
     model, _, chosen = rest.partition(":")
     models = offered()
@@ -65,7 +67,7 @@ def resolve(rest: str) -> VisionModelMeta:
         layers=layers,
         predicts_imagenet=len(weights.meta.get("categories") or ()) == 1000,
         license="BSD-3-Clause (torchvision; see the weights' recipe for their terms)",
-        version=SOURCE_VERSION,
+        version=item_version(SOURCE_VERSION, "torchvision"),
         description=f"torchvision {model} with {weights.name} weights",
         loader=partial(load, rest),
     )
