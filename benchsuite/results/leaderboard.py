@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TypeVar
@@ -24,6 +24,7 @@ from benchsuite.results.records import (
     Record,
     Results,
     Summary,
+    collection_paused,
     mixed_settings,
     read_results,
 )
@@ -35,7 +36,7 @@ MAX_MODELS = 1000
 """The most vision models one page ranks (docs/results.md): results with more are refused before any work."""
 MAX_PAIRED = 20
 """The pairwise p-value matrix shows the best this many models per text model (every model keeps its gains)."""
-MAX_FIGURES = 12
+MAX_FIGURES = 8
 """Per section, the best this many models get their curves drawn (a figure costs a fraction of a second)."""
 
 Drifts = dict[str, dict[str, float]]
@@ -559,8 +560,9 @@ def design_section(suite: str, design: str, records: list[Record], problems: lis
     if len(figured) < len(by_vision) and out is not None:
         lines += [f"Figures are drawn for the {MAX_FIGURES} best of these {len(by_vision)} models (by the ranking "
                   "above); every model's scores are in its table.", ""]
+    files = figure_names(list(by_vision))
     for vision, mine in sorted(by_vision.items()):
-        names = [suite, design, *([setting] if setting else []), vision]
+        names = [suite, design, *([setting] if setting else []), files[vision]]
         lines += [f"### {vision}", ""]
         if out is not None and vision in figured:
             lines += model_plots(mine, names, design, out)
@@ -568,6 +570,14 @@ def design_section(suite: str, design: str, records: list[Record], problems: lis
                   "rate over this model's layers, per column)</summary>", "",
                   model_table(mine), "", "</details>", ""]
     return lines
+
+
+def figure_names(visions: list[str]) -> dict[str, str]:
+    """The name each model's figure files are made from (``file_part``): its own, or where two models' names make
+    the same file name (``a b``, ``a-b``), its own and a digest of it, so that no figure replaces another."""
+    parts = Counter(file_part(vision) for vision in visions)
+    return {v: v if parts[file_part(v)] == 1 else f"{v} {hashlib.sha256(v.encode()).hexdigest()[:12]}"
+            for v in visions}
 
 
 def figured_models(ok: list[Record]) -> set[str]:
@@ -582,8 +592,9 @@ def figured_models(ok: list[Record]) -> set[str]:
 
 
 def model_plots(mine: list[Record], names: list[str], design: str, out: Path) -> list[str]:
-    """Draw one model's 2 vs 2 (and 1 vs 2) curves under ``out``; the page lines that show them."""
-    vision = names[-1]
+    """Draw one model's 2 vs 2 (and 1 vs 2) curves under ``out`` (file names from ``names``); the page lines that
+    show them."""
+    vision = mine[0].vision
     curve = plot_file(out, names)
     plot_curves(mine, HEADLINE_SOURCE, f"{vision}: 2 vs 2 by layer ({design})", out / curve)
     lines = [f"![2 vs 2 by layer for {vision}]({curve.as_posix()})", ""]
@@ -721,7 +732,8 @@ def publish(results: Path, out: Path, keep_rows: bool = False) -> Path:
         if source.resolve() != (out / source.name).resolve():
             atomic_write_text(out / source.name, source.read_text())
     page = out / "README.md"
-    atomic_write_text(page, render(data, out))
+    with collection_paused():  # hundreds of thousands of records are alive and none is garbage
+        atomic_write_text(page, render(data, out))
     return page
 
 

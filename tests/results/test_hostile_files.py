@@ -78,3 +78,14 @@ def test_a_link_inside_out_that_points_elsewhere_is_refused(tmp_path):
     with pytest.raises(BenchsuiteError, match=r"plots/s/d/v.png would be written outside .*board"):
         plot_file(out, ["s", "d", "v"])
     assert not any(outside.iterdir())
+
+
+def test_names_that_make_the_same_file_name_get_figures_of_their_own(tmp_path):
+    results = tmp_path / "results.json"
+    write_results(results, Results(records=[r for vision in ("a b", "a-b", "A-B", "c")
+                                            for r in records_for("s", "d", vision)]))
+    page = publish(results, tmp_path / "board").read_text()
+    links = re.findall(r"!\[2 vs 2 by layer for ([^\]]*)\]\(([^)]*)\)", page)
+    assert len(links) == 4 and len({link for _, link in links}) == 4
+    assert ("c", "plots/s/d/c.png") in links  # a name that clashes with none keeps its plain file name
+    assert all((tmp_path / "board" / link).is_file() for _, link in links)
