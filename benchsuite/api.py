@@ -150,7 +150,8 @@ def resource_errors(folders: Mapping[str, Path]) -> Iterator[None]:
         where = Path(str(error.filename or "")).absolute()
         option = next((name for name, folder in folders.items() if where.is_relative_to(folder.absolute())), None)
         place = f"under {option} {folders[option]}" if option else "there"
-        raise BenchsuiteError(f"cannot write {error.filename or 'a file'}: {error.strerror or error}; "
+        verb = "open" if error.errno in (errno.EACCES, errno.EPERM) else "write"
+        raise BenchsuiteError(f"cannot {verb} {error.filename or 'a file'}: {error.strerror or error}; "
                               f"{RESOURCE_ERRORS[error.errno]} {place} or pass another "
                               f"{option or '--out'}, then rerun (finished results are kept)") from error
 

@@ -117,18 +117,25 @@ def test_a_full_disk_under_out_is_one_line_naming_the_file_the_option_and_the_fi
     assert all(r.status == "ok" for r in toy_evaluate(plugins, tmp_path).records)  # the rerun just works
 
 
-def test_a_full_disk_is_one_line_on_the_command_line(tmp_path, monkeypatch):
+@pytest.mark.parametrize("code, message", [
+    (errno.ENOSPC, "cannot write {file}: No space left on device; free some space under --out {out} or pass "
+                   "another --out, then rerun (finished results are kept)"),
+    (errno.EROFS, "cannot write {file}: Read-only file system; mount it writable under --out {out}"),
+    (errno.EACCES, "cannot open {file}: Permission denied; make it writable under --out {out}"),
+])
+def test_a_full_or_read_only_disk_is_one_line_on_the_command_line(tmp_path, monkeypatch, code, message):
     from benchsuite import api
 
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "out" / "results.json"))
+    out = tmp_path / "out"
 
-    monkeypatch.setattr(api, "run_chosen", full)
-    result = runner.invoke(app, ["run", "--all", "--vision", "pixels", "--out", str(tmp_path / "out"), "--cache",
+    def failing(*args, **kwargs):
+        raise OSError(code, os.strerror(code), str(out / "results.json"))
+
+    monkeypatch.setattr(api, "run_chosen", failing)
+    result = runner.invoke(app, ["run", "--all", "--vision", "pixels", "--out", str(out), "--cache",
                                  str(tmp_path / "cache"), "--leaderboard", str(tmp_path / "board"), "--quiet"])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert f"error: cannot write {tmp_path / 'out' / 'results.json'}: No space left on device; free some space " \
-           f"under --out {tmp_path / 'out'}" in " ".join(result.output.split())
+    assert "error: " + message.format(file=out / "results.json", out=out) in " ".join(result.output.split())
 
 
 def test_a_read_only_cache_only_warns_and_the_run_scores(plugins, tmp_path, monkeypatch, caplog):
