@@ -297,9 +297,11 @@ def check_option(registry: Registry, kinds: Mapping[str, list[str]], item: str, 
 
 
 def option_annotation(loader: Callable[..., Any], option: str) -> Any | None:
-    """The type ``loader`` declares for keyword ``option``; None when it declares none or it cannot be resolved."""
+    """The type ``loader`` declares for keyword ``option`` (a class: its ``__init__``'s); None when it declares
+    none or it cannot be resolved."""
     try:
-        return typing.get_type_hints(loader).get(option)
+        call: Any = loader
+        return typing.get_type_hints(call.__init__ if isinstance(loader, type) else loader).get(option)
     except Exception:  # an annotation naming what the plugin's module cannot resolve: not checked
         return None
 

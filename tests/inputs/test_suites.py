@@ -262,3 +262,16 @@ def test_a_registry_that_is_not_utf8_is_refused_in_one_line(tmp_path):
     path.write_bytes(REGISTRY_HEAD.encode() + b"# \xff\n")
     with pytest.raises(BenchsuiteError, match=r"is not UTF-8 text \(invalid start byte at byte \d+\)$"):
         load_suites(path)
+
+
+def test_a_class_loader_is_checked_by_its_init_not_its_attributes():
+    from benchsuite.inputs.suites import option_annotation
+
+    class Loader:
+        root: int  # an attribute, not an option
+
+        def __init__(self, root: str | None = None):
+            self.root = 0
+
+    assert option_annotation(Loader, "root") == str | None
+    assert option_annotation(lambda root=None: root, "root") is None
