@@ -4,7 +4,9 @@ file holds is refused before any matrix is allocated."""
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 import tracemalloc
 
 import benchsuite_builtins._shared.vector_files as vector_files
@@ -41,14 +43,14 @@ def test_a_file_without_newlines_is_refused_from_its_first_block(tmp_path):
     assert f"line 1 is longer than {vector_files.MAX_LINE_BYTES} bytes" in problem
 
 
-@pytest.mark.parametrize("header,compress", [(True, False), (False, False), (True, True)])
+@pytest.mark.parametrize("header,compress", [(True, None), (False, None), (True, gzip), (False, bz2), (True, lzma)])
 def test_a_long_line_past_the_start_is_named_before_the_reader_runs(tmp_path, small_bound, header, compress):
     vectors = toy_vectors(["cat", "dog", "shark"], 8)
     path = write_text_vectors(tmp_path / "v.txt", vectors, header=header)
     path.write_bytes(path.read_bytes() + b"x" * (BOUND + 1) + b" 1\n")
-    if compress:
-        path = tmp_path / "v.txt.gz"
-        path.write_bytes(gzip.compress((tmp_path / "v.txt").read_bytes()))
+    if compress is not None:  # read decompressed, as the reader reads it
+        path = tmp_path / f"v.txt.{ {gzip: 'gz', bz2: 'bz2', lzma: 'xz'}[compress] }"
+        path.write_bytes(compress.compress((tmp_path / "v.txt").read_bytes()))
     line = 5 if header else 4
     with pytest.raises(VectorFileError, match=rf"line {line} is longer than {BOUND} bytes"):
         read_keyed_vectors(VectorFile(path, "word2vec_text" if header else "glove_text"))

@@ -14,7 +14,6 @@ GloVe formats hold only words and numbers and are always safe.
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from benchsuite.plugin import BenchsuiteError, ResourceMissing, default_cache_dir, file_sha256, import_extra
-from benchsuite_builtins._shared.word_table import WordTable, read_word2vec
+from benchsuite_builtins._shared.word_table import WordTable, open_vector_file, read_word2vec
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -64,11 +63,6 @@ class VectorFile:
         return f"{self.format}:sha256:{file_sha256(self.path)}"
 
 
-def _open_text(path: Path):
-    opener = gzip.open if path.suffix == ".gz" else open
-    return opener(path, "rb")
-
-
 def canonical_format(format: str) -> str:
     """``format`` with its alias resolved; an unknown name is a ``VectorFileError`` listing the known ones."""
     format = FORMAT_ALIASES.get(format, format)
@@ -107,7 +101,7 @@ def text_extent(path: Path) -> tuple[int, int]:
     """(lines, bytes) of a text file, streamed a block at a time (decompressed); the first line longer than
     ``MAX_LINE_BYTES`` is an error raised as soon as its block is read."""
     lines = total = open_line = 0  # open_line: bytes of the line still open at the block's end
-    with _open_text(path) as handle:
+    with open_vector_file(path) as handle:
         while block := handle.read(SCAN_BLOCK):
             ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
             lengths = np.diff(ends, prepend=-1) - 1 if ends.size else np.zeros(0, dtype=np.int64)
@@ -125,7 +119,7 @@ def check_text_extent(source: VectorFile) -> None:
     """Every line bounded, and the numbers the first line promises (a header's VOCAB x DIM, or GloVe's first
     vector on every line) fitting in the file at two bytes a number at least; else a one-line error."""
     lines, total = text_extent(source.path)
-    with _open_text(source.path) as handle:
+    with open_vector_file(source.path) as handle:
         first = bounded_line(handle, source.path, 1).split()
     if source.format == "word2vec_text" and len(first) == 2 and all(field.isdigit() for field in first):
         vocab, dimension = int(first[0]), int(first[1])
@@ -143,7 +137,7 @@ def check_text_extent(source: VectorFile) -> None:
 def check_binary_extent(source: VectorFile) -> None:
     """A word2vec binary file's entries walked without parsing: each word at most ``MAX_LINE_BYTES``, as many
     entries of DIM float32 values as the header promises; else a one-line error naming the entry."""
-    with _open_text(source.path) as handle:
+    with open_vector_file(source.path) as handle:
         fields = bounded_line(handle, source.path, 1).split()
         if len(fields) != 2 or not all(field.isdigit() for field in fields):
             return  # the reader names a bad header
@@ -185,7 +179,7 @@ def sniff_format(path: Path) -> str:
     """fastText binary (its magic number), else word2vec binary, word2vec text or GloVe text (first two lines)."""
     if is_fasttext_bin(path):
         return "fasttext_bin"
-    with _open_text(path) as handle:
+    with open_vector_file(path) as handle:
         first = bounded_line(handle, path, 1).split()
         second = handle.readline(MAX_LINE_BYTES + 1)  # binary after a header: no line to bound
     if len(first) != 2 or not all(field.isdigit() for field in first):
@@ -216,7 +210,7 @@ def peek_dimension(source: VectorFile) -> int | None:
             return int.from_bytes(header[8:12], "little") if len(header) == 12 else None
         if source.format == "keyedvectors":
             return None
-        with _open_text(source.path) as handle:
+        with open_vector_file(source.path) as handle:
             fields = bounded_line(handle, source.path, 1).split()
         if canonical_format(source.format) == "glove_text":
             return len(fields) - 1 if len(fields) > 1 else None
@@ -250,7 +244,7 @@ def first_bad_line(path: Path, format: str) -> str | None:
     dimension = None
     expected_lines = None
     count = 0
-    with _open_text(path) as handle:
+    with open_vector_file(path) as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 fields = raw.decode("utf-8").split()
