@@ -14,8 +14,22 @@ import numpy as np
 
 from benchsuite.contract.errors import BenchsuiteError, one_line
 from benchsuite.extraction.cache import atomic_write_text
-from benchsuite.inference.comparisons import Difference, benjamini_hochberg, paired_difference, tiers
-from benchsuite.inference.heldout import SIGNIFICANCE
+from benchsuite.results.ranking import (
+    DRAWS,
+    Drifts,
+    best_layers,
+    compare,
+    cpu_dependent,
+    declared_drift,
+    depth_of,
+    drift,
+    fdr_significant,
+    headlines,
+    mean_headline,
+    summary_of,
+    tier_ranks,
+    value_of,
+)
 from benchsuite.results.records import (
     HEADLINE_METRIC,
     HEADLINE_SOURCE,
@@ -23,7 +37,6 @@ from benchsuite.results.records import (
     Problem,
     Record,
     Results,
-    Summary,
     collection_paused,
     mixed_settings,
     read_results,
@@ -38,48 +51,6 @@ MAX_PAIRED = 20
 """The pairwise p-value matrix shows the best this many models per text model (every model keeps its gains)."""
 MAX_FIGURES = 8
 """Per section, the best this many models get their curves drawn (a figure costs a fraction of a second)."""
-
-Drifts = dict[str, dict[str, float]]
-"""text model -> metric -> how far its scores may move on another CPU (only the metrics where that is not 0)."""
-
-
-def declared_drift(records: Iterable[Record]) -> Drifts:
-    """Each text model's CPU drift by metric: the largest ``cpu_drift`` among its records of that metric (the
-    runner copies it from the text model's metadata). Tiers count differences within twice it as ties."""
-    found: Drifts = defaultdict(dict)
-    for record in records:
-        if record.text is not None and record.metric is not None and record.cpu_drift > 0:
-            found[record.text][record.metric] = max(found[record.text].get(record.metric, 0.0), record.cpu_drift)
-    return dict(found)
-
-
-def drift(drifts: Drifts, text: str | None, metric: str = HEADLINE_METRIC) -> float:
-    """The declared CPU drift of a text model's ``metric`` scores (0 where none is declared)."""
-    return drifts.get(text or "", {}).get(metric, 0.0)
-
-
-def cpu_dependent(drifts: Drifts, text: str) -> bool:
-    """Whether some metric of ``text`` declares a drift (its columns are marked †)."""
-    return bool(drifts.get(text))
-
-
-def value_of(record: Record) -> float:
-    """The value of a record the tables and plots show (ok records with a value: never None)."""
-    if record.value is None:
-        raise ValueError(f"{record.vision} / {record.text} / {record.layer} / {record.metric} has no value")
-    return record.value
-
-
-def summary_of(record: Record) -> Summary:
-    """The summary of a held-out headline record (``headlines`` keeps only those that have one)."""
-    if record.summary is None:
-        raise ValueError(f"{record.vision} / {record.text}: a {record.metric} record without its summary")
-    return record.summary
-
-
-def depth_of(record: Record) -> int:
-    """A layer record's depth (0 = the first layer); -1 for a record of no layer, which no curve plots."""
-    return -1 if record.depth is None else record.depth
 
 
 def fmt_value(value: float | None) -> str:
@@ -102,19 +73,6 @@ def fmt_score(record: Record) -> str:
     if len([v for v in record.groups if v is not None]) > 1:
         text += f" ± {spread(record):.3f}"
     return text
-
-
-def best_layers(records: Iterable[Record], metric: str) -> dict[tuple[str, str], Record]:
-    """For each (vision, text), the record of the layer with the best value of ``metric``."""
-    best: dict[tuple[str, str], Record] = {}
-    for record in records:
-        if record.metric != metric or record.status != "ok" or record.value is None:
-            continue
-        key = (record.vision, str(record.text))
-        sign = 1 if record.higher_is_better else -1
-        if key not in best or sign * record.value > sign * value_of(best[key]):
-            best[key] = record
-    return best
 
 
 MARKUP = re.compile(r"[\\`*\[\]<>~$&@]|(?<![^\W_])_|_(?![^\W_])|(?<=www)\.|:(?=//|[\w+-]+:)", re.IGNORECASE)
@@ -216,21 +174,6 @@ def main_table(records: list[Record], problems: Iterable[Problem] = (), drifts: 
             "for that layer alone (not corrected for choosing the best layer)." + drift_legend(texts, drifts))
 
 
-def fdr_significant(records: list[Record]) -> set[int]:
-    """ids of the records whose p stays below SIGNIFICANCE after Benjamini-Hochberg over their model's layers,
-    separately for each (vision model, text model, metric)."""
-    families: dict[tuple, list[Record]] = defaultdict(list)
-    for record in records:
-        if record.status == "ok" and record.summary is None:
-            families[(record.vision, record.text, record.metric)].append(record)
-    significant = set()
-    for family in families.values():
-        for record, q in zip(family, benjamini_hochberg([r.p_value for r in family]), strict=True):
-            if q is not None and q < SIGNIFICANCE:
-                significant.add(id(record))
-    return significant
-
-
 def model_table(records: list[Record]) -> str:
     """Every layer of one model against every (text model, metric); * marks q < 0.05 (Benjamini-Hochberg)."""
     records = [r for r in records if r.summary is None and r.metric != HEADLINE_METRIC]
@@ -253,98 +196,6 @@ def model_table(records: list[Record]) -> str:
             row.append(fmt_value(record.value) + ("*" if id(record) in significant else ""))
         rows.append(row)
     return markdown_table(header, rows)
-
-
-def headlines(records: Iterable[Record]) -> dict[tuple[str, str], Record]:
-    """For each (vision, text), its held-out summary record (results from before summaries have none)."""
-    return {(r.vision, str(r.text)): r for r in records
-            if r.metric == HEADLINE_METRIC and r.status == "ok" and r.summary is not None and r.value is not None}
-
-
-DRAWS: dict[int, tuple[Summary, np.ndarray]] = {}
-"""Each summary's draws as an array, made once while a page is rendered (``render`` empties it at the end)."""
-
-
-def draws_of(record: Record) -> np.ndarray:
-    """A headline's bootstrap draws as floats (a missing draw, None, is NaN); read-only, shared by every caller."""
-    summary = summary_of(record)
-    cached = DRAWS.get(id(summary))
-    if cached is None or cached[0] is not summary:
-        draws = np.array(summary.draws, dtype=float)
-        draws.flags.writeable = False
-        cached = DRAWS[id(summary)] = (summary, draws)
-    return cached[1]
-
-
-def compare(a: Record, b: Record) -> Difference | None:
-    """a − b, paired on the same bootstrap draws; None when the two were not drawn alike."""
-    if summary_of(a).resampling != summary_of(b).resampling or len(summary_of(a).draws) != len(summary_of(b).draws):
-        return None
-    return paired_difference(value_of(a), value_of(b), draws_of(a), draws_of(b))
-
-
-def distinct(a: Record, b: Record, margin: float) -> bool:
-    """a and b differ: the paired test rejects and the difference exceeds ``margin`` (twice the CPU drift)."""
-    difference = compare(a, b)
-    if difference is None:
-        return bool((a.interval and b.interval) and abs(value_of(a) - value_of(b)) > 2 * margin and
-                    (a.interval[0] > b.interval[1] or b.interval[0] > a.interval[1]))
-    return difference.p_value < SIGNIFICANCE and abs(difference.value) > 2 * margin
-
-
-def mean_headline(records: list[Record]) -> Record:
-    """One model's headlines averaged over text models, draw by draw (a pseudo-record for the overall rank)."""
-    first = records[0]
-    keys = {summary_of(r).resampling for r in records}
-    draws = np.mean([draws_of(r) for r in records], axis=0) if len(keys) == 1 else np.array([np.nan])
-    lows, highs = [r.interval[0] for r in records if r.interval], [r.interval[1] for r in records if r.interval]
-    summary = summary_of(first).model_copy(update={"draws": [float(d) for d in draws],
-                                               "resampling": keys.pop() if len(keys) == 1 else
-                                               f"unpaired: {first.vision}"})
-    return first.model_copy(update={"text": None, "value": float(np.mean([value_of(r) for r in records])),
-                                    "interval": [float(np.mean(lows)), float(np.mean(highs))]
-                                    if len(lows) == len(records) else None, "summary": summary})
-
-
-def paired_p_values(value: float, draws: np.ndarray, values: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """``paired_difference(value, values[i], draws, others[i]).p_value`` for every row i at once (every draw
-    finite): the same operations on a matrix of draws, so the same p-values, bit for bit."""
-    differences = draws[None, :] - others
-    centred = differences - np.median(differences, axis=1)[:, None] + (value - values)[:, None]
-    below = (1 + np.count_nonzero(centred <= 0, axis=1)) / (1 + differences.shape[1])
-    above = (1 + np.count_nonzero(centred >= 0, axis=1)) / (1 + differences.shape[1])
-    return np.minimum(1.0, 2 * np.minimum(below, above))
-
-
-def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
-    """``tiers`` of the models in ``found`` by ``distinct``; each leader is compared with every model drawn like
-    it (every draw finite) in one batch (``paired_p_values``), with the others one by one."""
-    names = list(found)
-    values = np.array([value_of(found[n]) for n in names])
-    draws = [draws_of(found[n]) for n in names]
-    alike = {n: (summary_of(found[n]).resampling, len(d)) for n, d in zip(names, draws, strict=True)}
-    finite = {n: bool(np.isfinite(d).all()) for n, d in zip(names, draws, strict=True)}
-    verdicts: dict[str, dict[str, bool]] = {}
-
-    position = {n: i for i, n in enumerate(names)}
-    order = {n: i for i, n in enumerate(sorted(names, key=lambda n: -values[position[n]]))}  # as ``tiers``
-
-    def differ(leader: str, other: str) -> bool:
-        if leader not in verdicts:  # the models below the leader, the only ones it is compared with
-            rows = [i for i, n in enumerate(names) if order[n] > order[leader] and finite[n] and finite[leader]
-                    and alike[n] == alike[leader]]
-            verdicts[leader] = {}
-            if rows:
-                index = position[leader]
-                p_values = paired_p_values(values[index], draws[index], values[rows],
-                                           np.array([draws[i] for i in rows]))
-                verdicts[leader] = {names[i]: bool(p < SIGNIFICANCE and abs(values[index] - values[i]) > 2 * margin)
-                                    for i, p in zip(rows, p_values, strict=True)}
-        if other not in verdicts[leader]:
-            verdicts[leader][other] = distinct(found[leader], found[other], margin)
-        return verdicts[leader][other]
-
-    return tiers({n: float(v) for n, v in zip(names, values, strict=True)}, differ)
 
 
 def fmt_interval(record: Record) -> str:
