@@ -7,6 +7,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -49,6 +50,8 @@ MAX_MODELS = 1000
 """The most vision models one page ranks (docs/results.md): results with more are refused before any work."""
 MAX_PAIRED = 20
 """The pairwise p-value matrix shows the best this many models per text model (every model keeps its gains)."""
+MAX_HEADLINE_TEXTS = 4
+"""The headline table shows each text model's score up to this many text models (past it, the mean alone)."""
 MAX_FIGURES = 8
 """Per section, the best this many models get their curves drawn (a figure costs a fraction of a second)."""
 
@@ -203,20 +206,71 @@ def fmt_interval(record: Record) -> str:
     return "" if low is None else f" [{low:.3f}, {high:.3f}]"
 
 
+@dataclass
+class Ranking:
+    """The vision models' held-out headlines (``found``: (vision, text) -> record) in tiers: ``per_text`` for
+    each text model alone (ties within twice its drift), ``overall`` of the mean over text models (of the models
+    scored against every text model; ties within twice the mean drift); ``order`` the rows' order."""
+
+    found: dict[tuple[str, str], Record]
+    texts: list[str]
+    per_text: dict[str, dict[str, int]]
+    complete: dict[str, Record]
+    overall: dict[str, int]
+    order: list[str]
+
+    @classmethod
+    def of(cls, records: list[Record], drifts: Drifts) -> Ranking:
+        found = headlines(records)
+        texts = sorted({text for _, text in found})
+        visions = sorted({vision for vision, _ in found})
+        per_text = {t: tier_ranks({v: found[(v, t)] for v in visions if (v, t) in found}, drift(drifts, t))
+                    for t in texts}
+        complete = {v: mean_headline([found[(v, t)] for t in texts])
+                    for v in visions if all((v, t) in found for t in texts)}
+        overall = tier_ranks(complete, float(np.mean([drift(drifts, t) for t in texts])))
+        order = sorted(visions, key=lambda v: (overall.get(v, len(visions) + 1),
+                                               -np.mean([value_of(found[(v, t)]) for t in texts if (v, t) in found])))
+        return cls(found, texts, per_text, complete, overall, order)
+
+
 def headline_table(records: list[Record], problems: Iterable[Problem] = (), drifts: Drifts | None = None) -> str:
-    """Vision models in significance tiers of their held-out 2 vs 2 headline, with intervals, per text model,
-    beside each model's in-sample best layer and its family-wise p; ties within twice each text model's drift."""
+    """The page's headline, narrow enough for a laptop: rank (tiers of the mean over text models), vision model,
+    the mean held-out 2 vs 2 with its interval, and each text model's score (up to ``MAX_HEADLINE_TEXTS`` text
+    models); intervals per text model, in-sample layers and concepts are in ``headline_details``."""
     drifts = declared_drift(records) if drifts is None else drifts
-    found = headlines(records)
-    texts = sorted({text for _, text in found})
-    visions = sorted({vision for vision, _ in found})
-    per_text = {t: tier_ranks({v: found[(v, t)] for v in visions if (v, t) in found}, drift(drifts, t))
-                for t in texts}
-    complete = {v: mean_headline([found[(v, t)] for t in texts])
-                for v in visions if all((v, t) in found for t in texts)}
-    overall = tier_ranks(complete, float(np.mean([drift(drifts, t) for t in texts])))
-    order = sorted(visions, key=lambda v: (overall.get(v, len(visions) + 1),
-                                           -np.mean([value_of(found[(v, t)]) for t in texts if (v, t) in found])))
+    ranking = Ranking.of(records, drifts)
+    texts = ranking.texts if len(ranking.texts) <= MAX_HEADLINE_TEXTS else []
+    header = ["rank", "vision model", "held-out 2 vs 2, mean [95% CI]",
+              *[f"{t}{'†' if cpu_dependent(drifts, t) else ''}" for t in texts]]
+    rows = []
+    for vision in ranking.order:
+        mean = ranking.complete.get(vision)
+        rows.append([str(ranking.overall.get(vision, "—")), vision,
+                     "—" if mean is None else f"{fmt_value(mean.value)}{fmt_interval(mean)}",
+                     *[fmt_value(ranking.found[(vision, t)].value) if (vision, t) in ranking.found else "—"
+                       for t in texts]])
+    failed = [(f"{r.vision} (summary)", r.status) for r in records if r.metric == HEADLINE_METRIC and r.status != "ok"]
+    for name, status in failed + [(p.name, p.status) for p in problems]:
+        rows.append(["—", name, f"{status} (below)", *[""] * len(texts)])
+    return markdown_table(header, rows) + "\n\n" + HEADLINE_SHORT + drift_legend(ranking.texts, drifts)
+
+
+HEADLINE_SHORT = (
+    "Chance is 0.5. Held-out 2 vs 2: each model's layer chosen on half of the concepts, scored on the other half. "
+    "Rank: significance tiers of the mean over text models (paired tests on the same bootstrap draws). Per text "
+    "model intervals and ranks, the in-sample best layers and their family-wise p: in the details below. "
+    "Method: docs/methods.md."
+)
+
+
+def headline_details(records: list[Record], problems: Iterable[Problem] = (), drifts: Drifts | None = None) -> str:
+    """The headline table's details: per text model each vision model's held-out 2 vs 2 with its interval and
+    its tier for that text model alone, beside its in-sample best layer and family-wise p, and the concepts."""
+    drifts = declared_drift(records) if drifts is None else drifts
+    ranking = Ranking.of(records, drifts)
+    found, texts, per_text, overall, order = (ranking.found, ranking.texts, ranking.per_text, ranking.overall,
+                                              ranking.order)
     header = ["rank", "vision model"]
     for text in texts:
         mark = "†" if cpu_dependent(drifts, text) else ""
@@ -259,6 +313,65 @@ HEADLINE_LEGEND = (
     "over all layers, with the same relabellings for every layer (p ≤: bounded by the per-layer tests' counts). "
     "Method: docs/methods.md."
 )
+
+
+def text_ranking(records: list[Record], drifts: Drifts) -> tuple[list[str], dict[str, Record], dict[str, int]]:
+    """The text models ranked BrainBench-style: each one's held-out 2 vs 2 averaged, draw by draw, over the trained
+    vision models (role ``model``) scored against every text model, and the text models in tiers of that mean
+    (ties within twice the largest drift they declare). Nothing when fewer than two text models or no trained
+    model has headlines: (the vision models averaged over, text -> mean pseudo-record, text -> tier)."""
+    found = headlines(records)
+    texts = sorted({text for _, text in found})
+    common = sorted({v for (v, _), r in found.items() if r.role == "model" and all((v, t) in found for t in texts)})
+    if len(texts) < 2 or not common:
+        return [], {}, {}
+    means = {t: mean_headline([found[(v, t)] for v in common]) for t in texts}
+    return common, means, tier_ranks(means, max(drift(drifts, t) for t in texts))
+
+
+def text_table(records: list[Record], drifts: Drifts | None = None) -> str:
+    """The text models' leaderboard: rank, text model, its mean held-out 2 vs 2 over the trained vision models with
+    an interval, and the vision model that predicts it best; empty where ``text_ranking`` ranks nothing."""
+    drifts = declared_drift(records) if drifts is None else drifts
+    common, means, ranks = text_ranking(records, drifts)
+    if not means:
+        return ""
+    found = headlines(records)
+    header = ["rank", "text model", f"held-out 2 vs 2 over {len(common)} vision models, mean [95% CI]",
+              "best vision model"]
+    rows = []
+    for text in sorted(means, key=lambda t: (ranks[t], -value_of(means[t]), t)):
+        best = max(common, key=lambda v: value_of(found[(v, text)]))
+        rows.append([str(ranks[text]), text + ("†" if cpu_dependent(drifts, text) else ""),
+                     f"{fmt_value(means[text].value)}{fmt_interval(means[text])}",
+                     f"{best} ({fmt_value(found[(best, text)].value)})"])
+    return markdown_table(header, rows) + "\n\n" + TEXT_LEGEND + drift_legend(means, drifts)
+
+
+TEXT_LEGEND = (
+    "Which word vectors carry the semantics that vision networks learn: each text model's held-out 2 vs 2 "
+    "averaged over the trained vision models (controls left out: baselines and untrained networks), draw by draw. "
+    "Rank: significance tiers of that mean (paired tests on the same bootstrap draws; ties within twice the "
+    "largest declared CPU drift). Method: docs/methods.md."
+)
+
+
+def text_details(records: list[Record], drifts: Drifts | None = None) -> str:
+    """Per trained vision model (best first), each text model's held-out 2 vs 2 [95% CI] and (its tier among the
+    text models for that vision model alone); empty where ``text_ranking`` ranks nothing."""
+    drifts = declared_drift(records) if drifts is None else drifts
+    common, means, _ = text_ranking(records, drifts)
+    if not means:
+        return ""
+    found, texts = headlines(records), sorted(means)
+    margin = max(drift(drifts, t) for t in texts)
+    rows = []
+    for vision in sorted(common, key=lambda v: (-float(np.mean([value_of(found[(v, t)]) for t in texts])), v)):
+        ranks = tier_ranks({t: found[(vision, t)] for t in texts}, margin)
+        rows.append([vision, *[f"{fmt_value(found[(vision, t)].value)}{fmt_interval(found[(vision, t)])} "
+                               f"({ranks[t]})" for t in texts]])
+    header = ["vision model", *[t + ("†" if cpu_dependent(drifts, t) else "") for t in texts]]
+    return markdown_table(header, rows)
 
 
 def drift_amounts(declared: dict[str, float]) -> str:
@@ -401,7 +514,7 @@ def design_section(suite: str, design: str, records: list[Record], problems: lis
     heading = f"## Suite {code_span(suite)}, design: {design}" + (f" ({setting})" if setting else "")
     lines = [heading, "", main_table(summaries if headlines(summaries) else records, problems, drifts), ""]
     if headlines(summaries):
-        lines += comparison_sections(summaries)
+        lines += headline_sections(summaries, problems, drifts)
     if not ok:
         lines += ["No result was scored in this design: every model failed or was skipped (reasons above).", ""]
     by_vision: dict[str, list[Record]] = defaultdict(list)
@@ -420,6 +533,20 @@ def design_section(suite: str, design: str, records: list[Record], problems: lis
         lines += ["<details><summary>every layer and metric (* q < 0.05: Benjamini-Hochberg false discovery "
                   "rate over this model's layers, per column)</summary>", "",
                   model_table(mine), "", "</details>", ""]
+    return lines
+
+
+def headline_sections(summaries: list[Record], problems: list[Problem], drifts: Drifts) -> list[str]:
+    """Below the headline table: its details (per text model intervals and ranks, in-sample best layers, failures
+    in full), the paired comparisons, and the text models' leaderboard with its per vision model details."""
+    lines = ["<details><summary>per text model: intervals, ranks, in-sample best layers, concepts</summary>", "",
+             headline_details(summaries, problems, drifts), "", "</details>", ""]
+    lines += comparison_sections(summaries)
+    board = text_table(summaries, drifts)
+    if board:
+        lines += ["### Text models", "", board, "",
+                  "<details><summary>per vision model: held-out 2 vs 2 [95% CI] (rank of the text model)</summary>",
+                  "", text_details(summaries, drifts), "", "</details>", ""]
     return lines
 
 

@@ -21,6 +21,10 @@ def main_table(*args) -> str:
     return compact(leaderboard.main_table(*args))
 
 
+def details(*args) -> str:
+    return compact(leaderboard.headline_details(*args))
+
+
 def model_table(*args) -> str:
     return compact(leaderboard.model_table(*args))
 
@@ -143,7 +147,7 @@ def headline_record(vision, value, text="glove", noise=0.0005, p=0.001, seed=0, 
 def test_a_bounded_familywise_p_is_shown_as_a_bound():
     bounded = headline_record("lite1", 0.886, p=0.013)
     bounded.summary.permutations_used = 0
-    assert "p ≤0.013)" in main_table([bounded])
+    assert "p ≤0.013)" in details([bounded])
 
 
 SCORES = {"lite1": 0.886, "lite0": 0.880, "mobilenet_v2": 0.85, "mobilenet_v2_untrained": 0.58, "pixels": 0.578}
@@ -162,7 +166,7 @@ def cell_rank(table, vision, column):
 
 
 def test_headline_table_ranks_in_tiers_and_ties_within_cpu_drift():
-    table = main_table(RECORDS + HEADLINES + E5_LAYERS)
+    table = details(RECORDS + HEADLINES + E5_LAYERS)
     lines = table.splitlines()
     assert "e5_multilingual†: held-out 2 vs 2 [95% CI] (rank)" in lines[0]
     assert "glove: best layer in-sample (p, family-wise)" in lines[0]
@@ -173,7 +177,7 @@ def test_headline_table_ranks_in_tiers_and_ties_within_cpu_drift():
     assert cell_rank(table, "pixels", 0) == cell_rank(table, "mobilenet_v2_untrained", 0) == "| 4"
     assert "† CPU-dependent: scores against e5_multilingual (2 vs 2 ±0.004, 1 vs 2 ±0.031)" in table
     # only the headlines' drift on record: the note names what was declared for them
-    assert "scores against e5_multilingual (held-out 2 vs 2 ±0.004) may differ" in main_table(HEADLINES)
+    assert "scores against e5_multilingual (held-out 2 vs 2 ±0.004) may differ" in details(HEADLINES)
 
 
 def test_paired_comparisons_and_gains_over_twin_and_pixels(tmp_path):
@@ -287,7 +291,7 @@ def test_cpu_drift_comes_from_the_records_whatever_the_text_model_is_called():
     steady = [headline_record(v, s, text="e5_multilingual") for v, s in close.items()]
     per_layer = [record("lite1", "b", 1, 0.9, text="vecs", metric=m).model_copy(update={"cpu_drift": d})
                  for m, d in (("two_vs_two", 0.004), ("one_vs_two", 0.031), ("rsa", 0.0))]
-    table = main_table(drifting + steady + per_layer)
+    table = details(drifting + steady + per_layer)
     header = table.splitlines()[0]
     assert "vecs†: held-out 2 vs 2 [95% CI] (rank)" in header
     assert "e5_multilingual: held-out" in header and "e5_multilingual†" not in header

@@ -10,16 +10,8 @@ from tabulate import tabulate
 from benchsuite.contract.errors import BenchsuiteError
 from benchsuite.inference.comparisons import paired_difference, tiers
 from benchsuite.results import leaderboard
-from benchsuite.results.leaderboard import (
-    distinct,
-    draws_of,
-    markdown_table,
-    paired_p_values,
-    publish,
-    render,
-    tier_ranks,
-    value_of,
-)
+from benchsuite.results.leaderboard import markdown_table, publish, render
+from benchsuite.results.ranking import distinct, draws_of, paired_p_values, tier_ranks, value_of
 from benchsuite.results.records import Record, Results, Summary, write_results
 
 
