@@ -15,6 +15,7 @@ import numpy as np
 
 from benchsuite.contract.errors import BenchsuiteError, one_line
 from benchsuite.extraction.cache import atomic_write_text
+from benchsuite.results.figures import ForestRow, plot_curves, plot_emergence, plot_forest
 from benchsuite.results.ranking import (
     DRAWS,
     Drifts,
@@ -450,40 +451,6 @@ def gain_rows(found: dict[tuple[str, str], Record], texts: list[str]) -> list[li
     return rows
 
 
-def plot_curves(records: list[Record], metric: str, title: str, path: Path) -> None:
-    """One line per text model of ``metric`` against layer depth (the paper's Figures 1-4)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    by_text: dict[str, list[Record]] = defaultdict(list)
-    for record in records:
-        if record.metric == metric and record.value is not None:
-            by_text[str(record.text)].append(record)
-    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
-    labels: dict[int, str] = {}
-    fdr = fdr_significant([r for rows in by_text.values() for r in rows])
-    for text, rows in sorted(by_text.items()):
-        rows.sort(key=depth_of)
-        ax.plot([depth_of(r) for r in rows], [value_of(r) for r in rows], marker="o", markersize=3, label=text)
-        significant = [r for r in rows if id(r) in fdr]
-        ax.scatter([depth_of(r) for r in significant], [value_of(r) for r in significant], s=18, facecolors="none",
-                   edgecolors="black", linewidths=0.6)
-        labels.update({depth_of(r): str(r.layer) for r in rows})
-    ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8, label="chance")
-    step = max(1, len(labels) // 12)
-    ticks = sorted(labels)[::step]
-    ax.set_xticks(ticks, [labels[t] for t in ticks], rotation=45, ha="right", fontsize=7)
-    ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def file_part(name: str) -> str:
     """``name`` as one file-name component (a-z, 0-9, ``_``, ``-``); an empty or over-long one ends in a digest of
     the whole name, so a name from results.json (``../x``, ``/abs``, NUL, 10 kB) never becomes a path."""
@@ -520,7 +487,10 @@ def design_section(suite: str, design: str, records: list[Record], problems: lis
     by_vision: dict[str, list[Record]] = defaultdict(list)
     for record in ok:
         by_vision[record.vision].append(record)
-    figured = figured_models(ok) if out is not None else set()
+    figured = figured_models(ok) if out is not None else []
+    if out is not None and ok:
+        lines[4:4] = overview_figures(ok, summaries, [suite, design, *([setting] if setting else [])], figured, out,
+                                      drifts)
     if len(figured) < len(by_vision) and out is not None:
         lines += [f"Figures are drawn for the {MAX_FIGURES} best of these {len(by_vision)} models (by the ranking "
                   "above); every model's scores are in its table.", ""]
@@ -550,6 +520,45 @@ def headline_sections(summaries: list[Record], problems: list[Problem], drifts: 
     return lines
 
 
+def overview_figures(ok: list[Record], summaries: list[Record], names: list[str], figured: list[str], out: Path,
+                     drifts: Drifts) -> list[str]:
+    """The section's figures across models, drawn under ``out``: the forest plot of the held-out scores (where the
+    results have them) and the emergence of 2 vs 2 by relative depth of the ``figured`` models and the baselines;
+    the page lines that show them."""
+    lines = []
+    if headlines(summaries):
+        forest = plot_file(out, names, "-forest")
+        panels = forest_panels(summaries, drifts)
+        plot_forest(panels, f"Held-out 2 vs 2, the {len(next(iter(panels.values())))} best models", out / forest)
+        lines += [f"![held-out 2 vs 2 of the best models with 95% intervals, tiers shaded]({forest.as_posix()})", ""]
+    visions = figured + sorted({r.vision for r in ok if r.role == "baseline"} - set(figured))
+    emergence = plot_file(out, names, "-emergence")
+    if plot_emergence(ok, visions, f"2 vs 2 by relative depth ({names[1]})", out / emergence):
+        lines += [f"![2 vs 2 by relative depth, one line per vision model, a panel per text model]"
+                  f"({emergence.as_posix()})", ""]
+    return lines
+
+
+def forest_panels(summaries: list[Record], drifts: Drifts) -> dict[str, list[ForestRow]]:
+    """The forest plot's panels: the mean over text models (where there are several) and each text model, rows
+    for the ``MAX_PAIRED`` best models by the overall rank, each panel's tiers its own."""
+    ranking = Ranking.of(summaries, drifts)
+    order = ranking.order[:MAX_PAIRED]
+    role = {v: r.role for (v, _), r in ranking.found.items()}
+
+    def row(vision: str, record: Record | None, tier: int | None) -> ForestRow:
+        value = math.nan if record is None or tier is None else value_of(record)
+        interval = (record.interval[0], record.interval[1]) if record is not None and record.interval else None
+        return ForestRow(vision, value, interval, tier or 0, role[vision] != "model")
+
+    panels = {}
+    if len(ranking.texts) > 1:
+        panels["mean over text models"] = [row(v, ranking.complete.get(v), ranking.overall.get(v)) for v in order]
+    for text in ranking.texts:
+        panels[text] = [row(v, ranking.found.get((v, text)), ranking.per_text[text].get(v)) for v in order]
+    return panels
+
+
 def figure_names(visions: list[str]) -> dict[str, str]:
     """The name each model's figure files are made from (``file_part``): its own, or where two models' names make
     the same file name (``a b``, ``a-b``), its own and a digest of it, so that no figure replaces another."""
@@ -558,7 +567,7 @@ def figure_names(visions: list[str]) -> dict[str, str]:
             for v in visions}
 
 
-def figured_models(ok: list[Record]) -> set[str]:
+def figured_models(ok: list[Record]) -> list[str]:
     """The vision models whose curves a section draws: the ``MAX_FIGURES`` best by their mean held-out headline
     over text models (by their best layers' mean where the results have no headlines)."""
     found = headlines(ok) or best_layers(ok, HEADLINE_SOURCE)
@@ -566,7 +575,7 @@ def figured_models(ok: list[Record]) -> set[str]:
     for (vision, _), record in found.items():
         scores[vision].append(value_of(record))
     visions = {r.vision for r in ok}
-    return set(sorted(visions, key=lambda v: (-float(np.mean(scores[v])) if scores[v] else 0.0, v))[:MAX_FIGURES])
+    return sorted(visions, key=lambda v: (-float(np.mean(scores[v])) if scores[v] else 0.0, v))[:MAX_FIGURES]
 
 
 def model_plots(mine: list[Record], names: list[str], design: str, out: Path) -> list[str]:

@@ -71,3 +71,38 @@ def test_text_models_per_vision_model_with_intervals_and_tiers():
 def test_one_text_model_or_no_trained_model_gives_no_text_leaderboard():
     assert leaderboard.text_table([r for r in HEADLINES if r.text == "glove"]) == ""
     assert leaderboard.text_table([r for r in HEADLINES if r.role != "model"]) == ""
+
+
+def test_layer_bands_come_from_groups_images_or_the_headline():
+    from benchsuite.results.figures import layer_band
+
+    groups = record("big", "b", 1, 0.80, groups=[0.78, 0.82])
+    assert layer_band(groups) == pytest.approx((0.80 - 1.959964 * 0.02, 0.80 + 1.959964 * 0.02))
+    one_vs_two = record("big", "b", 1, 0.75, metric="one_vs_two").model_copy(update={"n_images": 100})
+    low, high = layer_band(one_vs_two)
+    assert (round(low, 3), round(high, 3)) == (0.657, 0.825)  # Wilson, 75 of 100
+    single = record("lite1", "b", 1, 0.80)
+    assert layer_band(single) is None
+    headline = headline_record("lite1", 0.886)  # interval 0.886 ± 0.04
+    assert layer_band(single, headline) == pytest.approx((0.76, 0.84))
+
+
+def figure_page(tmp_path):
+    layers = [record(v, layer, depth, s - 0.05 * (2 - depth), text=t, groups=[s - 0.05 * (2 - depth)],
+                     p=0.001).model_copy(update={"role": r.role, "twin": r.twin})
+              for r in HEADLINES for v, s, t in [(r.vision, r.value, r.text)]
+              for layer, depth in (("a", 0), ("b", 1), ("c", 2))]
+    one_vs_two = [r.model_copy(update={"metric": "one_vs_two", "n_images": 60}) for r in layers]
+    results = tmp_path / "results.json"
+    write_results(results, Results(records=HEADLINES + WEAK + layers + one_vs_two))
+    return leaderboard.publish(results, tmp_path / "board")
+
+
+def test_the_page_embeds_emergence_forest_and_banded_curves(tmp_path):
+    page = figure_page(tmp_path).read_text()
+    board = tmp_path / "board"
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page)
+    assert "plots/s/d-emergence.png" in images and "plots/s/d-forest.png" in images
+    assert "plots/s/d/lite1.png" in images and "plots/s/d/lite1-1v2.png" in images
+    assert all((board / image).stat().st_size > 10_000 for image in images)
+    assert page.index("d-forest.png") < page.index("d-emergence.png") < page.index("### Text models")
