@@ -26,7 +26,7 @@ from benchsuite.metrics.permutation import (
 )
 from benchsuite.metrics.statistics import STATISTICS
 from benchsuite.metrics.two_vs_two import TIE_TOLERANCE, SharedText
-from benchsuite.metrics.validation import check_similarity_pair
+from benchsuite.metrics.validation import MIN_CONCEPTS, check_similarity_pair
 
 CONFIDENCE = 0.95
 """Level of every interval."""
@@ -384,8 +384,11 @@ def calibrated(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, 
     """The calibration of held-out draws on the held-out statistic: recomputed in full on ``n_subsets`` random
     halves of the concepts (``subsample_heldout``), its spread times ``subsample_scale`` is the target that the
     pair bootstrap's draws over concepts (``concept_draws``) are widened to. ``layers`` are the candidates: the
-    layers the held-out choice picked in some bootstrap draw (the others cost time and would not be chosen)."""
+    layers the held-out choice picked in some bootstrap draw (the others cost time and would not be chosen).
+    Below 16 concepts a half's halves are too small to score: factor 1, no subsamples."""
     k = np.shape(text_matrix)[0]
+    if (k // 2) // 2 < MIN_CONCEPTS:  # a half's halves cannot be scored: the draws stay as drawn
+        return Calibration(factor=1.0, scale=subsample_scale(k), subsamples=np.empty(0), concept_draws=concept_draws)
     subsamples = subsample_heldout(layers, text_matrix, calibration_subsets(k, n_subsets, seed), n_splits=n_splits,
                                    seed=seed, device=device)
     scale = subsample_scale(k)

@@ -121,3 +121,12 @@ def test_calibrations_of_different_subsets_are_refused():
     one = calibration_of(np.zeros(10), 1.0, np.zeros(5))
     with pytest.raises(BenchsuiteError, match="cannot be paired"):
         difference_draws(np.zeros(10), np.zeros(10), (one, calibration_of(np.zeros(10), 1.0, np.zeros(6))))
+
+
+def test_too_few_concepts_to_recompute_the_held_out_statistic_leave_the_draws_as_drawn():
+    # k = 12: a calibration half has 6 concepts, its halves 3, fewer than a 2 vs 2 test needs
+    layers, text = related(12, 6)
+    found = headline(layers, text, seed=0, n_permutations=0, n_bootstrap=50, n_splits=3, n_calibration=5)
+    assert found.calibration is not None and found.calibration.subsamples.size == 0
+    assert found.spread_factor == 1.0 and np.array_equal(found.draws, found.calibration.concept_draws, equal_nan=True)
+    assert found.interval[0] <= found.heldout <= found.interval[1]
