@@ -48,7 +48,8 @@ def test_hostile_names_in_results_never_write_outside_out(tmp_path):
     assert written and all(path.resolve().is_relative_to(out.resolve()) for path in written)
     assert not escape_target.exists()
     plots = [path for path in written if path.suffix == ".png"]
-    assert len(plots) == 2 * len(hostile)
+    overviews = [path for path in plots if path.name.endswith("-emergence.png")]  # one a section: 3 designs
+    assert len(plots) == 2 * len(hostile) + len(overviews) and len(overviews) == 3
     assert all(len(path.name) < 100 and "\x00" not in str(path) for path in plots)
     links = re.findall(r"!\[[^\]]*\]\(([^)]*)\)", page.read_text())
     assert len(links) == len(plots) and {out / link for link in links} == set(plots)

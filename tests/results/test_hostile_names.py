@@ -47,7 +47,7 @@ def test_every_name_on_the_page_is_text_not_markup(tmp_path):
     page = render(Results(records=records(), problems=PROBLEMS), tmp_path)
     html = html_of(page)
     legitimate = html.count('<img src="plots/')
-    assert legitimate == 3 and html.count("<code>s` &lt;b&gt;</code>") == 1  # the curves; the heading
+    assert legitimate == 3 + 2 and html.count("<code>s` &lt;b&gt;</code>") == 1  # curves, forest, emergence; heading
     rest = re.sub(r'<img src="plots/[^>]*>|<code>s` &lt;b&gt;</code>', "", html)
     assert not re.search(r"<(img|script|iframe|svg|b|a|code|s|del|em)\b", rest)
     assert "<strong>x</strong>" not in html and "<em>em</em>" not in html

@@ -85,7 +85,7 @@ def test_figures_are_drawn_for_the_best_models_of_a_section(tmp_path, monkeypatc
     results = tmp_path / "results.json"
     write_results(results, Results(records=records))
     page = publish(results, tmp_path / "board").read_text()
-    assert sorted(p.name for p in (tmp_path / "board").rglob("*.png")) == ["v1.png", "v3.png"]
+    assert sorted(p.name for p in (tmp_path / "board").rglob("*.png")) == ["d-emergence.png", "v1.png", "v3.png"]
     assert "Figures are drawn for the 2 best of these 4 models" in page
     assert all(f"### v{i}" in page for i in range(4))
 
