@@ -260,7 +260,7 @@ def headline_table(records: list[Record], problems: Iterable[Problem] = (), drif
 HEADLINE_SHORT = (
     "Chance is 0.5. Held-out 2 vs 2: each model's layer chosen on half of the concepts, scored on the other half. "
     "Rank: significance tiers of the mean over text models (paired tests on the same bootstrap draws). Per text "
-    "model intervals and ranks, the in-sample best layers and their family-wise p: in the details below. "
+    "model intervals and ranks, the in-sample best layers and their family-wise p: in the section's details. "
     "Method: docs/methods.md."
 )
 
@@ -758,7 +758,8 @@ def update_readme(readme: Path, results: Path, leaderboard_link: str = "leaderbo
         f"Top of the published [leaderboard]({leaderboard_link}): suite {code_span(suite)}, design \"{design}\" "
         f"({n_concepts} concepts; 2 vs 2 accuracy of each model's layer chosen on held-out concepts, or of its "
         f"best layer where the results predate that, chance 0.5{controls_clause(mine)}):\n\n"
-        f"{main_table(mine, problems, declared_drift(data.records))}\n<!-- leaderboard:end -->"
+        f"{main_table(mine, problems, declared_drift(data.records))}\n\nOn the page: the text models' ranking, the "
+        "figures and the details.\n<!-- leaderboard:end -->"
     )
     text = readme.read_text()
     if not README_BLOCK.search(text):

@@ -106,3 +106,15 @@ def test_the_page_embeds_emergence_forest_and_banded_curves(tmp_path):
     assert "plots/s/d/lite1.png" in images and "plots/s/d/lite1-1v2.png" in images
     assert all((board / image).stat().st_size > 10_000 for image in images)
     assert page.index("d-forest.png") < page.index("d-emergence.png") < page.index("### Text models")
+
+
+def test_the_readme_block_follows_the_headline_table(tmp_path):
+    results = tmp_path / "results.json"
+    write_results(results, Results(records=HEADLINES + RECORDS))
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- leaderboard:start -->\nold\n<!-- leaderboard:end -->\n")
+    leaderboard.update_readme(readme, results)
+    text = compact(readme.read_text())
+    assert "| rank | vision model | held-out 2 vs 2, mean [95% CI] | e5_multilingual† | glove |" in text
+    assert "| 1 | lite1 | 0.886 [0.846, 0.926] | 0.886 | 0.886 |" in text and "best layer in-sample (p" not in text
+    assert "On the page: the text models' ranking, the figures and the details." in text
