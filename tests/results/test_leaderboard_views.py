@@ -118,3 +118,20 @@ def test_the_readme_block_follows_the_headline_table(tmp_path):
     assert "| rank | vision model | held-out 2 vs 2, mean [95% CI] | e5_multilingual† | glove |" in text
     assert "| 1 | lite1 | 0.886 [0.846, 0.926] | 0.886 | 0.886 |" in text and "best layer in-sample (p" not in text
     assert "On the page: the text models' ranking, the figures and the details." in text
+
+
+def test_the_forest_plot_ranks_rows_as_the_headline_with_each_panels_tiers():
+    panels = leaderboard.forest_panels(HEADLINES, leaderboard.declared_drift(HEADLINES))
+    assert list(panels) == ["mean over text models", "e5_multilingual", "glove"]
+    mean, glove = panels["mean over text models"], panels["glove"]
+    assert [row.name for row in mean] == ["lite1", "lite0", "mobilenet_v2", "mobilenet_v2_untrained", "pixels"]
+    assert [row.control for row in mean] == [False, False, False, True, True]
+    assert [row.tier for row in glove] == [1, 2, 3, 4, 5] and glove[0].interval == pytest.approx((0.846, 0.926))
+    assert [row.tier for row in panels["e5_multilingual"]][:2] == [1, 1]  # within twice e5's declared drift
+
+
+def test_an_emergence_figure_needs_two_vs_two_records(tmp_path):
+    from benchsuite.results.figures import plot_emergence
+
+    assert plot_emergence([r for r in HEADLINES], ["lite1"], "t", tmp_path / "e.png") is False
+    assert not (tmp_path / "e.png").exists()
