@@ -207,6 +207,10 @@ def fmt_interval(record: Record) -> str:
     return "" if low is None else f" [{low:.3f}, {high:.3f}]"
 
 
+RANKINGS: dict[int, tuple[list[Record], Drifts, Ranking]] = {}
+"""Each list of records' ranking while a page is rendered (``Ranking.of``)."""
+
+
 @dataclass
 class Ranking:
     """The vision models' held-out headlines (``found``: (vision, text) -> record) in tiers: ``per_text`` for
@@ -222,6 +226,17 @@ class Ranking:
 
     @classmethod
     def of(cls, records: list[Record], drifts: Drifts) -> Ranking:
+        """The ranking of ``records``, computed once per list (the headline table, its details and the forest
+        plot read the same one; ``render`` empties ``RANKINGS`` at the end)."""
+        cached = RANKINGS.get(id(records))
+        if cached is not None and cached[0] is records and cached[1] == drifts:
+            return cached[2]
+        ranking = cls.ranked(records, drifts)
+        RANKINGS[id(records)] = (records, drifts, ranking)
+        return ranking
+
+    @classmethod
+    def ranked(cls, records: list[Record], drifts: Drifts) -> Ranking:
         found = headlines(records)
         texts = sorted({text for _, text in found})
         visions = sorted({vision for vision, _ in found})
@@ -639,6 +654,7 @@ def render(results: Results, out: Path | None) -> str:
         return page_of(as_shown(results), out)
     finally:
         DRAWS.clear()
+        RANKINGS.clear()
 
 
 def page_of(results: Results, out: Path | None) -> str:
