@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchsuite.contract.errors import BenchsuiteError
-from benchsuite.inference.heldout import CONFIDENCE, Calibration, calibration_factor, percentile_interval, widened
+from benchsuite.inference.heldout import CONFIDENCE, percentile_interval
 
 
 @dataclass(frozen=True)
@@ -28,34 +27,10 @@ class Difference:
     p_value: float
 
 
-def difference_draws(draws_a: np.ndarray, draws_b: np.ndarray,
-                     calibrations: tuple[Calibration, Calibration] | None = None) -> np.ndarray:
-    """The paired bootstrap draws of a − b.
-
-    Without calibrations, the difference of the two models' (widened) draws. With both models'
-    ``Calibration``, the difference calibrated on its own spread: the difference of their draws before
-    widening, widened by a factor measured for the difference, scale × the spread of the difference of
-    their held-out statistics on the same calibration subsets over the spread of the difference of their
-    draws over concepts alone (not by each model's own factor).
-    """
-    a, b = np.asarray(draws_a, dtype=float), np.asarray(draws_b, dtype=float)
-    if calibrations is None:
-        return a - b
-    first, second = calibrations
-    if first.subsamples.shape != second.subsamples.shape or first.concept_draws.shape != second.concept_draws.shape:
-        raise BenchsuiteError("the two headlines were calibrated on different subsets or draws and cannot be "
-                              "paired; score both models with the same version, seed and concepts")
-    unwidened = (a - np.nanmedian(a)) / first.factor - (b - np.nanmedian(b)) / second.factor
-    target = first.scale * float(np.std(first.subsamples - second.subsamples))
-    return widened(unwidened, calibration_factor(target, first.concept_draws - second.concept_draws))
-
-
 def paired_difference(a: float, b: float, draws_a: np.ndarray, draws_b: np.ndarray,
-                      confidence: float = CONFIDENCE,
-                      calibrations: tuple[Calibration, Calibration] | None = None) -> Difference:
-    """a − b with an interval and a two-sided bootstrap p from draws made on the same concepts and groups
-    (``difference_draws``: calibrated on the difference's own spread when both calibrations are given)."""
-    differences = difference_draws(draws_a, draws_b, calibrations)
+                      confidence: float = CONFIDENCE) -> Difference:
+    """a − b with an interval and a two-sided bootstrap p from draws made on the same concepts and groups."""
+    differences = np.asarray(draws_a, dtype=float) - np.asarray(draws_b, dtype=float)
     value = a - b
     low, high = percentile_interval(value, differences, confidence)
     centred = differences[np.isfinite(differences)]

@@ -26,7 +26,7 @@ from benchsuite.metrics.permutation import (
 )
 from benchsuite.metrics.statistics import STATISTICS
 from benchsuite.metrics.two_vs_two import TIE_TOLERANCE, SharedText
-from benchsuite.metrics.validation import MIN_CONCEPTS, check_similarity_pair
+from benchsuite.metrics.validation import check_similarity_pair
 
 CONFIDENCE = 0.95
 """Level of every interval."""
@@ -43,9 +43,8 @@ N_SPLITS = 10
 STOP_AFTER = 20
 """The family-wise null stops once this many relabellings reach the observed best (Besag & Clifford 1991)."""
 
-N_CALIBRATION = 50
-"""Random halves of the concepts on which the held-out statistic is recomputed in full to calibrate the
-bootstrap's spread (see ``Calibration``)."""
+N_CALIBRATION = 100
+"""Random halves of the concepts, scored in full, that calibrate the bootstrap's spread (see ``spread_factor``)."""
 
 MAX_EVALUATIONS = 4000
 """Layer relabellings (about 3 s on one core at k=166) beyond which a family-wise p already bounded below
@@ -68,7 +67,6 @@ class Headline:
     spread_factor: float
     familywise_p: float | None
     permutations_used: int | None
-    calibration: Calibration | None = None
 
 
 def pair_outcomes(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, device: str = "cpu") -> np.ndarray:
@@ -166,58 +164,27 @@ def heldout_accuracy(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.nda
     return scores, chosen / (2 * len(halves))
 
 
-def calibration_subsets(k: int, n_subsets: int, seed: int) -> list[np.ndarray]:
-    """``n_subsets`` random halves of ``range(k)`` (sorted), from the seed alone: every model scored on the same
-    concepts gets the same subsets, so their held-out statistics on them can be paired."""
-    rng = np.random.default_rng((seed, CALIBRATION_STREAM))
-    return [np.sort(rng.permutation(k)[: k // 2]) for _ in range(n_subsets)]
+def spread_factor(layer: Sequence[np.ndarray], text_matrix: np.ndarray, draws: np.ndarray, *, seed: int,
+                  n_subsets: int = N_CALIBRATION, device: str = "cpu") -> float:
+    """How much wider the pair bootstrap's spread of a layer's score must be to match subsampling's.
 
-
-def subsample_scale(k: int) -> float:
-    """Converts the spread of a statistic over random halves of k concepts into the spread of the statistic on
-    all k: sqrt(m / (k − m)), m = k // 2 (the delete-d jackknife's, Shao & Wu 1989). Halves drawn without
-    replacement from the k spread as sd(k) · sqrt((k − m) / m) for a statistic driven by each concept's own
-    effect; pair-level effects make halves spread a little more, so this errs wide (sqrt(m / k), which
-    assumes no finite-population correction, was 21% narrow on the offline photos)."""
-    m = k // 2
-    return float(np.sqrt(m / (k - m)))
-
-
-def subsample_heldout(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, subsets: Sequence[np.ndarray],
-                      *, n_splits: int, seed: int, device: str = "cpu") -> np.ndarray:
-    """The held-out statistic recomputed in full on each subset of the concepts: its own ``n_splits`` halvings
-    of the subset, the layer chosen on one half and scored on the other, each half scored on its own."""
-    n_groups = len(layers[0])
-    scores = []
-    for subset in subsets:
-        halves = concept_halves(len(subset), n_splits, seed)
-        per_split, _ = heldout_accuracy(restricted(layers, subset), text_matrix[np.ix_(subset, subset)],
-                                        np.ones((1, len(subset)), dtype=np.float32),
-                                        np.ones((1, n_groups), dtype=np.float32), halves, device)
-        scores.append(float(per_split.mean()))
-    return np.array(scores)
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """What widens a headline's bootstrap draws to the spread of the held-out statistic itself.
-
-    ``subsamples`` is the held-out statistic on each of ``calibration_subsets`` (paired across models scored
-    on the same concepts), ``scale`` turns their spread into the spread on all k concepts, ``concept_draws``
-    are the pair bootstrap's held-out draws over concepts and halvings alone (groups kept), before widening,
-    and ``factor`` = scale × std(subsamples) / std(concept_draws) widens the draws around their median.
+    The pair bootstrap keeps each pair's outcome against the original concepts, so it misses the
+    variation that comes from which concepts serve as comparison columns. Subsampling misses
+    nothing: the score recomputed in full on random halves of the concepts spreads, times
+    sqrt(1/2), as the score itself does (Politis & Romano 1994). ``layer[g]`` is the layer's matrix
+    in group g, ``draws`` its pair-bootstrap draws over concepts alone.
     """
-
-    factor: float
-    scale: float
-    subsamples: np.ndarray
-    concept_draws: np.ndarray
-
-
-def calibration_factor(target: float, draws: np.ndarray) -> float:
-    """``target`` over the draws' spread (1 where the draws do not spread or the target is unknown)."""
-    spread = float(np.nanstd(draws))
-    return float(target / spread) if spread > 0 and np.isfinite(target) and target > 0 else 1.0
+    rng = np.random.default_rng((seed, CALIBRATION_STREAM))
+    k = np.shape(text_matrix)[0]
+    m = k // 2
+    scores = []
+    for _ in range(n_subsets):
+        half = np.sort(rng.permutation(k)[:m])
+        scores.append(pair_outcomes(restricted([layer], half), text_matrix[np.ix_(half, half)], device)
+                      .mean(axis=1).sum())
+    target = np.sqrt(m / k) * np.std(scores) / (m * (m - 1))
+    spread = np.nanstd(draws)
+    return float(target / spread) if spread > 0 else 1.0
 
 
 def widened(draws: np.ndarray, factor: float) -> np.ndarray:
@@ -335,65 +302,40 @@ def maximum_null_p_value(layer_values: np.ndarray, layer_nulls: Sequence[np.ndar
 def headline(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, *, seed: int, n_permutations: int,
              layer_p_values: Sequence[float | None] | None = None,
              layer_nulls: Sequence[np.ndarray] | None = None, n_bootstrap: int = N_BOOTSTRAP,
-             n_splits: int = N_SPLITS, n_calibration: int = N_CALIBRATION, device: str = "cpu") -> Headline:
+             n_splits: int = N_SPLITS, device: str = "cpu") -> Headline:
     """The held-out 2 vs 2 score with its bootstrap interval and draws, and the in-sample best layer
-    with its family-wise p (None when ``n_permutations`` is 0).
-
-    The draws reweight concepts, groups and halvings (``heldout_accuracy`` on the reweighted halves, the
-    halvings by ``split_weights``) and are widened by ``Calibration.factor``, measured on the held-out
-    statistic itself (``calibrated``)."""
+    with its family-wise p (None when ``n_permutations`` is 0)."""
     outcomes = pair_outcomes(layers, text_matrix, device)
     n_layers, n_groups, k, _ = outcomes.shape
     concept_weights, group_weights = bootstrap_weights(k, n_groups, n_bootstrap, seed)
-    several = n_groups > 1  # then the draws over concepts alone (groups kept) are scored too, for the calibration
-    all_weights = [np.ones((1, k), dtype=np.float32), concept_weights] + [concept_weights] * several
-    all_groups = [np.ones((1, n_groups), dtype=np.float32), group_weights] + [np.ones_like(group_weights)] * several
-    per_split, chosen = heldout_accuracy(layers, text_matrix, np.vstack(all_weights), np.vstack(all_groups),
+    concept_weights = np.vstack([np.ones((1, k), dtype=np.float32), concept_weights])
+    group_weights = np.vstack([np.ones((1, n_groups), dtype=np.float32), group_weights])
+    per_split, chosen = heldout_accuracy(layers, text_matrix, concept_weights, group_weights,
                                          concept_halves(k, n_splits, seed), device)
+    scores = per_split.mean(axis=1)
     halvings = split_weights(n_splits, n_bootstrap, seed)
-    raw = (per_split[1:n_bootstrap + 1] * halvings).sum(axis=1) / n_splits
-    concept_draws = (per_split[n_bootstrap + 1:] * halvings).sum(axis=1) / n_splits if several else raw
-    candidates = [layers[int(i)] for i in np.flatnonzero(chosen.any(axis=0))]
-    calibration = calibrated(candidates, text_matrix, concept_draws, n_subsets=n_calibration, n_splits=n_splits,
-                             seed=seed, device=device)
-    draws = widened(raw, calibration.factor)
-    layer_values = weighted_accuracies(outcomes, np.ones((1, k), dtype=np.float32),
-                                       np.ones((1, n_groups), dtype=np.float32))[0]
+    resplit = (per_split[1:] * halvings).sum(axis=1) / n_splits
+    layer_values = weighted_accuracies(outcomes, concept_weights[:1], group_weights[:1])[0]
+    best = int(np.nanargmax(layer_values))
+    concepts_only = weighted_accuracies(outcomes[best:best + 1], concept_weights[1:], np.ones_like(group_weights[1:]))
+    factor = spread_factor(layers[best], text_matrix, concepts_only[:, 0], seed=seed, device=device)
+    draws = widened(scores[1:], factor) + resplit - scores[1:]
     familywise, used = (None, None)
     if n_permutations > 0:
         familywise, used = familywise_p_value(layers, text_matrix, layer_values, n_permutations=n_permutations,
                                               seed=seed, layer_p_values=layer_p_values,
                                               layer_nulls=layer_nulls, device=device)
-    estimate = float(per_split[0].mean())
     return Headline(
-        heldout=estimate,
-        interval=percentile_interval(estimate, draws),
+        heldout=float(scores[0]),
+        interval=percentile_interval(float(scores[0]), draws),
         draws=draws,
         layer_values=layer_values,
-        best_layer=int(np.nanargmax(layer_values)),
-        spread_factor=calibration.factor,
+        best_layer=best,
+        spread_factor=factor,
         selected=chosen[0],
         familywise_p=familywise,
         permutations_used=used,
-        calibration=calibration,
     )
-
-
-def calibrated(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, concept_draws: np.ndarray, *,
-               n_subsets: int, n_splits: int, seed: int, device: str = "cpu") -> Calibration:
-    """The calibration of held-out draws on the held-out statistic: recomputed in full on ``n_subsets`` random
-    halves of the concepts (``subsample_heldout``), its spread times ``subsample_scale`` is the target that the
-    pair bootstrap's draws over concepts (``concept_draws``) are widened to. ``layers`` are the candidates: the
-    layers the held-out choice picked in some bootstrap draw (the others cost time and would not be chosen).
-    Below 16 concepts a half's halves are too small to score: factor 1, no subsamples."""
-    k = np.shape(text_matrix)[0]
-    if (k // 2) // 2 < MIN_CONCEPTS:  # a half's halves cannot be scored: the draws stay as drawn
-        return Calibration(factor=1.0, scale=subsample_scale(k), subsamples=np.empty(0), concept_draws=concept_draws)
-    subsamples = subsample_heldout(layers, text_matrix, calibration_subsets(k, n_subsets, seed), n_splits=n_splits,
-                                   seed=seed, device=device)
-    scale = subsample_scale(k)
-    return Calibration(factor=calibration_factor(scale * float(np.std(subsamples)), concept_draws), scale=scale,
-                       subsamples=subsamples, concept_draws=concept_draws)
 
 
 def resampling_key(concept_ids: Sequence[str], n_groups: int, n_bootstrap: int, seed: int) -> str:
