@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from benchsuite.results.leaderboard import code_span, md_text, render, update_readme
+from benchsuite.results.leaderboard import render, update_readme
 from benchsuite.results.records import Problem, Record, Results, Summary, write_results
+from benchsuite.results.tables import code_span, md_text
 
 markdown_it = pytest.importorskip("markdown_it")
 

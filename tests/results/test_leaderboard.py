@@ -7,8 +7,9 @@ import zlib
 import numpy as np
 import pytest
 
-from benchsuite.results import leaderboard
-from benchsuite.results.leaderboard import best_layers, publish
+from benchsuite.results import tables
+from benchsuite.results.leaderboard import publish
+from benchsuite.results.ranking import best_layers
 from benchsuite.results.records import Problem, Record, Results, write_results
 
 
@@ -18,15 +19,15 @@ def compact(text: str) -> str:
 
 
 def main_table(*args) -> str:
-    return compact(leaderboard.main_table(*args))
+    return compact(tables.main_table(*args))
 
 
 def details(*args) -> str:
-    return compact(leaderboard.headline_details(*args))
+    return compact(tables.headline_details(*args))
 
 
 def model_table(*args) -> str:
-    return compact(leaderboard.model_table(*args))
+    return compact(tables.model_table(*args))
 
 
 def record(vision, layer, depth, value, text="glove", metric="two_vs_two", groups=None, p=0.01):
@@ -181,7 +182,7 @@ def test_headline_table_ranks_in_tiers_and_ties_within_cpu_drift():
 
 
 def test_paired_comparisons_and_gains_over_twin_and_pixels(tmp_path):
-    from benchsuite.results.leaderboard import comparison_sections
+    from benchsuite.results.tables import comparison_sections
 
     text = compact("\n".join(comparison_sections(HEADLINES)))
     assert "**glove**: row − column, two-sided p" in text
@@ -197,7 +198,7 @@ def test_paired_comparisons_and_gains_over_twin_and_pixels(tmp_path):
 
 
 def test_draws_from_other_concepts_are_never_paired():
-    from benchsuite.results.leaderboard import compare
+    from benchsuite.results.ranking import compare
 
     other = headline_record("lite0", 0.880, key="another concept set")
     assert compare(HEADLINES[0], other) is None
@@ -220,7 +221,7 @@ def test_results_without_summaries_still_name_the_cpu_dependent_columns():
 
 
 def test_a_pipe_in_a_model_name_is_escaped_not_a_new_column():
-    table = leaderboard.main_table([record("a|b", "x", 0, 0.7), record("c", "x", 0, 0.6)])
+    table = tables.main_table([record("a|b", "x", 0, 0.7), record("c", "x", 0, 0.6)])
     assert "| a\\|b " in table and all(line.replace("\\|", "").count("|") == 5 for line in table.splitlines()[:4])
 
 
@@ -246,7 +247,8 @@ def gains_by_model(lines):
 
 
 def test_gains_follow_the_recorded_roles_not_the_names():
-    from benchsuite.results.leaderboard import comparison_sections, gain_rows, headlines
+    from benchsuite.results.ranking import headlines
+    from benchsuite.results.tables import comparison_sections, gain_rows
 
     header, gains = gains_by_model(comparison_sections(HEADLINES))
     assert header == ["vision model", "e5_multilingual: gain over untrained twin", "e5_multilingual: gain over pixels",
@@ -263,7 +265,7 @@ def test_gains_follow_the_recorded_roles_not_the_names():
 
 
 def test_every_baseline_gets_a_gain_column_and_a_missing_twin_column_is_left_out():
-    from benchsuite.results.leaderboard import comparison_sections
+    from benchsuite.results.tables import comparison_sections
 
     records = [r.model_copy(update={"role": "model", "twin": None}) if r.role == "untrained" else r
                for r in HEADLINES]
@@ -276,7 +278,8 @@ def test_every_baseline_gets_a_gain_column_and_a_missing_twin_column_is_left_out
 
 
 def test_records_without_roles_give_no_gains():
-    from benchsuite.results.leaderboard import comparison_sections, gain_rows, headlines
+    from benchsuite.results.ranking import headlines
+    from benchsuite.results.tables import comparison_sections, gain_rows
 
     plain = [r.model_copy(update={"role": "model", "twin": None}) for r in HEADLINES]
     text = "\n".join(comparison_sections(plain))
@@ -303,7 +306,7 @@ def test_cpu_drift_comes_from_the_records_whatever_the_text_model_is_called():
 
 
 def test_the_largest_recorded_drift_of_a_metric_counts():
-    from benchsuite.results.leaderboard import declared_drift
+    from benchsuite.results.ranking import declared_drift
 
     records = [record("a", "x", 0, 0.6, text="t", metric="two_vs_two").model_copy(update={"cpu_drift": d})
                for d in (0.001, 0.003, 0.0)] + [record("a", "x", 0, 0.6, text="u", metric="rsa")]

@@ -9,10 +9,11 @@ from tabulate import tabulate
 
 from benchsuite.contract.errors import BenchsuiteError
 from benchsuite.inference.comparisons import paired_difference, tiers
-from benchsuite.results import leaderboard
-from benchsuite.results.leaderboard import markdown_table, publish, render
+from benchsuite.results import leaderboard, tables
+from benchsuite.results.leaderboard import publish, render
 from benchsuite.results.ranking import distinct, draws_of, paired_p_values, tier_ranks, value_of
 from benchsuite.results.records import Record, Results, Summary, write_results
+from benchsuite.results.tables import markdown_table
 
 
 def headline(vision: str, value: float, draws: np.ndarray, resampling: str = "k") -> Record:
@@ -39,8 +40,8 @@ def test_markdown_tables_are_tabulates_github_tables():
         columns, n_rows = int(rng.integers(1, 6)), int(rng.integers(0, 5))
         header = [str(rng.choice(words)) for _ in range(columns)]
         rows = [[str(rng.choice(words)) for _ in range(columns)] for _ in range(n_rows)]
-        expected = tabulate([[leaderboard.table_cell(c) for c in row] for row in rows],
-                            headers=[leaderboard.table_cell(h) for h in header], tablefmt="github",
+        expected = tabulate([[tables.table_cell(c) for c in row] for row in rows],
+                            headers=[tables.table_cell(h) for h in header], tablefmt="github",
                             disable_numparse=True)
         assert markdown_table(header, rows) == expected
 
@@ -66,7 +67,7 @@ def test_batched_tiers_are_the_plain_ones():
 
 
 def test_the_pairwise_matrix_shows_the_best_models_only(monkeypatch):
-    monkeypatch.setattr(leaderboard, "MAX_PAIRED", 5)
+    monkeypatch.setattr(tables, "MAX_PAIRED", 5)
     page = render(Results(records=models(8)), None)
     matrix = page.split("row − column, two-sided p")[1].split("</details>")[0]
     assert matrix.startswith(" (the 5 best of 8 models)")

@@ -5,7 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from benchsuite.results import leaderboard
+from benchsuite.results import leaderboard, tables
+from benchsuite.results.ranking import declared_drift
 from benchsuite.results.records import Results, write_results
 from tests.results.test_leaderboard import HEADLINES, RECORDS, compact, headline_record, record
 
@@ -18,7 +19,7 @@ def cells(line: str) -> list[str]:
 
 
 def test_the_headline_table_holds_rank_model_mean_and_one_score_per_text_model():
-    table = compact(leaderboard.main_table(HEADLINES))
+    table = compact(tables.main_table(HEADLINES))
     lines = table.splitlines()
     assert cells(lines[0]) == ["rank", "vision model", "held-out 2 vs 2, mean [95% CI]", "e5_multilingual†", "glove"]
     assert cells(lines[2]) == ["1", "lite1", "0.886 [0.846, 0.926]", "0.886", "0.886"]
@@ -28,28 +29,28 @@ def test_the_headline_table_holds_rank_model_mean_and_one_score_per_text_model()
 
 
 def test_the_headline_table_drops_the_per_text_columns_past_the_bound():
-    many = [r.model_copy(update={"text": f"text{i}"}) for i in range(leaderboard.MAX_HEADLINE_TEXTS + 1)
+    many = [r.model_copy(update={"text": f"text{i}"}) for i in range(tables.MAX_HEADLINE_TEXTS + 1)
             for r in HEADLINES if r.text == "glove"]
-    header = cells(compact(leaderboard.main_table(many)).splitlines()[0])
+    header = cells(compact(tables.main_table(many)).splitlines()[0])
     assert header == ["rank", "vision model", "held-out 2 vs 2, mean [95% CI]"]
 
 
 def test_a_problem_row_of_the_headline_table_names_its_status_only():
     from tests.results.test_leaderboard import PROBLEMS
 
-    table = compact(leaderboard.main_table(HEADLINES, PROBLEMS))
+    table = compact(tables.main_table(HEADLINES, PROBLEMS))
     row = next(line for line in table.splitlines() if "broken" in line)
     assert cells(row)[:3] == ["—", "broken", "failed (below)"] and "RuntimeError" not in row
 
 
 def test_the_details_table_keeps_intervals_ranks_and_in_sample_layers():
-    table = compact(leaderboard.headline_details(HEADLINES + RECORDS))
+    table = compact(tables.headline_details(HEADLINES + RECORDS))
     assert "glove: best layer in-sample (p, family-wise)" in table.splitlines()[0]
     assert "| 1 | lite1 | **0.886** [0.846, 0.926] (1) | 0.896 (b, 2/3; p 0.001) |" in table
 
 
 def test_text_models_are_ranked_over_the_trained_vision_models_only():
-    table = compact(leaderboard.text_table(HEADLINES + WEAK))
+    table = compact(tables.text_table(HEADLINES + WEAK))
     lines = table.splitlines()
     assert cells(lines[0])[:3] == ["rank", "text model", "held-out 2 vs 2 over 3 vision models, mean [95% CI]"]
     rows = {cells(line)[1]: cells(line) for line in lines[2:] if line.startswith("|")}
@@ -60,7 +61,7 @@ def test_text_models_are_ranked_over_the_trained_vision_models_only():
 
 
 def test_text_models_per_vision_model_with_intervals_and_tiers():
-    table = compact(leaderboard.text_details(HEADLINES + WEAK))
+    table = compact(tables.text_details(HEADLINES + WEAK))
     lines = table.splitlines()
     assert cells(lines[0]) == ["vision model", "e5_multilingual†", "glove", "weak"]
     lite1 = next(cells(line) for line in lines if line.startswith("| lite1 |"))
@@ -69,8 +70,8 @@ def test_text_models_per_vision_model_with_intervals_and_tiers():
 
 
 def test_one_text_model_or_no_trained_model_gives_no_text_leaderboard():
-    assert leaderboard.text_table([r for r in HEADLINES if r.text == "glove"]) == ""
-    assert leaderboard.text_table([r for r in HEADLINES if r.role != "model"]) == ""
+    assert tables.text_table([r for r in HEADLINES if r.text == "glove"]) == ""
+    assert tables.text_table([r for r in HEADLINES if r.role != "model"]) == ""
 
 
 def test_layer_bands_come_from_groups_images_or_the_headline():
@@ -121,7 +122,7 @@ def test_the_readme_block_follows_the_headline_table(tmp_path):
 
 
 def test_the_forest_plot_ranks_rows_as_the_headline_with_each_panels_tiers():
-    panels = leaderboard.forest_panels(HEADLINES, leaderboard.declared_drift(HEADLINES))
+    panels = leaderboard.forest_panels(HEADLINES, declared_drift(HEADLINES))
     assert list(panels) == ["mean over text models", "e5_multilingual", "glove"]
     mean, glove = panels["mean over text models"], panels["glove"]
     assert [row.name for row in mean] == ["lite1", "lite0", "mobilenet_v2", "mobilenet_v2_untrained", "pixels"]
