@@ -85,7 +85,7 @@ def design_section(suite: str, design: str, records: list[Record], problems: lis
     heading = f"## Suite {code_span(suite)}, design: {design}" + (f" ({setting})" if setting else "")
     lines = [heading, "", main_table(summaries if headlines(summaries) else records, problems, drifts), ""]
     if headlines(summaries):
-        lines += headline_sections(summaries, problems, drifts)
+        lines += headline_sections(summaries, drifts)
     if not ok:
         lines += ["No result was scored in this design: every model failed or was skipped (reasons above).", ""]
     by_vision: dict[str, list[Record]] = defaultdict(list)
@@ -110,11 +110,11 @@ def design_section(suite: str, design: str, records: list[Record], problems: lis
     return lines
 
 
-def headline_sections(summaries: list[Record], problems: list[Problem], drifts: Drifts) -> list[str]:
-    """Below the headline table: its details (per text model intervals and ranks, in-sample best layers, failures
-    in full), the paired comparisons, and the text models' leaderboard with its per vision model details."""
+def headline_sections(summaries: list[Record], drifts: Drifts) -> list[str]:
+    """Below the headline table: its details (per text model intervals and ranks, in-sample best layers), the
+    paired comparisons, and the text models' leaderboard with its per vision model details."""
     lines = ["<details><summary>per text model: intervals, ranks, in-sample best layers, concepts</summary>", "",
-             headline_details(summaries, problems, drifts), "", "</details>", ""]
+             headline_details(summaries, drifts), "", "</details>", ""]
     lines += comparison_sections(summaries)
     board = text_table(summaries, drifts)
     if board:

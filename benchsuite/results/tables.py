@@ -254,10 +254,20 @@ def headline_table(records: list[Record], problems: Iterable[Problem] = (), drif
                      "—" if mean is None else f"{fmt_value(mean.value)}{fmt_interval(mean)}",
                      *[fmt_value(ranking.found[(vision, t)].value) if (vision, t) in ranking.found else "—"
                        for t in texts]])
-    failed = [(f"{r.vision} (summary)", r.status) for r in records if r.metric == HEADLINE_METRIC and r.status != "ok"]
-    for name, status in failed + [(p.name, p.status) for p in problems]:
-        rows.append(["—", name, f"{status} (below)", *[""] * len(texts)])
+    rows += unranked_rows(records, problems, len(texts))
     return markdown_table(header, rows) + "\n\n" + HEADLINE_SHORT + drift_legend(ranking.texts, drifts)
+
+
+def unranked_rows(records: list[Record], problems: Iterable[Problem], blanks: int) -> list[list[str]]:
+    """A row per failed summary and per problem: its name (kind, plugin), then its status and error, then
+    ``blanks`` empty cells (the headline's one row for it: the error wraps in its cell)."""
+    rows = [["—", f"{r.vision} (summary)", f"{r.status}: {r.error}", *[""] * blanks]
+            for r in records if r.metric == HEADLINE_METRIC and r.status != "ok"]
+    for problem in problems:
+        plugin = f", plugin {problem.plugin}" if problem.plugin else ""
+        rows.append(["—", f"{problem.name} ({problem.kind}{plugin})", f"{problem.status}: {problem.error}",
+                     *[""] * blanks])
+    return rows
 
 
 HEADLINE_SHORT = (
@@ -268,9 +278,10 @@ HEADLINE_SHORT = (
 )
 
 
-def headline_details(records: list[Record], problems: Iterable[Problem] = (), drifts: Drifts | None = None) -> str:
+def headline_details(records: list[Record], drifts: Drifts | None = None) -> str:
     """The headline table's details: per text model each vision model's held-out 2 vs 2 with its interval and
-    its tier for that text model alone, beside its in-sample best layer and family-wise p, and the concepts."""
+    its tier for that text model alone, beside its in-sample best layer and family-wise p, and the concepts
+    (failures and problems are the headline's rows)."""
     drifts = declared_drift(records) if drifts is None else drifts
     ranking = Ranking.of(records, drifts)
     found, texts, per_text, overall, order = (ranking.found, ranking.texts, ranking.per_text, ranking.overall,
@@ -295,13 +306,6 @@ def headline_details(records: list[Record], problems: Iterable[Problem] = (), dr
                          f"{record.n_layers}; p {bound}{fmt_p(record.p_value)})")
         concepts = sorted({found[(vision, t)].n_concepts for t in texts if (vision, t) in found})
         rows.append([str(overall.get(vision, "—")), vision, *cells, ", ".join(map(str, concepts))])
-    failed = [r for r in records if r.metric == HEADLINE_METRIC and r.status != "ok"]
-    for record in failed:
-        rows.append(["—", f"{record.vision} (summary)", *[""] * (2 * len(texts)), f"{record.status}: {record.error}"])
-    for problem in problems:
-        plugin = f", plugin {problem.plugin}" if problem.plugin else ""
-        rows.append(["—", f"{problem.name} ({problem.kind}{plugin})", *[""] * (2 * len(texts)),
-                     f"{problem.status}: {problem.error}"])
     return markdown_table(header, rows) + "\n\n" + HEADLINE_LEGEND + drift_legend(texts, drifts)
 
 

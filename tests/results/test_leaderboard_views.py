@@ -35,12 +35,13 @@ def test_the_headline_table_drops_the_per_text_columns_past_the_bound():
     assert header == ["rank", "vision model", "held-out 2 vs 2, mean [95% CI]"]
 
 
-def test_a_problem_row_of_the_headline_table_names_its_status_only():
+def test_a_problem_has_one_row_on_the_page_the_headline_tables():
     from tests.results.test_leaderboard import PROBLEMS
 
     table = compact(tables.main_table(HEADLINES, PROBLEMS))
     row = next(line for line in table.splitlines() if "broken" in line)
-    assert cells(row)[:3] == ["—", "broken", "failed (below)"] and "RuntimeError" not in row
+    assert cells(row) == ["—", "broken (vision, plugin brokenpkg)", "failed: RuntimeError: no", "", ""]
+    assert "broken" not in leaderboard.headline_sections(HEADLINES, {})[2]  # one row for it, not two
 
 
 def test_the_details_table_keeps_intervals_ranks_and_in_sample_layers():
