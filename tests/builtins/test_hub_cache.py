@@ -40,6 +40,7 @@ def test_a_ref_naming_a_folder_outside_the_cache_is_refused(hub, tmp_path):
         local_snapshot(REPO)
 
 
+@pytest.mark.needs("torch")
 def test_the_vision_source_reports_the_refusal_and_never_loads_the_outside_model(hub, tmp_path):
     model_files(tmp_path / "elsewhere")
     (hub / "refs" / "main").write_text("../../../elsewhere")

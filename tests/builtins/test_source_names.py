@@ -7,7 +7,8 @@ import pytest
 
 from benchsuite.contract.manager import Registry
 
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning"),
+              pytest.mark.needs("torch")]  # the sources import torch when they resolve a name
 
 
 @pytest.fixture(scope="module")

@@ -254,6 +254,7 @@ def test_gensim_absent_names_the_folder_and_fetch(registry, tmp_path):
     assert message.endswith("benchsuite fetch --text gensim:glove-wiki-gigaword-300")
 
 
+@pytest.mark.needs("gensim")
 def test_gensim_fetch_goes_through_gensim_downloader(registry, tmp_path, monkeypatch):
     import gensim.downloader
 
@@ -281,6 +282,7 @@ def write_format(tmp_path, fmt, vectors):
 
 
 @pytest.mark.parametrize("fmt", ["word2vec_text", "word2vec_binary", "glove_text", "fasttext_vec"])
+@pytest.mark.needs("gensim")
 def test_vector_files_of_every_text_format_detected_or_forced(registry, tmp_path, fmt):
     from gensim.models import KeyedVectors
 
@@ -297,6 +299,7 @@ def test_vector_files_of_every_text_format_detected_or_forced(registry, tmp_path
         np.testing.assert_array_equal(embedded[DOG.id].vector, direct["dog"])
 
 
+@pytest.mark.needs("gensim")
 def test_fasttext_bin_gives_subword_vectors_to_unknown_words(registry, tmp_path):
     from gensim.models.fasttext import load_facebook_vectors
 
@@ -352,6 +355,7 @@ def test_nan_in_a_binary_file_names_the_entry(registry, tmp_path):
         resolved(registry, f"vectors:{path}").load()
 
 
+@pytest.mark.needs("gensim")
 def test_absent_vector_file_and_pickles(registry, tmp_path):
     assert f"vectors:{tmp_path}/none.txt" not in registry.text
     assert f"no word-vector file at {tmp_path}/none.txt" in registry.text.missing[f"vectors:{tmp_path}/none.txt"]

@@ -4,11 +4,11 @@ import re
 
 import numpy as np
 import pytest
+from leaderboard_fixtures import HEADLINES, PROBLEMS, RECORDS, compact, headline_record, record
 
 from benchsuite.results import leaderboard, tables
 from benchsuite.results.ranking import declared_drift
 from benchsuite.results.records import Results, write_results
-from tests.results.test_leaderboard import HEADLINES, RECORDS, compact, headline_record, record
 
 WEAK = [headline_record(v, s - 0.1, text="weak", role=r.role, twin=r.twin)
         for v, s, r in [(r.vision, r.value, r) for r in HEADLINES if r.text == "glove"]]
@@ -36,7 +36,6 @@ def test_the_headline_table_drops_the_per_text_columns_past_the_bound():
 
 
 def test_a_problem_has_one_row_on_the_page_the_headline_tables():
-    from tests.results.test_leaderboard import PROBLEMS
 
     table = compact(tables.main_table(HEADLINES, PROBLEMS))
     row = next(line for line in table.splitlines() if "broken" in line)
