@@ -407,8 +407,9 @@ class ArrayCache:
             return
         data_path, meta_path = self._paths(namespace, digest)
         buffer = io.BytesIO()
-        np.savez(buffer, allow_pickle=True,  # numpy's default, spelled out so the arrays' ** cannot take its place
-                 **{name: np.asarray(value) for name, value in arrays.items()}, **{KEY_ARRAY: digest})
+        if reserved := {"file", "allow_pickle"} & set(arrays):  # np.savez's own parameters (allow_pickle from 2.1)
+            raise ValueError(f"cache arrays may not be named {sorted(reserved)}")
+        np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()}, **{KEY_ARRAY: digest})
         data = buffer.getvalue()
         sidecar = {"key": key, "digest": digest, "sha256": hashlib.sha256(data).hexdigest()}
         try:

@@ -322,3 +322,10 @@ def test_file_digests_hash_each_file_once_and_notice_replacements(tmp_path, monk
         handle.write('{"name": "cat.jpg", "si')
     assert FileDigests(memo).digest(photo) == hashlib.sha256(b"other photo").hexdigest()
     assert len(hashed) == 2
+
+
+@pytest.mark.parametrize("name", ["allow_pickle", "file"])
+def test_an_array_named_as_a_savez_parameter_is_refused_on_every_numpy(tmp_path, name):
+    """numpy before 2.1 would store ``allow_pickle`` as one more array; the name is refused, whatever the version."""
+    with pytest.raises(ValueError, match="may not be named"):
+        ArrayCache(tmp_path).put("ns", {"k": 1}, {name: np.arange(3.0)})
