@@ -3,11 +3,11 @@ over a leaderboard whose rows it would drop."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 
 import pytest
+from toy_distribution import install_distribution
 from typer.testing import CliRunner
 
 from benchsuite.cli import app
@@ -31,13 +31,7 @@ name = "one"
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
     """The toy plugins as an installed distribution, a suite of two models, runs started in ``tmp_path``."""
-    info = tmp_path / "site" / "toy_plugins_dist-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-plugins-dist\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[benchsuite]\ntoy = toy_plugins\n")
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    importlib.invalidate_caches()
-    monkeypatch.setenv("COLUMNS", "250")
+    install_distribution(tmp_path / "site", monkeypatch, "toy-plugins-dist", "toy = toy_plugins\n")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "registry.toml").write_text(REGISTRY)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from toy_distribution import install_distribution
 from typer.testing import CliRunner
 
 from benchsuite.cli import app
@@ -27,18 +28,9 @@ name = "one"
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
     """The toy plugins installed as a real distribution, a registry.toml declaring their suite, and a run command."""
-    import importlib
     import sys
 
-    root = tmp_path / "site"
-    root.mkdir()
-    info = root / "toy_plugins_dist-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-plugins-dist\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[benchsuite]\ntoy = toy_plugins\n")
-    monkeypatch.syspath_prepend(str(root))
-    importlib.invalidate_caches()
-    monkeypatch.setenv("COLUMNS", "250")
+    install_distribution(tmp_path / "site", monkeypatch, "toy-plugins-dist", "toy = toy_plugins\n")
     registry = tmp_path / "registry.toml"
     registry.write_text(TOY_REGISTRY)
 

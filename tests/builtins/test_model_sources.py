@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import pytest
 import toy_sources
+from toy_distribution import install_distribution
 from typer.testing import CliRunner
 
 from benchsuite.cli import app
@@ -161,15 +161,8 @@ def test_vision_names_sharing_a_records_file_are_refused_before_work(registry):
 @pytest.fixture
 def toy_site(tmp_path, monkeypatch):
     """The toy plugins and the toy source installed as a real distribution, with a registry.toml for the toy suite."""
-    root = tmp_path / "site"
-    root.mkdir()
-    info = root / "toy_sources_dist-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-sources-dist\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[benchsuite]\ntoy = toy_plugins\ntoy_sources = toy_sources\n")
-    monkeypatch.syspath_prepend(str(root))
-    importlib.invalidate_caches()
-    monkeypatch.setenv("COLUMNS", "250")
+    install_distribution(tmp_path / "site", monkeypatch, "toy-sources-dist",
+                         "toy = toy_plugins\ntoy_sources = toy_sources\n")
     monkeypatch.setenv("BENCHSUITE_PLUGINS", "toy,toy_sources,metrics")
     registry = tmp_path / "registry.toml"
     registry.write_text('[suites.toy]\nvision = ["toy:Net-A"]\ntext = ["toy_text_good"]\nimages = "toy_photos"\n'
