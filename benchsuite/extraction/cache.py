@@ -409,7 +409,9 @@ class ArrayCache:
         buffer = io.BytesIO()
         if reserved := {"file", "allow_pickle"} & set(arrays):  # np.savez's own parameters (allow_pickle from 2.1)
             raise ValueError(f"cache arrays may not be named {sorted(reserved)}")
-        np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()}, **{KEY_ARRAY: digest})
+        payload: dict[str, Any] = {name: np.asarray(value) for name, value in arrays.items()}
+        payload[KEY_ARRAY] = np.asarray(digest)
+        np.savez(buffer, **payload)
         data = buffer.getvalue()
         sidecar = {"key": key, "digest": digest, "sha256": hashlib.sha256(data).hexdigest()}
         try:
