@@ -7,7 +7,7 @@ import hashlib
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -307,25 +307,28 @@ def check_models_bound(count: int, where: Path | str) -> None:
                               "publish them in parts (a results file per suite, or per group of models)")
 
 
-def publish(results: Path, out: Path, keep_rows: bool = False) -> Path:
+def publish(results: Path, out: Path, keep_rows: bool = False,
+            contributions: Callable[[Results], Results] | None = None) -> Path:
     """Write ``out/README.md``, its plots, and a copy of the results data it was built from.
 
     ``results`` is a results.json file; the concept inventories beside it
     (``concepts-<suite>.json``) are copied too, so the published folder is self-contained. ``keep_rows`` (a
     partial run): refused, before anything is written, where ``out`` holds a leaderboard with rows these
-    results lack (``check_keeps_rows``).
+    results lack (``check_keeps_rows``). ``contributions``: adds the verified contributed rows to the page (the
+    copied results stay the local runs'; see benchsuite.contributions.merge).
     """
     check_models_bound(len(set(VISION_FIELD.findall(results.read_bytes()))), results)
     data = read_results(results)
     if keep_rows:
         check_keeps_rows(data, out)
+    shown = data if contributions is None else contributions(data)
     out.mkdir(parents=True, exist_ok=True)
     for source in [results, *sorted(results.parent.glob("concepts-*.json"))]:
         if source.resolve() != (out / source.name).resolve():
             atomic_write_text(out / source.name, source.read_text())
     page = out / "README.md"
     with collection_paused():  # hundreds of thousands of records are alive and none is garbage
-        atomic_write_text(page, render(data, out))
+        atomic_write_text(page, render(shown, out))
     return page
 
 
