@@ -277,8 +277,10 @@ class VisionModel(Protocol):
     ) -> np.ndarray | None:
         """Run a batch; call ``on_layer(name, activations)`` once per requested layer, in network order.
 
-        Activations have shape ``(batch, ...)`` and finite values; the harness
-        flattens, centres and accumulates them and drops them at once. Returns
+        Activations have shape ``(batch, ...)`` and finite values, as numpy arrays or
+        torch tensors (a model on a GPU hands its tensors over as they are, and the
+        harness centres and multiplies them there); the harness flattens, centres and
+        accumulates them and drops them at once. Returns
         top-1 ImageNet-1k indices (0 = tench, 0-999) for the batch when the model
         is registered with ``predicts_imagenet=True``, else None.
         """

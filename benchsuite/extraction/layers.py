@@ -26,6 +26,7 @@ import numpy as np
 from benchsuite.contract.schemas import ImageRecord, PluginItemMeta, VisionModel, VisionModelMeta
 from benchsuite.extraction.batches import check_rgb_uint8
 from benchsuite.extraction.cache import ArrayCache, FileDigests, array_digest
+from benchsuite.extraction.device_rows import first_bad_tensor_row, selected_rows, tensor_rows
 from benchsuite.extraction.store import LayerGram, MemoryPlan, as_rows, gram_library
 from benchsuite.inputs.images import decoder_version
 
@@ -150,18 +151,21 @@ def extract_group(
     spill_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
     members: Sequence[int] | None = None,
+    device_rows: bool = False,
 ) -> GroupExtraction:
     """Run the group through the model once; each requested layer's correlation matrix and the predictions.
 
     ``members[i]`` puts image ``i`` in output row ``members[i]`` (rows 0..m-1):
-    the matrices are then m×m correlations of each row's mean activation.
+    the matrices are then m×m correlations of each row's mean activation. Activations a model reports as torch
+    tensors on a GPU are centred and multiplied out there; ``device_rows`` does so for torch tensors on the CPU
+    too (the tests of that path).
     """
     if len(images) == 0:
         raise ValueError("an image group needs at least one image")
     member_rows(members, len(images))
     plan = GroupPlan(range(len(images)), members, requested_layers(model, layers))
     return extract_groups(model, images, [plan], batch_size=batch_size, memory_budget=memory_budget,
-                          spill_dir=spill_dir, progress=progress)[0]
+                          spill_dir=spill_dir, progress=progress, device_rows=device_rows)[0]
 
 
 def extract_groups(
@@ -173,6 +177,7 @@ def extract_groups(
     memory_budget: int | None = None,
     spill_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    device_rows: bool = False,
 ) -> list[GroupExtraction]:
     """Several groups from one pass over ``images``: every image goes through the model once, and each
     layer's activations go to every group that holds the image and needs the layer.
@@ -186,7 +191,7 @@ def extract_groups(
     for position, image in enumerate(images):
         check_rgb_uint8(image, position)
     full_float32()
-    memory = MemoryPlan(memory_budget, batch_size, spill_dir)
+    memory = MemoryPlan(memory_budget, batch_size, spill_dir, device_rows)
     joint = JointPass(plans, len(images), memory)
     wanted = [name for name in model.layers if joint.wants(name)]
     try:
@@ -203,6 +208,7 @@ class JointPass:
 
     def __init__(self, plans: Sequence[GroupPlan], n_images: int, memory: MemoryPlan):
         self.plans = plans
+        self.memory = memory
         self.holds = np.zeros((len(plans), n_images), dtype=bool)
         self.local: list[dict[int, int]] = []
         for index, plan in enumerate(plans):
@@ -238,9 +244,14 @@ class JointPass:
                   if (index, name) in self.grams and name not in self.failures[index]]
         if not takers:
             return
+        rows: Any
         try:
-            rows = as_rows(activations)
-            bad = first_bad_row(rows)
+            if self.memory.on_device(activations):  # torch tensors, checked and centred where they are
+                rows = tensor_rows(activations)
+                bad = first_bad_tensor_row(rows)
+            else:
+                rows = as_rows(activations)
+                bad = first_bad_row(rows)
         except (RuntimeError, ValueError, TypeError) as error:
             for index in takers:
                 self.failures[index][name] = LayerFailure(f"{type(error).__name__}: {error}")
@@ -248,7 +259,7 @@ class JointPass:
         for index in takers:
             self.add_rows(index, name, rows, bad)
 
-    def add_rows(self, index: int, name: str, rows: np.ndarray, bad: tuple[int, str] | None) -> None:
+    def add_rows(self, index: int, name: str, rows: Any, bad: tuple[int, str] | None) -> None:
         """Group ``index``'s share of a batch's rows into its Gram of layer ``name``, or that layer's failure
         when one of its images has a non-finite row (``bad``) or the Gram refuses the rows."""
         mine = self.holds[index, self.start : self.start + len(rows)]
@@ -259,7 +270,7 @@ class JointPass:
                                                       self.local[index][self.start + bad[0]])
             return
         try:
-            self.grams[(index, name)].add(rows if mine.all() else rows[mine])
+            self.grams[(index, name)].add(rows if mine.all() else selected_rows(rows, mine))
         except (RuntimeError, ValueError, TypeError) as error:
             self.failures[index][name] = LayerFailure(f"{type(error).__name__}: {error}")
 

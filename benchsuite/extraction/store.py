@@ -9,7 +9,9 @@ linear, so that is the centred mean up to a scale the correlation ignores).
 Rows stay in memory while the memory plan allows, otherwise they are written to
 a plain file (read back with ``pread``, never mapped, so the process's resident
 memory stays bounded) and multiplied column block by column block: the chunked
-path gives the same matrix.
+path gives the same matrix. Activations that arrive as torch tensors on a GPU are centred and multiplied out
+there (``device_rows``, the same rule) while their rows fit the device's free memory; a layer whose rows do
+not fit takes the host path above (its batches copied to the host, kept in memory or spilled).
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from benchsuite.extraction.cache import owner_tag, sweep_once
+from benchsuite.extraction.device_rows import (
+    DEVICE_STAGING_BYTES,
+    DeviceRows,
+    on_accelerator,
+    tensor_rows,
+    torch_tensor,
+)
 
 ROW_DTYPE = np.dtype(np.float32)
 GEMM_COLUMNS = 16384
@@ -293,10 +302,18 @@ class MemoryPlan:
     A layer stays in memory when the resident memory at the start, plus every
     layer already kept, plus this one, plus a reserve for the forward pass's own
     activations fits the budget. ``budget=None`` keeps everything in memory.
+
+    Rows of activations on a GPU (or, with ``device_rows``, of any torch tensors: the CPU tests of that path)
+    stay on their device while they fit it (``device_store_for``); the budget counts the host's memory only.
     """
 
-    def __init__(self, budget: int | None, batch_size: int, spill_dir: Path | None = None):
+    def __init__(self, budget: int | None, batch_size: int, spill_dir: Path | None = None,
+                 device_rows: bool = False):
         self.budget = budget
+        self.device_rows = device_rows
+        self.device_free: dict[str, int] = {}
+        self.device_committed: dict[str, int] = {}
+        self.on_host: list[str] = []
         self.batch_size = batch_size
         self.spill_parent = spill_dir
         sweep_once(Path(spill_dir or tempfile.gettempdir()), f"{SPILL_PREFIX}*")
@@ -318,6 +335,40 @@ class MemoryPlan:
             return MemoryRows(n_rows, width)
         self.spilled.append(name)
         return SpilledRows(self.spill_folder() / f"{len(self.spilled):04d}-{safe_file_name(name)}.f32", n_rows, width)
+
+    def on_device(self, activations: Any) -> bool:
+        """Whether a layer's ``activations`` are centred where they are (``device_rows``), not on the host."""
+        return on_accelerator(activations) or (self.device_rows and torch_tensor(activations))
+
+    def device_store_for(self, name: str, n_rows: int, width: int, device: Any, shared: bool) -> DeviceRows | None:
+        """The layer's rows on ``device`` (a torch device; float64 where images share rows, ``shared``) when they
+        fit there, else None: the layer takes the host path, its name listed in ``on_host``.
+
+        On a GPU they fit while every layer kept there, this one, the forward reserve and a Gram block's
+        float64 copy fit 90% of the memory that was free when the plan first saw the device (the rest is
+        left to the network's own work space); on the CPU the host's budget decides, as for ``MemoryRows``;
+        other devices keep no rows.
+        """
+        self.widest = max(self.widest, width)
+        need = n_rows * width * ROW_DTYPE.itemsize * (2 if shared else 1)
+        if device.type == "cpu":
+            fits = self.budget is None or self.baseline + self.committed + need + self.reserve() <= self.budget
+            self.committed += need if fits else 0
+        elif device.type == "cuda":
+            key = str(device)
+            if key not in self.device_free:
+                import torch
+
+                self.device_free[key] = int(0.9 * torch.cuda.mem_get_info(device)[0])
+            committed = self.device_committed.get(key, 0)
+            fits = committed + need + self.reserve() + DEVICE_STAGING_BYTES <= self.device_free[key]
+            self.device_committed[key] = committed + (need if fits else 0)
+        else:  # no free-memory figure to plan by (e.g. Apple's MPS)
+            fits = False
+        if not fits:
+            self.on_host.append(name)
+            return None
+        return DeviceRows(n_rows, width, device, SAFE_SQUARES, shared)
 
     def spill_folder(self) -> Path:
         if self.folder is None:
@@ -345,25 +396,27 @@ class LayerGram:
         self.plan = plan
         self.members = np.arange(n_rows) if members is None else np.asarray(members, dtype=np.int64)
         self.store: RowStore | None = None
+        self.device: DeviceRows | None = None
         self.scales = np.zeros(n_rows, dtype=np.float64)
         self.offsets = np.zeros(n_rows, dtype=np.float64)
         self.seen = 0
 
     def add(self, activations: Any) -> None:
         """Centre a batch's activations into their rows and let the activations go."""
+        if self.store is None and (self.device is not None or self.plan.on_device(activations)):
+            tensor = tensor_rows(activations)
+            self.check_batch(len(tensor), tensor.shape[1], None if self.device is None else self.device.width)
+            if self.device is None:
+                self.device = self.plan.device_store_for(self.name, self.n_rows, tensor.shape[1], tensor.device,
+                                                         shared=len(self.members) > self.n_rows)
+            if self.device is not None:
+                self.device.add(tensor, self.members[self.seen : self.seen + len(tensor)])
+                self.seen += len(tensor)
+                return
         flat = as_rows(activations)
-        if self.seen + len(flat) > len(self.members):
-            raise RuntimeError(
-                f"layer {self.name!r} received {self.seen + len(flat)} images, "
-                f"more than the {len(self.members)} in the group"
-            )
+        self.check_batch(len(flat), flat.shape[1], None if self.store is None else self.store.width)
         if self.store is None:
             self.store = self.plan.store_for(self.name, self.n_rows, flat.shape[1])
-        elif flat.shape[1] != self.store.width:
-            raise RuntimeError(
-                f"layer {self.name!r} changed size from {self.store.width} to {flat.shape[1]} values "
-                "per image within one group; preprocessing must give every image the same shape"
-            )
         for values, index in zip(flat, self.members[self.seen : self.seen + len(flat)], strict=True):
             fresh = self.scales[index] == 0.0
             if fresh:
@@ -373,8 +426,24 @@ class LayerGram:
             self.store.keep(index, row)
         self.seen += len(flat)
 
+    def check_batch(self, n_images: int, width: int, kept_width: int | None) -> None:
+        """A batch of ``n_images`` rows of ``width`` values fits the group and the rows kept so far (``kept_width``)."""
+        if self.seen + n_images > len(self.members):
+            raise RuntimeError(
+                f"layer {self.name!r} received {self.seen + n_images} images, "
+                f"more than the {len(self.members)} in the group"
+            )
+        if kept_width is not None and width != kept_width:
+            raise RuntimeError(
+                f"layer {self.name!r} changed size from {kept_width} to {width} values "
+                "per image within one group; preprocessing must give every image the same shape"
+            )
+
     def matrix(self) -> np.ndarray:
         """The correlation matrix (float64) of the rows; constant rows give NaN rows and columns."""
+        if self.device is not None and self.seen == len(self.members):
+            gram, offsets = self.device.gram()
+            return correlation_from_gram(gram, offsets, self.device.width)
         if self.store is None or self.seen != len(self.members):
             raise RuntimeError(
                 f"layer {self.name!r} saw {self.seen} of {len(self.members)} images: the model's forward "
@@ -384,12 +453,18 @@ class LayerGram:
             gram = gram_from_blocks(self.store.column_blocks(), self.n_rows)
         finally:
             self.store.close()
-        gram -= self.store.width * np.outer(self.offsets, self.offsets)
-        squares = np.diag(gram).copy()
-        constant = ~(squares > 0.0) | ~np.isfinite(squares)
-        norms = np.sqrt(np.where(constant, 1.0, squares))
-        correlation = np.clip((gram + gram.T) / (2.0 * np.outer(norms, norms)), -1.0, 1.0)
-        np.fill_diagonal(correlation, 1.0)
-        correlation[constant, :] = np.nan
-        correlation[:, constant] = np.nan
-        return correlation
+        return correlation_from_gram(gram, self.offsets, self.store.width)
+
+
+def correlation_from_gram(gram: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
+    """The correlation matrix of rows whose Gram matrix is ``gram`` once the means they kept (``offsets``, one
+    per row, over ``width`` values) are taken out in float64; constant rows give NaN rows and columns."""
+    gram -= width * np.outer(offsets, offsets)
+    squares = np.diag(gram).copy()
+    constant = ~(squares > 0.0) | ~np.isfinite(squares)
+    norms = np.sqrt(np.where(constant, 1.0, squares))
+    correlation = np.clip((gram + gram.T) / (2.0 * np.outer(norms, norms)), -1.0, 1.0)
+    np.fill_diagonal(correlation, 1.0)
+    correlation[constant, :] = np.nan
+    correlation[:, constant] = np.nan
+    return correlation

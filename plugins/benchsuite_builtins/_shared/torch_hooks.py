@@ -62,10 +62,11 @@ class HookedTorchModel:
             return self.network(torch.from_numpy(batch).to(self.device)).cpu().numpy()
 
     def forward(
-        self, batch: np.ndarray, layers: Sequence[str], on_layer: Callable[[str, np.ndarray], None]
+        self, batch: np.ndarray, layers: Sequence[str], on_layer: Callable[[str, Any], None]
     ) -> np.ndarray | None:
         def report(name: str, values: torch.Tensor) -> None:
-            on_layer(name, values.detach().cpu().numpy())
+            # on a GPU the tensor itself: the harness centres and multiplies it there (benchsuite.extraction)
+            on_layer(name, values.detach() if values.device.type != "cpu" else values.detach().cpu().numpy())
 
         handles = [tap_hook(self.modules[name], self.paths[name], partial(report, name)) for name in layers]
         try:
