@@ -21,15 +21,18 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"
 
 
 class TorchProjection(ProjectionModel):
-    """``ProjectionModel`` reporting its layers as torch tensors (on ``device``)."""
+    """``ProjectionModel`` reporting its layers as torch tensors (on ``device``; made under ``torch.inference_mode``
+    with ``inference``, as the torch built-ins run)."""
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", inference: bool = False) -> None:
         super().__init__()
         self.device = device
+        self.inference = inference
 
     def forward(self, batch, layers, on_layer):
-        return super().forward(batch, layers, lambda name, values: on_layer(name, torch.from_numpy(
-            np.ascontiguousarray(values)).to(self.device)))
+        with torch.inference_mode(self.inference):
+            return super().forward(batch, layers, lambda name, values: on_layer(name, torch.from_numpy(
+                np.ascontiguousarray(values)).to(self.device)))
 
 
 def member_means(values: np.ndarray, members: np.ndarray | None) -> np.ndarray:
@@ -122,9 +125,10 @@ def photos() -> list[np.ndarray]:
     return [*sample_photos(6), np.zeros((30, 40, 3), dtype=np.uint8)]
 
 
+@pytest.mark.parametrize("inference", [False, True])
 @pytest.mark.parametrize("members", [None, [2, 0, 1, 0, 2, 1, 1]])
-def test_extraction_of_tensors_equals_brute_force(photos, members):
-    model = TorchProjection()
+def test_extraction_of_tensors_equals_brute_force(photos, members, inference):
+    model = TorchProjection(inference=inference)
     result = extract_group(model, photos, batch_size=3, members=members, device_rows=True)
     assert_matrices_close(result.matrices, brute_force(ProjectionModel(), photos, model.layers, members), atol=1e-9)
     if members is None:
