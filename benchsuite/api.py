@@ -250,7 +250,7 @@ def evaluate(
     with resource_errors(folders):
         results = run_chosen(chosen, options, executor, address, plugins)
         if leaderboard is not None:
-            publish_timed(options, chosen.name, folders["--leaderboard"])
+            publish_timed(options, chosen, folders["--leaderboard"], registry, plugins)
     return with_leaderboard(results)
 
 
@@ -330,16 +330,21 @@ def check_publishable(options: RunOptions, leaderboard: Path) -> None:
     check_keeps_rows(current, leaderboard)
 
 
-def publish_timed(options: RunOptions, suite: str, leaderboard: Path) -> None:
-    """Publish the leaderboard of ``<out>/results.json`` into ``leaderboard``, timed with the run's phases; a
-    partial run's never drops a row of a leaderboard already there (``check_keeps_rows``)."""
+def publish_timed(options: RunOptions, suite: Suite, leaderboard: Path, registry: Path | str | None = None,
+                  plugins: Registry | None = None) -> None:
+    """Publish the leaderboard of ``<out>/results.json`` into ``leaderboard``, timed with the run's phases, with
+    the contributions in ``<leaderboard>/contributions`` that verify against ``suite`` or the suites file
+    ``registry``; a partial run's never drops a row of a leaderboard already there (``check_keeps_rows``)."""
+    from benchsuite.contributions.merge import merging
     from benchsuite.results.leaderboard import publish
     from benchsuite.results.timings import TIMINGS, timings_path
 
+    merge = merging([leaderboard / "contributions"], registry=None if registry is None else Path(registry),
+                    cache=options.cache, plugins=plugins, suite=suite)
     with TIMINGS("leaderboard"):
         publish(options.out / "results.json", leaderboard,
-                keep_rows=is_partial(options.vision, options.text, options.metrics))
-    TIMINGS.write(timings_path(options.out, suite))
+                keep_rows=is_partial(options.vision, options.text, options.metrics), contributions=merge)
+    TIMINGS.write(timings_path(options.out, suite.name))
 
 
 def load_results(path: Path | str) -> Results:

@@ -295,6 +295,11 @@ def cuda_or_cpu() -> str:
     return resolved_device("cuda", say=lambda message: console.print(f"[yellow]{escape(message)}[/]"))
 
 
+ContributionsOption = Annotated[list[Path] | None, typer.Option("--contributions", help=(
+    "Also verify and merge the contributions in this folder (<suite>/<model>/ folders; repeatable); those in "
+    "OUT/contributions always are."))]
+
+
 @app.command()
 def leaderboard(
     results: Annotated[Path, typer.Option(help="results.json, or the folder holding it.")] = Path("results"),
@@ -302,21 +307,95 @@ def leaderboard(
     readme: Annotated[
         Path | None, typer.Option(help="Also refresh the top table between leaderboard markers in this file.")
     ] = None,
+    contributions: ContributionsOption = None,
+    cache_dir: CacheOption = None,
+    registry: RegistryOption = None,
 ) -> None:
-    """Rebuild the markdown leaderboard and plots from results alone."""
+    """Rebuild the markdown leaderboard and plots from results, with every contribution that verifies here."""
+    from benchsuite.contributions.merge import merging
+    from benchsuite.extraction.cache import ArrayCache
     from benchsuite.results.leaderboard import publish, update_readme
 
     path = results / "results.json" if results.is_dir() else results
     if not path.exists():
         fail(f"{path} not found; run `benchsuite run --all` first or pass --results")
+    merge = merging([out / "contributions", *(contributions or [])], registry=registry, cache=ArrayCache(cache_dir),
+                    say=lambda line: console.print(line, markup=False, soft_wrap=True))
     try:
         usable_folder(out, "--out")
-        console.print(f"leaderboard written to {publish(path, out)}", markup=False)
+        console.print(f"leaderboard written to {publish(path, out, contributions=merge)}", markup=False)
         if readme is not None:
             update_readme(readme, path)
             console.print(f"top table refreshed in {readme}", markup=False)
     except (BenchsuiteError, ValueError) as error:
         fail(str(error))
+
+
+@app.command()
+def contribute(
+    vision: Annotated[str, typer.Option(help="The vision model whose finished run to pack.")],
+    results: Annotated[Path, typer.Option(help="The run's --out folder (its records/).")] = Path("results"),
+    suite: SuiteOption = "offline",
+    out: Annotated[Path | None, typer.Option(
+        help="Contribution folder (default: leaderboard/contributions/<suite>/<model>).")] = None,
+    by: Annotated[str | None, typer.Option(
+        help="Who contributes it, shown on its row (default: your user name).")] = None,
+    cache_dir: CacheOption = None,
+    registry: RegistryOption = None,
+) -> None:
+    """Pack one vision model's finished run (records and layer matrices) as a contribution to the leaderboard,
+    verified as the leaderboard will verify it (docs/contributing.md)."""
+    import getpass
+
+    from benchsuite.api import chosen_suite
+    from benchsuite.contract.manager import Registry
+    from benchsuite.contributions.pack import contribute as pack
+    from benchsuite.extraction.cache import ArrayCache
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        packed = pack(Registry(), chosen_suite(suite, registry), results, vision, cache=ArrayCache(cache_dir),
+                      by=by or getpass.getuser(), out=out)
+    except BenchsuiteError as error:
+        fail(str(error))
+    console.print(f"contribution written to {packed.folder} ({packed.size / 1e6:.1f} MB); its records agree with "
+                  f"their recomputation from its matrices (largest difference {packed.largest_difference:.2g}); "
+                  "add that folder in a pull request", markup=False, soft_wrap=True)
+
+
+@app.command()
+def verify(
+    contribution: Annotated[Path, typer.Argument(help="A contribution folder (<suite>/<model>/).")],
+    images: Annotated[int, typer.Option(
+        help="Also run this many photos (a seeded choice) through the model, where it loads here.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the photos' choice.")] = 0,
+    cache_dir: CacheOption = None,
+    registry: RegistryOption = None,
+) -> None:
+    """Verify a contribution as the leaderboard does (comparable inputs, every number recomputed from its
+    matrices), and with --images N re-extract N of its photos where its model loads here."""
+    from benchsuite.api import chosen_suite
+    from benchsuite.contract.manager import Registry
+    from benchsuite.contributions.bundle import read_bundle
+    from benchsuite.contributions.verify import LocalSuite, reextract, verified_records
+    from benchsuite.extraction.cache import ArrayCache
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        bundle = read_bundle(contribution)
+        local = LocalSuite.of(Registry(), chosen_suite(bundle.manifest.suite, registry), ArrayCache(cache_dir))
+        records, largest = verified_records(bundle, local)
+        console.print(f"verified: {len(records)} records recomputed here from the matrices agree with the "
+                      f"contribution's (largest difference {largest:.2g})", markup=False, soft_wrap=True)
+        found = reextract(bundle, local, images, seed) if images > 0 else None
+    except BenchsuiteError as error:
+        fail(str(error))
+    if isinstance(found, str):
+        console.print(found, markup=False, soft_wrap=True)
+    elif found is not None:
+        console.print(f"re-extracted {found.photos} photos of design {found.design!r}: largest difference from the "
+                      f"contributed matrices {found.largest_difference:.2g} (layer {found.layer})", markup=False,
+                      soft_wrap=True)
 
 
 @app.command()

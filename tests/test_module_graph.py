@@ -17,8 +17,8 @@ PLUGINS = ROOT / "plugins"
 BUILTINS = "benchsuite_builtins"
 SHARED = f"{BUILTINS}._shared"
 
-STAGES = ["contract", "inputs", "extraction", "metrics", "inference", "results", "plugin", "kit", "run", "testing",
-          "api", "cli"]
+STAGES = ["contract", "inputs", "extraction", "metrics", "inference", "results", "plugin", "kit", "run",
+          "contributions", "testing", "api", "cli"]
 """The data flow from the bottom up: a module may import its own stage and the stages before it, never one after.
 ``plugin`` (the public plugin API) re-exports helpers of the stages below it; ``kit`` documents and checks it."""
 

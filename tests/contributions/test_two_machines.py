@@ -1,0 +1,367 @@
+"""A contribution made on one machine (the only one with its model) is published on another from its matrices:
+the row appears verified, with intervals and tiers; every tampering is refused in one named line and leaves the
+rest of the page as it was."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+import toy_plugins
+from contribution_fixtures import CONTRIBUTOR, SHOWN, edit_json, machines, reseal, sparse
+
+from benchsuite.contract.manager import Registry, make_plugin_manager
+from benchsuite.contributions import bundle
+from benchsuite.contributions.merge import merging
+from benchsuite.extraction.cache import ArrayCache
+from benchsuite.results.agreement import compare
+from benchsuite.results.leaderboard import render
+from benchsuite.results.records import read_results
+
+pytestmark = pytest.mark.slow  # two whole (toy) suite runs through the command line, then a publish per tampering
+
+SUITE = ("--suite", "toy", "--registry", "registry.toml")
+FOLDER = ("leaderboard", "contributions", "toy", "lab-net")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Machine A runs lab_net and packs it; the folder travels (a pull request) to machine B, which runs the suite's
+    own models and publishes, contributions included; ``contribute``'s output."""
+    a, b = machines(tmp_path_factory.mktemp("machines"))
+    a.cli("run", *SUITE, "--vision", "lab_net", "--out", "results", "--quiet")
+    said = a.cli("contribute", "--vision", "lab_net", "--results", "results", *SUITE, "--by", CONTRIBUTOR)
+    shutil.copytree(a.root.joinpath(*FOLDER), b.root.joinpath(*FOLDER))
+    b.cli("run", *SUITE, "--out", "results", "--quiet")
+    return a, b, said
+
+
+@pytest.fixture(scope="module")
+def machine_b_plugins():
+    pm = make_plugin_manager()
+    pm.register(toy_plugins, name="toy")
+    return Registry(pm)
+
+
+def publish_with(world, machine_b_plugins, *folders):
+    """Machine B's page (markdown, no plots) with the contributions in ``folders``, and the lines it reported."""
+    _, b, _ = world
+    said: list[str] = []
+    merge = merging(list(folders), registry=b.root / "registry.toml", cache=ArrayCache(b.root / "cache"),
+                    plugins=machine_b_plugins, say=said.append)
+    results = read_results(b.root / "results" / "results.json")
+    return render(merge(results), None), said
+
+
+def test_contribute_packs_a_verified_folder_with_its_size(world):
+    a, _, said = world
+    folder = a.root.joinpath(*FOLDER)
+    assert sorted(path.name for path in folder.iterdir()) == ["manifest.json", "matrices-one.npz",
+                                                               "matrices-two.npz", "records.json"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["by"] == CONTRIBUTOR and manifest["model"]["weights_hash"] == "lab-weights-1"
+    assert manifest["seed"] == 0 and manifest["permutations"] == 20
+    assert [len(g["digests"]) for d in manifest["designs"] for g in d["groups"]] == [12, 12, 12]
+    assert "largest difference 0" in " ".join(said.split())
+    # 3 layers x 3 groups of 12 concepts: 78 float64 each, plus predictions and the npz headers
+    assert sum(p.stat().st_size for p in folder.glob("*.npz")) < 3 * 3 * (78 * 8 + 400) + 2 * 3 * 400
+
+
+def test_the_contributed_row_is_published_verified_with_intervals_and_tiers(world):
+    a, b, _ = world
+    page = (b.root / "leaderboard" / "README.md").read_text()
+    shown = SHOWN.replace("_", "\\_") if SHOWN.replace("_", "\\_") in page else SHOWN
+    rows = [line for line in page.splitlines() if line.startswith("|") and shown in line]
+    headline = next(line for line in rows if "[" in line)  # the headline table: rank, mean [95% CI], per text
+    rank = headline.split("|")[1].strip()
+    assert rank.isdigit()
+    assert all(" [" in cell and "]" in cell for cell in headline.split("|")[3:4])
+    assert "toy\\_net" in page or "toy_net" in page
+    # the published results stay machine B's own runs
+    published = read_results(b.root / "leaderboard" / "results.json")
+    assert {r.vision for r in published.records} == {"toy_net", "toy_classifier"}
+    assert "lab_net" not in {r.vision for r in read_results(b.root / "results" / "results.json").records}
+
+
+def test_the_page_numbers_are_those_machine_a_computed(world, machine_b_plugins):
+    a, b, _ = world
+    _, said = publish_with(world, machine_b_plugins, b.root / "leaderboard" / "contributions")
+    assert said == []
+    merge = merging([b.root / "leaderboard" / "contributions"], registry=b.root / "registry.toml",
+                    cache=ArrayCache(b.root / "cache"), plugins=machine_b_plugins)
+    merged = merge(read_results(b.root / "results" / "results.json"))
+    ours = {(r.design, r.text, r.layer, r.metric): r for r in merged.records if r.vision == SHOWN}
+    theirs = {(r.design, r.text, r.layer, r.metric): r for r in read_results(a.root / "results" / "results.json")
+              .records}
+    assert set(ours) == set(theirs) and len(ours) == 20  # 3 layers x 3 metrics x 2 designs, 2 headlines
+    assert {r.metric for r in ours.values()} == {"two_vs_two", "rsa", "one_vs_two", "two_vs_two_heldout"}
+    for key, record in ours.items():
+        mismatches, _ = compare(theirs[key].model_dump(mode="json"), record.model_dump(mode="json"),
+                                ("provenance.time", "vision"))
+        assert mismatches == [], key
+    headline = ours[("one", "toy_text_good", next(k[2] for k in ours if k[0] == "one" and k[3].endswith("heldout")),
+                     "two_vs_two_heldout")]
+    assert headline.interval is not None and len(headline.summary.draws) == headline.summary.n_bootstrap
+
+
+def test_the_leaderboard_command_publishes_the_same_page(world):
+    _, b, _ = world
+    b.cli("leaderboard", "--results", "results", "--out", "again", "--contributions", "leaderboard/contributions",
+          "--registry", "registry.toml")
+    assert (b.root / "again" / "README.md").read_text() == (b.root / "leaderboard" / "README.md").read_text()
+
+
+def test_verify_recomputes_everywhere_and_reextracts_where_the_model_loads(world):
+    a, b, _ = world
+    folder = "/".join(FOLDER)
+    here = " ".join(b.cli("verify", folder, "--images", "5", "--registry", "registry.toml").split())
+    assert "verified:" in here and "lab_net cannot be loaded here (it is not registered" in here
+    there = " ".join(a.cli("verify", folder, "--images", "5", "--registry", "registry.toml").split())
+    found = re.search(r"re-extracted 5 photos of design 'one': largest difference from the contributed matrices "
+                      r"(\S+) \(layer (\w+)\)", there)
+    assert found is not None and float(found.group(1)) < 1e-12 and found.group(2) in ("conv", "pool", "fc")
+
+
+def records_of(folder):
+    return json.loads((folder / "records.json").read_text())
+
+
+def first_valued(records):
+    return next(r for r in records if isinstance(r.get("value"), float))
+
+
+def edited_number(folder):
+    edit_json(folder / "records.json", lambda rs: first_valued(rs).update(value=first_valued(rs)["value"] + 0.01))
+    reseal(folder)
+    return "disagrees with its recomputation from the matrices (value:"
+
+
+def edited_number_unsealed(folder):
+    edit_json(folder / "records.json", lambda rs: first_valued(rs).update(value=first_valued(rs)["value"] + 0.01))
+    return "records.json does not match its sha256 in the manifest"
+
+
+def nan_number(folder):
+    edit_json(folder / "records.json", lambda rs: first_valued(rs).update(value=float("nan")))
+    reseal(folder)
+    return "records.json is not a list of valid records"
+
+
+def rewrite_matrices(folder, change, name="matrices-one.npz"):
+    """Change design ``one``'s arrays (name -> array) with ``change`` and write them back, resealed."""
+    with np.load(folder / name, allow_pickle=False) as found:
+        arrays = {key: found[key] for key in found.files}
+    change(arrays)
+    np.savez(folder / name, **arrays)
+    reseal(folder)
+
+
+def full(arrays, key):
+    return bundle.full(arrays[key], 12)
+
+
+def edited_matrix(folder):
+    def change(arrays):
+        matrix = full(arrays, "g0.l1")
+        matrix[0, 1:] = matrix[0, 1:][::-1].copy()
+        matrix[1:, 0] = matrix[0, 1:]
+        arrays["g0.l1"] = bundle.upper(matrix)
+    rewrite_matrices(folder, change)
+    return "disagrees with its recomputation from the matrices"
+
+
+def swapped_rows(folder):
+    def change(arrays):
+        for key in [k for k in arrays if ".l" in k]:
+            matrix = full(arrays, key)[np.ix_([1, 0, *range(2, 12)], [1, 0, *range(2, 12)])]
+            arrays[key] = bundle.upper(matrix)
+    rewrite_matrices(folder, change)
+    return "disagrees with its recomputation from the matrices"
+
+
+def nan_matrix(folder):
+    rewrite_matrices(folder, lambda arrays: arrays["g0.l0"].__setitem__(3, np.nan))
+    return "array g0.l0.npy holds NaN or inf"
+
+
+def wrong_shape(folder):
+    rewrite_matrices(folder, lambda arrays: arrays.update({"g0.l2": arrays["g0.l2"][:-1]}))
+    return "array g0.l2.npy is float64 of shape (77,), not float64 of shape (78,)"
+
+
+def missing_layer(folder):
+    rewrite_matrices(folder, lambda arrays: arrays.pop("g0.l2"))
+    return "array g0.l2.npy is missing"
+
+
+def truncated_matrix(folder):
+    path = folder / "matrices-two.npz"
+    path.write_bytes(path.read_bytes()[:-200])
+    return "matrices-two.npz is"  # ... bytes, its manifest says ... (truncated or edited)
+
+
+def truncated_matrix_resealed(folder):
+    truncated_matrix(folder)
+    reseal(folder)
+    return "matrices-two.npz (design 'two') is not an .npz archive"
+
+
+def in_manifest(change):
+    def tamper(folder):
+        expected = change.__doc__
+        edit_json(folder / "manifest.json", change)
+        return expected
+    tamper.__name__ = change.__name__
+    return tamper
+
+
+@in_manifest
+def other_photo(manifest):
+    """design 'one': group 0 photo content digest at position 4"""
+    manifest["designs"][0]["groups"][0]["digests"][4] = "file:pillow-1:" + "0" * 64
+
+
+@in_manifest
+def other_photo_set(manifest):
+    """design 'two': group 1 photo at position 0"""
+    manifest["designs"][1]["groups"][1]["images"][0] = "c00/9.png"
+
+
+@in_manifest
+def swapped_concepts(manifest):
+    """design 'one': concept id at position 0 is 'c01', this suite's is 'c00'"""
+    concepts = manifest["designs"][0]["concepts"]
+    concepts[0], concepts[1] = concepts[1], concepts[0]
+
+
+@in_manifest
+def other_seed(manifest):
+    """not comparable with suite 'toy' here: seed 1, this suite's is 0"""
+    manifest["seed"] = 1
+
+
+@in_manifest
+def other_permutations(manifest):
+    """permutation count 1000, this suite's is 20"""
+    manifest["permutations"] = 1000
+
+
+@in_manifest
+def other_text_matrix(manifest):
+    """design 'one': text model 'toy_text_good' has another k×k matrix here"""
+    manifest["designs"][0]["text_matrices"]["toy_text_good"] = "0" * 64
+
+
+def other_design(folder):
+    edit_json(folder / "manifest.json", lambda m: m["designs"][1].update(name="three"))
+    edit_json(folder / "records.json", lambda rs: [r.update(design="three") for r in rs if r["design"] == "two"])
+    reseal(folder)
+    return "design at position 1 is 'three', this suite's is 'two'"
+
+
+@in_manifest
+def markdown_name(manifest):
+    """model name 'lab_net](http://evil.example)' is not a benchsuite item name"""
+    manifest["model"]["name"] = "lab_net](http://evil.example)"
+
+
+@in_manifest
+def path_name(manifest):
+    """model name 'hf:../../etc/passwd' holds a path step"""
+    manifest["model"]["name"] = "hf:../../etc/passwd"
+
+
+@in_manifest
+def hostile_contributor(manifest):
+    """contributor '<img src=x onerror=alert(1)>' is not letters"""
+    manifest["by"] = "<img src=x onerror=alert(1)>"
+
+
+@in_manifest
+def path_file_name(manifest):
+    """file name '../records.json' is not lower case letters"""
+    manifest["files"]["../records.json"] = manifest["files"]["records.json"]
+
+
+def slug_clash(folder):
+    edit_json(folder / "manifest.json", lambda m: m["model"].update(name="toy-net"))
+    edit_json(folder / "records.json", lambda rs: [r.update(vision="toy-net") for r in rs])
+    reseal(folder)
+    folder.rename(folder.with_name("toy-net"))
+    return "model 'toy-net' clashes with 'toy_net', run here on suite 'toy'"
+
+
+def misplaced(folder):
+    folder.rename(folder.with_name("elsewhere"))
+    return "belongs in a folder toy/lab-net, not toy/elsewhere"
+
+
+def huge_manifest(folder):
+    sparse(folder / "manifest.json", bundle.MAX_MANIFEST_BYTES + 1)
+    return f"manifest.json is {bundle.MAX_MANIFEST_BYTES + 1} bytes, more than the"
+
+
+def huge_records(folder):
+    sparse(folder / "records.json", bundle.MAX_FILE_BYTES + 1)
+    edit_json(folder / "manifest.json", lambda m: m["files"]["records.json"].update(size=bundle.MAX_FILE_BYTES + 1))
+    return f"records.json is {bundle.MAX_FILE_BYTES + 1} bytes, more than the"
+
+
+def malformed_manifest(folder):
+    (folder / "manifest.json").write_text('{"format": 1, "suite": ')
+    return "manifest.json is not a contribution manifest"
+
+
+def malformed_records(folder):
+    (folder / "records.json").write_text("[1, 2")
+    reseal(folder)
+    return "records.json is not a list of valid records"
+
+
+def malformed_matrices(folder):
+    (folder / "matrices-one.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    reseal(folder)
+    return "matrices-one.npz (design 'one') is not an .npz archive"
+
+
+def extra_file(folder):
+    (folder / "notes.md").write_text("run me")
+    return "notes.md is not a file of this contribution"
+
+
+def linked_file(folder):
+    target = folder.parents[2] / "elsewhere.json"
+    (folder / "records.json").rename(target)
+    (folder / "records.json").symlink_to(target)
+    return "records.json is missing or not a regular file"
+
+
+TAMPERINGS = [edited_number, edited_number_unsealed, nan_number, edited_matrix, swapped_rows, nan_matrix, wrong_shape,
+              missing_layer, truncated_matrix, truncated_matrix_resealed, other_photo, other_photo_set,
+              swapped_concepts, other_seed, other_permutations, other_text_matrix, other_design, markdown_name,
+              path_name, hostile_contributor, path_file_name, slug_clash, misplaced, huge_manifest, huge_records,
+              malformed_manifest, malformed_records, malformed_matrices, extra_file, linked_file]
+
+
+@pytest.mark.parametrize("tamper", TAMPERINGS, ids=lambda tamper: tamper.__name__)
+def test_a_tampered_contribution_is_refused_by_name_and_the_page_is_unchanged(world, machine_b_plugins, tmp_path,
+                                                                              tamper):
+    a, _, _ = world
+    folder = tmp_path / "contributions" / "toy" / "lab-net"
+    shutil.copytree(a.root.joinpath(*FOLDER), folder)
+    expected = tamper(folder)
+    unchanged, _ = publish_with(world, machine_b_plugins)
+    page, said = publish_with(world, machine_b_plugins, tmp_path / "contributions")
+    assert len(said) == 1 and "\n" not in said[0], said
+    assert said[0].startswith("refused contribution ") and expected in said[0], said[0]
+    assert page == unchanged
+
+
+def test_a_duplicate_contribution_is_refused_and_the_first_stays(world, machine_b_plugins, tmp_path):
+    a, b, _ = world
+    shutil.copytree(a.root.joinpath(*FOLDER), tmp_path.joinpath("again", *FOLDER[2:]))
+    once, said_once = publish_with(world, machine_b_plugins, b.root / "leaderboard" / "contributions")
+    twice, said = publish_with(world, machine_b_plugins, b.root / "leaderboard" / "contributions", tmp_path / "again")
+    assert said_once == [] and len(said) == 1 and "a duplicate:" in said[0]
+    assert twice == once and SHOWN.replace("_", "\\_") in once or SHOWN in once
