@@ -137,10 +137,12 @@ class DeviceRows:
             where = torch.from_numpy(np.ascontiguousarray(indices, dtype=np.int64)).to(self.rows.device)
             ranks = arrival_ranks(indices)
             first = (ranks == 0) & ~self.started[indices]
-            if first.any():
+            if first.all():  # the common case: every image starts its row (no copy of the batch)
+                self.scales[where] = power_of_two_scales(batch, self.safe_squares)
+            elif first.any():
                 chosen = torch.from_numpy(first).to(self.rows.device)
                 self.scales[where[chosen]] = power_of_two_scales(batch[chosen], self.safe_squares)
-                self.started[indices[first]] = True
+            self.started[indices[first]] = True
             centred, offsets = centred_rows(batch, self.scales[where])
             start = int(indices[0]) if len(indices) else 0
             if first.all() and np.array_equal(indices, np.arange(start, start + len(indices))):
