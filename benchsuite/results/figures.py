@@ -39,19 +39,30 @@ def layer_band(record: Record, headline: Record | None = None) -> tuple[float, f
     return None
 
 
-def pyplot() -> Any:
-    import matplotlib
+FIGURES: dict[tuple[float, float, int], Any] = {}
+"""One Agg figure per size, cleared and drawn again for each plot of that size: its renderer, and the text
+metrics matplotlib caches per renderer, serve every figure of a page (``render`` empties it at the end)."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    return plt
+def figure(width: float, height: float, dpi: int = 110) -> Any:
+    """An empty figure of that size (inches), on an Agg canvas of its own: no pyplot, no window, no figure
+    manager; the same figure again for the next plot of that size (``FIGURES``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = FIGURES.get((width, height, dpi))
+    if fig is None:
+        fig = FIGURES[(width, height, dpi)] = Figure(figsize=(width, height), dpi=dpi)
+        FigureCanvasAgg(fig)
+    fig.clear()
+    return fig
 
 
 def save(fig: Any, path: Path) -> None:
+    """Write ``fig`` as a PNG; its layout is final (laid out once, by ``tight_layout``, not again on saving)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    fig.set_layout_engine(None)
     fig.savefig(path)
-    pyplot().close(fig)
 
 
 def curve(ax: Any, rows: list[Record], x: Sequence[float], found: dict[tuple[str, str], Record], **style: Any) -> Any:
@@ -69,13 +80,13 @@ def plot_curves(records: list[Record], metric: str, title: str, path: Path) -> N
     layers whose q < 0.05 (Benjamini-Hochberg over the model's layers) are marked: circled on 2 vs 2, starred
     on 1 vs 2 as the paper's Figure 4 marks them, where the 1 vs 2 layers whose own p < 0.05 are starred
     hollow."""
-    plt = pyplot()
     by_text: dict[str, list[Record]] = defaultdict(list)
     for record in records:
         if record.metric == metric and record.value is not None:
             by_text[str(record.text)].append(record)
     found = headlines(records)
-    fig, ax = plt.subplots(figsize=(7, 3.8), dpi=110)
+    fig = figure(7, 3.8)
+    ax = fig.subplots()
     labels: dict[int, str] = {}
     fdr = fdr_significant([r for rows in by_text.values() for r in rows])
     star = metric == ONE_VS_TWO
@@ -117,18 +128,20 @@ def plot_emergence(records: list[Record], visions: Sequence[str], title: str, pa
     """2 vs 2 by relative depth, a panel per text model, a line with its 95% band per vision model in ``visions``
     (best first); baselines (role ``baseline``) as a dotted level at their best layer's score, chance dashed.
     False (nothing drawn) where no record of 2 vs 2 is among them."""
-    plt = pyplot()
+    from matplotlib import color_sequences
+
+    wanted = set(visions)
     layers = [r for r in records if r.metric == HEADLINE_SOURCE and r.status == "ok" and r.value is not None
-              and r.vision in set(visions)]
+              and r.vision in wanted]
     texts = sorted({str(r.text) for r in layers})
     if not texts:
         return False
     found = headlines(records)
     columns = min(3, len(texts))
     rows = math.ceil(len(texts) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns + 2.2, 3.0 * rows), dpi=110, sharey=True,
-                             squeeze=False)
-    colours = plt.get_cmap("tab10").colors
+    fig = figure(3.4 * columns + 2.2, 3.0 * rows)
+    axes = fig.subplots(rows, columns, sharey=True, squeeze=False)
+    colours = color_sequences["tab10"]
     for ax, text in zip(axes.flat, texts, strict=False):
         for index, vision in enumerate(visions):
             mine = sorted((r for r in layers if r.text == text and r.vision == vision), key=depth_of)
@@ -171,10 +184,9 @@ class ForestRow:
 def plot_forest(panels: dict[str, list[ForestRow]], title: str, path: Path) -> None:
     """Held-out scores with their 95% intervals, a panel per ranking (rows best first, as ranked), the rows of
     every other tier shaded; controls drawn hollow; chance dashed."""
-    plt = pyplot()
     height = max(len(rows) for rows in panels.values())
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 2.0, 0.32 * height + 1.4), dpi=110,
-                             sharey=True, squeeze=False)
+    fig = figure(2.6 * len(panels) + 2.0, 0.32 * height + 1.4)
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)
     for ax, (name, rows) in zip(axes[0], panels.items(), strict=True):
         tiers = sorted({row.tier for row in rows if not math.isnan(row.value)})
         for y, row in enumerate(rows):

@@ -14,7 +14,7 @@ import numpy as np
 
 from benchsuite.contract.errors import BenchsuiteError, one_line
 from benchsuite.extraction.cache import atomic_write_text
-from benchsuite.results.figures import ForestRow, plot_curves, plot_emergence, plot_forest
+from benchsuite.results.figures import FIGURES, ForestRow, plot_curves, plot_emergence, plot_forest
 from benchsuite.results.ranking import (
     DRAWS,
     Drifts,
@@ -244,6 +244,7 @@ def render(results: Results, out: Path | None) -> str:
     finally:
         DRAWS.clear()
         RANKINGS.clear()
+        FIGURES.clear()
 
 
 def page_of(results: Results, out: Path | None) -> str:
