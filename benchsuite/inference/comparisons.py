@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchsuite.inference.heldout import CONFIDENCE, percentile_interval
+from benchsuite.inference.heldout import (
+    CONFIDENCE,
+    Calibration,
+    percentile_interval,
+    spread_factors,
+    unwidened,
+    widened,
+)
 
 
 @dataclass(frozen=True)
@@ -27,10 +34,35 @@ class Difference:
     p_value: float
 
 
+def difference_draws(draws_a: np.ndarray, draws_b: np.ndarray,
+                     calibrations: tuple[Calibration, Calibration] | None = None) -> np.ndarray:
+    """The paired bootstrap draws of a − b: without calibrations, the difference of the two models' draws; with
+    both models' ``Calibration`` (on the same halvings), the difference of their draws before widening, widened
+    to the spread of the difference of their calibration scores (``spread_factors``), not by each model's factor:
+    much of what moves two models' scores is shared (the same concepts, the same text model), and widening each
+    model's draws by its own factor overstates the spread of their difference."""
+    a, b = np.asarray(draws_a, dtype=float), np.asarray(draws_b, dtype=float)
+    if calibrations is None:
+        return a - b
+    first, second = calibrations
+    return calibrated_differences(a, b[None], first, [second])[0]
+
+
+def calibrated_differences(draws_a: np.ndarray, draws_b: np.ndarray, calibration_a: Calibration,
+                           calibrations_b: Sequence[Calibration]) -> np.ndarray:
+    """``difference_draws`` of a against each row of ``draws_b`` (rows × draws) at once, row i calibrated by
+    ``calibrations_b[i]``: the same operations for one row as for many, so the same draws."""
+    scores = calibration_a.scores[None] - np.stack([c.scores for c in calibrations_b])  # rows × 2 × halvings
+    raw = unwidened(draws_a, calibration_a.factor) - unwidened(draws_b, np.array([c.factor for c in calibrations_b]))
+    return widened(raw, spread_factors(scores, raw))
+
+
 def paired_difference(a: float, b: float, draws_a: np.ndarray, draws_b: np.ndarray,
-                      confidence: float = CONFIDENCE) -> Difference:
-    """a − b with an interval and a two-sided bootstrap p from draws made on the same concepts and groups."""
-    differences = np.asarray(draws_a, dtype=float) - np.asarray(draws_b, dtype=float)
+                      confidence: float = CONFIDENCE,
+                      calibrations: tuple[Calibration, Calibration] | None = None) -> Difference:
+    """a − b with an interval and a two-sided bootstrap p from draws made on the same concepts and groups
+    (``difference_draws``: calibrated on the difference itself when both models' calibrations are given)."""
+    differences = difference_draws(draws_a, draws_b, calibrations)
     value = a - b
     low, high = percentile_interval(value, differences, confidence)
     centred = differences[np.isfinite(differences)]

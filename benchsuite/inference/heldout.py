@@ -1,6 +1,6 @@
 """The leaderboard's headline 2 vs 2 score: each pair's outcome per layer, held-out layer selection on
-random halves of the concepts, a concept (and image-group) bootstrap with its spread calibrated by
-subsampling, the percentile interval, and a family-wise p-value of the best layer over all layers.
+random halves of the concepts, a concept (and image-group) bootstrap with its spread calibrated on
+complementary halves of the concepts (the held-out choice recomputed on each), the percentile interval, and a family-wise p-value of the best layer over all layers.
 
 Pure functions on k×k matrices and numbers; they know nothing of models or files. Every 2 vs 2
 outcome comes from the metrics' kernel (``pair_margins``) and every relabelling from
@@ -44,7 +44,8 @@ STOP_AFTER = 20
 """The family-wise null stops once this many relabellings reach the observed best (Besag & Clifford 1991)."""
 
 N_CALIBRATION = 100
-"""Random halves of the concepts, scored in full, that calibrate the bootstrap's spread (see ``spread_factor``)."""
+"""Random halvings of the concepts on whose halves the held-out choice is recomputed, to calibrate the bootstrap's
+spread (``calibration_scores``, ``subsampled_variances``); every model on the same concepts gets the same ones."""
 
 MAX_EVALUATIONS = 4000
 """Layer relabellings (about 3 s on one core at k=166) beyond which a family-wise p already bounded below
@@ -67,6 +68,7 @@ class Headline:
     spread_factor: float
     familywise_p: float | None
     permutations_used: int | None
+    calibration: Calibration | None = None
 
 
 def pair_outcomes(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, device: str = "cpu") -> np.ndarray:
@@ -164,33 +166,83 @@ def heldout_accuracy(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.nda
     return scores, chosen / (2 * len(halves))
 
 
-def spread_factor(layer: Sequence[np.ndarray], text_matrix: np.ndarray, draws: np.ndarray, *, seed: int,
-                  n_subsets: int = N_CALIBRATION, device: str = "cpu") -> float:
-    """How much wider the pair bootstrap's spread of a layer's score must be to match subsampling's.
-
-    The pair bootstrap keeps each pair's outcome against the original concepts, so it misses the
-    variation that comes from which concepts serve as comparison columns. Subsampling misses
-    nothing: the score recomputed in full on random halves of the concepts spreads, times
-    sqrt(1/2), as the score itself does (Politis & Romano 1994). ``layer[g]`` is the layer's matrix
-    in group g, ``draws`` its pair-bootstrap draws over concepts alone.
-    """
+def calibration_halvings(k: int, n_halvings: int, seed: int) -> np.ndarray:
+    """(n_halvings × k) 0/1 weights of random halves of ``range(k)`` (k // 2 concepts; the other half is the rest),
+    from the seed alone: every model scored on the same concepts gets the same halvings, so their scores pair."""
     rng = np.random.default_rng((seed, CALIBRATION_STREAM))
-    k = np.shape(text_matrix)[0]
-    m = k // 2
-    scores = []
-    for _ in range(n_subsets):
-        half = np.sort(rng.permutation(k)[:m])
-        scores.append(pair_outcomes(restricted([layer], half), text_matrix[np.ix_(half, half)], device)
-                      .mean(axis=1).sum())
-    target = np.sqrt(m / k) * np.std(scores) / (m * (m - 1))
-    spread = np.nanstd(draws)
-    return float(target / spread) if spread > 0 else 1.0
+    halves = np.zeros((n_halvings, k), dtype=np.float32)
+    for row in halves:
+        row[rng.permutation(k)[: k // 2]] = 1
+    return halves
 
 
-def widened(draws: np.ndarray, factor: float) -> np.ndarray:
-    """Draws spread ``factor`` times as far from their median."""
-    middle = np.nanmedian(draws)
-    return middle + factor * (draws - middle)
+@dataclass(frozen=True)
+class Calibration:
+    """A headline's held-out scores on the calibration halvings, ``scores`` (2 × halvings: each halving's half and
+    its other half; ``calibration_halvings``): on each half, the layer chosen on the other half, recomputed on the
+    half alone (whose concepts are also its comparison columns). ``factor`` widened the headline's draws to the
+    spread these scores give the statistic on all k concepts (``subsampled_variances``)."""
+
+    scores: np.ndarray
+    factor: float
+
+
+def subsampled_variances(scores: np.ndarray) -> np.ndarray:
+    """The variance of a score on all k concepts from its scores on complementary halves (… × 2 × halvings).
+
+    A half's score moves with each of its concepts' own effects (first order: they move the other half's score
+    the other way, since the two halves share the k concepts) and with what is the half's alone: its pairs'
+    outcomes, the noise its set of comparison columns puts in every margin (second order, disjoint between the
+    halves). Drawn without replacement, halves of k spread by a(1/m − 1/k) + b(1/m² − 1/k²) = a/k + 3b/k² with
+    a/k = −cov(half, other half), while the score on all k spreads by a/k + b/k²: so (var + 2·(−cov)) / 3, the
+    covariance clipped at 0."""
+    centred = scores - np.nanmean(scores, axis=-1, keepdims=True)
+    shared = np.maximum(-np.nanmean(centred[..., 0, :] * centred[..., 1, :], axis=-1), 0.0)
+    return (np.nanmean(centred ** 2, axis=(-2, -1)) + 2 * shared) / 3
+
+
+def spread_factors(scores: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """How much wider draws (… × draws) must spread to match ``subsampled_variances`` of ``scores`` (… × 2 ×
+    halvings); 1 where there are no halvings or either does not spread (a variance of at most
+    ``NO_SPREAD``)."""
+    target, spread = subsampled_variances(scores), np.nanvar(draws, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = np.sqrt(target / spread)
+    return np.where((spread > NO_SPREAD) & (target > NO_SPREAD) & np.isfinite(factor), factor, 1.0)
+
+
+NO_SPREAD = 1e-12
+"""A variance of scores in [0, 1] this small is rounding (records keep 6 decimals): no spread to calibrate by."""
+
+
+def calibration_scores(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, outcomes: np.ndarray, *,
+                       seed: int, n_halvings: int = N_CALIBRATION, device: str = "cpu") -> np.ndarray:
+    """The held-out statistic's scores (2 × halvings) on ``calibration_halvings``: on each half, the layer whose
+    pairs score best on the other half (``outcomes``: ``pair_outcomes`` on all k), recomputed on the half alone.
+    The pair bootstrap keeps every pair's outcome against the original concepts, so it misses how each concept
+    moves the score as a comparison column; these scores carry it."""
+    n_layers, n_groups, k, _ = outcomes.shape
+    first = calibration_halvings(k, n_halvings, seed)
+    halves = np.concatenate([first, 1 - first])
+    groups = np.ones((len(halves), n_groups), dtype=np.float32)
+    chosen = np.nan_to_num(weighted_accuracies(outcomes, np.concatenate([1 - first, first]), groups),
+                           nan=-np.inf).argmax(axis=1)
+    scores = [pair_outcomes(restricted([layers[layer]], half), text_matrix[np.ix_(half, half)], device)
+              .mean(axis=1).sum() / (len(half) * (len(half) - 1))
+              for layer, half in zip(chosen, (np.flatnonzero(row) for row in halves), strict=True)]
+    return np.array(scores).reshape(2, n_halvings)
+
+
+def widened(draws: np.ndarray, factor: float | np.ndarray) -> np.ndarray:
+    """Draws spread ``factor`` times as far from their median (the last axis: each row by its own factor when
+    ``draws`` is a matrix and ``factor`` a vector)."""
+    middle = np.nanmedian(draws, axis=-1, keepdims=True)
+    return middle + np.asarray(factor, dtype=float)[..., None] * (draws - middle)
+
+
+def unwidened(draws: np.ndarray, factor: float | np.ndarray) -> np.ndarray:
+    """The draws ``widened`` by ``factor`` came from (the median stays where it is)."""
+    return widened(draws, 1 / np.asarray(factor, dtype=float))
 
 
 def percentile_interval(estimate: float, draws: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -304,7 +356,10 @@ def headline(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, *,
              layer_nulls: Sequence[np.ndarray] | None = None, n_bootstrap: int = N_BOOTSTRAP,
              n_splits: int = N_SPLITS, device: str = "cpu") -> Headline:
     """The held-out 2 vs 2 score with its bootstrap interval and draws, and the in-sample best layer
-    with its family-wise p (None when ``n_permutations`` is 0)."""
+    with its family-wise p (None when ``n_permutations`` is 0).
+
+    The draws reweight concepts, groups and halvings and are widened to the spread that the held-out choice's
+    scores on complementary halves give the statistic (``Calibration``), which paired differences reuse."""
     outcomes = pair_outcomes(layers, text_matrix, device)
     n_layers, n_groups, k, _ = outcomes.shape
     concept_weights, group_weights = bootstrap_weights(k, n_groups, n_bootstrap, seed)
@@ -317,9 +372,9 @@ def headline(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, *,
     resplit = (per_split[1:] * halvings).sum(axis=1) / n_splits
     layer_values = weighted_accuracies(outcomes, concept_weights[:1], group_weights[:1])[0]
     best = int(np.nanargmax(layer_values))
-    concepts_only = weighted_accuracies(outcomes[best:best + 1], concept_weights[1:], np.ones_like(group_weights[1:]))
-    factor = spread_factor(layers[best], text_matrix, concepts_only[:, 0], seed=seed, device=device)
-    draws = widened(scores[1:], factor) + resplit - scores[1:]
+    halves = calibration_scores(layers, text_matrix, outcomes, seed=seed, device=device)
+    calibration = Calibration(scores=halves, factor=float(spread_factors(halves, resplit)))
+    draws = widened(resplit, calibration.factor)
     familywise, used = (None, None)
     if n_permutations > 0:
         familywise, used = familywise_p_value(layers, text_matrix, layer_values, n_permutations=n_permutations,
@@ -331,10 +386,11 @@ def headline(layers: Sequence[Sequence[np.ndarray]], text_matrix: np.ndarray, *,
         draws=draws,
         layer_values=layer_values,
         best_layer=best,
-        spread_factor=factor,
+        spread_factor=calibration.factor,
         selected=chosen[0],
         familywise_p=familywise,
         permutations_used=used,
+        calibration=calibration,
     )
 
 

@@ -8,8 +8,14 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from benchsuite.inference.comparisons import Difference, benjamini_hochberg, paired_difference, tiers
-from benchsuite.inference.heldout import SIGNIFICANCE
+from benchsuite.inference.comparisons import (
+    Difference,
+    benjamini_hochberg,
+    calibrated_differences,
+    paired_difference,
+    tiers,
+)
+from benchsuite.inference.heldout import SIGNIFICANCE, Calibration, unwidened
 from benchsuite.results.records import HEADLINE_METRIC, Record, Summary
 
 Drifts = dict[str, dict[str, float]]
@@ -89,26 +95,50 @@ def headlines(records: Iterable[Record]) -> dict[tuple[str, str], Record]:
             if r.metric == HEADLINE_METRIC and r.status == "ok" and r.summary is not None and r.value is not None}
 
 
-DRAWS: dict[int, tuple[Summary, np.ndarray]] = {}
-"""Each summary's draws as an array, made once while a page is rendered (``render`` empties it at the end)."""
+DRAWS: dict[int, tuple[Summary, np.ndarray, Calibration | None]] = {}
+"""Each summary's draws and calibration as arrays, made once while a page is rendered (``render`` empties it)."""
 
 
-def draws_of(record: Record) -> np.ndarray:
-    """A headline's bootstrap draws as floats (a missing draw, None, is NaN); read-only, shared by every caller."""
+def cached_arrays(record: Record) -> tuple[Summary, np.ndarray, Calibration | None]:
     summary = summary_of(record)
     cached = DRAWS.get(id(summary))
     if cached is None or cached[0] is not summary:
         draws = np.array(summary.draws, dtype=float)
+        calibration = None
+        if summary.calibration:
+            scores = np.array(summary.calibration, dtype=float)
+            scores.flags.writeable = False
+            calibration = Calibration(scores=scores, factor=summary.spread_factor)
         draws.flags.writeable = False
-        cached = DRAWS[id(summary)] = (summary, draws)
-    return cached[1]
+        cached = DRAWS[id(summary)] = (summary, draws, calibration)
+    return cached
+
+
+def draws_of(record: Record) -> np.ndarray:
+    """A headline's bootstrap draws as floats (a missing draw, None, is NaN); read-only, shared by every caller."""
+    return cached_arrays(record)[1]
+
+
+def calibration_of(record: Record) -> Calibration | None:
+    """A headline's calibration scores with the factor its draws were widened by (None: schema 3 and older)."""
+    return cached_arrays(record)[2]
+
+
+def calibrations(a: Record, b: Record) -> tuple[Calibration, Calibration] | None:
+    """Both headlines' calibrations when they were made on the same halves (the same number of them), else None:
+    then their paired difference is the difference of their draws."""
+    first, second = calibration_of(a), calibration_of(b)
+    if first is None or second is None or first.scores.shape != second.scores.shape:
+        return None
+    return first, second
 
 
 def compare(a: Record, b: Record) -> Difference | None:
-    """a − b, paired on the same bootstrap draws; None when the two were not drawn alike."""
+    """a − b, paired on the same bootstrap draws and calibrated on the difference itself (``difference_draws``);
+    None when the two were not drawn alike."""
     if summary_of(a).resampling != summary_of(b).resampling or len(summary_of(a).draws) != len(summary_of(b).draws):
         return None
-    return paired_difference(value_of(a), value_of(b), draws_of(a), draws_of(b))
+    return paired_difference(value_of(a), value_of(b), draws_of(a), draws_of(b), calibrations=calibrations(a, b))
 
 
 def distinct(a: Record, b: Record, margin: float) -> bool:
@@ -121,23 +151,43 @@ def distinct(a: Record, b: Record, margin: float) -> bool:
 
 
 def mean_headline(records: list[Record]) -> Record:
-    """One model's headlines averaged over text models, draw by draw (a pseudo-record for the overall rank)."""
+    """One model's headlines averaged over text models, draw by draw (a pseudo-record for the overall rank).
+
+    With every headline's calibration (on the same halves), the mean is of the draws before widening and of the
+    calibration scores, with factor 1, so that a paired difference of two means is calibrated on itself."""
     first = records[0]
     keys = {summary_of(r).resampling for r in records}
-    draws = np.mean([draws_of(r) for r in records], axis=0) if len(keys) == 1 else np.array([np.nan])
+    found = [calibration_of(r) for r in records]
+    shapes = {None if c is None else c.scores.shape for c in found}
+    update: dict = {"calibration": []}  # a mean of widened draws is not calibrated again
+    if len(keys) != 1:
+        draws = np.array([np.nan])
+    elif None in shapes or len(shapes) != 1:
+        draws = np.mean([draws_of(r) for r in records], axis=0)
+    else:
+        known = [c for c in found if c is not None]
+        draws = np.mean([unwidened(draws_of(r), c.factor) for r, c in zip(records, known, strict=True)], axis=0)
+        update = {"spread_factor": 1.0,
+                  "calibration": np.mean([c.scores for c in known], axis=0).tolist()}
     lows, highs = [r.interval[0] for r in records if r.interval], [r.interval[1] for r in records if r.interval]
-    summary = summary_of(first).model_copy(update={"draws": [float(d) for d in draws],
-                                               "resampling": keys.pop() if len(keys) == 1 else
-                                               f"unpaired: {first.vision}"})
+    summary = summary_of(first).model_copy(update={**update, "draws": [float(d) for d in draws],
+                                                   "resampling": keys.pop() if len(keys) == 1 else
+                                                   f"unpaired: {first.vision}"})
     return first.model_copy(update={"text": None, "value": float(np.mean([value_of(r) for r in records])),
                                     "interval": [float(np.mean(lows)), float(np.mean(highs))]
                                     if len(lows) == len(records) else None, "summary": summary})
 
 
-def paired_p_values(value: float, draws: np.ndarray, values: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """``paired_difference(value, values[i], draws, others[i]).p_value`` for every row i at once (every draw
-    finite): the same operations on a matrix of draws, so the same p-values, bit for bit."""
-    differences = draws[None, :] - others
+def paired_p_values(value: float, draws: np.ndarray, values: np.ndarray, others: np.ndarray,
+                    calibration: Calibration | None = None,
+                    other_calibrations: list[Calibration] | None = None) -> np.ndarray:
+    """``paired_difference(value, values[i], draws, others[i], calibrations=...).p_value`` for every row i at once
+    (every draw finite; calibrated when the leader's and every row's calibration are given): the same operations
+    on a matrix of draws, so the same p-values, bit for bit."""
+    if calibration is not None and other_calibrations is not None:
+        differences = calibrated_differences(draws, others, calibration, other_calibrations)
+    else:
+        differences = draws[None, :] - others
     centred = differences - np.median(differences, axis=1)[:, None] + (value - values)[:, None]
     below = (1 + np.count_nonzero(centred <= 0, axis=1)) / (1 + differences.shape[1])
     above = (1 + np.count_nonzero(centred >= 0, axis=1)) / (1 + differences.shape[1])
@@ -159,13 +209,16 @@ def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
 
     def differ(leader: str, other: str) -> bool:
         if leader not in verdicts:  # the models below the leader, the only ones it is compared with
+            own = calibration_of(found[leader])  # batched with the rows calibrated alike, the others one by one
+            paired = {n: pair[1] for n in names if (pair := calibrations(found[leader], found[n])) is not None}
             rows = [i for i, n in enumerate(names) if order[n] > order[leader] and finite[n] and finite[leader]
-                    and alike[n] == alike[leader]]
+                    and alike[n] == alike[leader] and (n in paired) == (own is not None)]
             verdicts[leader] = {}
             if rows:
                 index = position[leader]
                 p_values = paired_p_values(values[index], draws[index], values[rows],
-                                           np.array([draws[i] for i in rows]))
+                                           np.array([draws[i] for i in rows]), own,
+                                           [paired[names[i]] for i in rows] if own is not None else None)
                 verdicts[leader] = {names[i]: bool(p < SIGNIFICANCE and abs(values[index] - values[i]) > 2 * margin)
                                     for i, p in zip(rows, p_values, strict=True)}
         if other not in verdicts[leader]:

@@ -3,8 +3,9 @@
 ``results.json`` is a :class:`Results` document (``schema_version``, score
 :class:`Record` s, plugin :class:`Problem` s); see ``docs/results.md``. Files
 written before the schema had a version (a bare JSON list of records, plugin
-problems as records with ``"*"`` placeholders) and version 2 files (records
-without ``role``, ``twin`` and ``cpu_drift``) are upgraded on read.
+problems as records with ``"*"`` placeholders), version 2 files (records
+without ``role``, ``twin`` and ``cpu_drift``) and version 3 files (summaries without calibration scores) are
+upgraded on read.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from benchsuite.extraction.cache import atomic_write_text
 
 log = logging.getLogger("benchsuite")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: a bare list of records (problems as ``"*"`` records); 2: a document with problems; 3: records carry
-``role``, ``twin`` and ``cpu_drift``. Older versions are upgraded on read."""
-UPGRADABLE_VERSIONS = (2,)
+``role``, ``twin`` and ``cpu_drift``; 4: summaries carry their calibration halvings' scores (``calibration``), which
+calibrate paired differences. Older versions are upgraded on read."""
+UPGRADABLE_VERSIONS = (2, 3)
 """Document versions whose records read as current ones, a missing field taking its default."""
 Status = Literal["ok", "failed", "skipped"]
 ProblemKind = Literal["plugin", "vision", "text", "images", "concepts", "metrics"]
@@ -82,6 +84,7 @@ class Summary(BaseModel):
     resampling: str
     draws: list[float | None]
     permutations_used: int | None = None
+    calibration: list[list[float]] = []
 
 
 class Record(BaseModel):
@@ -218,6 +221,10 @@ def summary_problem(summary: Summary) -> str | None:
         return f"summary.draws holds {bad_draw}"
     if not (finite(summary.spread_factor) and summary.spread_factor > 0):
         return f"summary.spread_factor {summary.spread_factor} is not a positive number"
+    if summary.calibration and (len(summary.calibration) != 2 or len(set(map(len, summary.calibration))) != 1):
+        return "summary.calibration is not two rows (halves, other halves) of one length"
+    if not all(finite(score) for row in summary.calibration for score in row):
+        return "summary.calibration holds a non-finite score"
     if any(not (finite(share) and 0 <= share <= 1) for share in summary.selected.values()):
         return "summary.selected holds a share outside [0, 1]"
     counts = {"n_splits": summary.n_splits, "n_bootstrap": summary.n_bootstrap,
@@ -316,7 +323,7 @@ def collection_paused() -> Iterator[None]:
 
 
 def current_document(raw: bytes) -> Results | None:
-    """A current (or version 2) document parsed in one pass (pydantic's JSON parser: the fast path for large
+    """A current (or version 2 or 3) document parsed in one pass (pydantic's JSON parser: the fast path for large
     files); None for anything else, which ``parse_document`` reads or refuses."""
     try:
         results = Results.model_validate_json(raw)
@@ -347,7 +354,8 @@ def read_results(path: Path) -> Results:
     first impossible record in it (``record_problem``: p outside [0, 1], an infinite value, a reversed interval...).
 
     Version 1 (a bare list) is rebuilt by :func:`upgrade_legacy`; a version 2 document's records lack ``role``,
-    ``twin`` and ``cpu_drift``, which take their defaults (``"model"``, None, 0.0)."""
+    ``twin`` and ``cpu_drift``, which take their defaults (``"model"``, None, 0.0); a version 3 document's summaries
+    lack the calibration scores (empty: their paired differences are the difference of their draws)."""
     raw = Path(path).read_bytes()
     try:
         with collection_paused():

@@ -12,7 +12,7 @@ import numpy as np
 from benchsuite.contract.errors import PluginDataError, describe_error, one_line
 from benchsuite.contract.schemas import Concept, VisionModelMeta
 from benchsuite.extraction.layers import GroupExtraction
-from benchsuite.inference.heldout import N_BOOTSTRAP, N_SPLITS, headline, resampling_key
+from benchsuite.inference.heldout import N_BOOTSTRAP, N_SPLITS, Calibration, headline, resampling_key
 from benchsuite.inference.pooled import Score, one_vs_two_inputs, score_one_vs_two
 from benchsuite.inputs.concepts import ImageGroup
 from benchsuite.metrics.backend import one_blas_thread
@@ -202,10 +202,18 @@ def headline_record(items: Items, work: ModelOnDesign, text: TextModel, usable: 
                       n_bootstrap=N_BOOTSTRAP, spread_factor=found.spread_factor,
                       resampling=resampling_key(ids, len(work.extractions), N_BOOTSTRAP, items.settings.seed),
                       draws=[round(float(d), 6) if np.isfinite(d) else None for d in found.draws],
-                      permutations_used=found.permutations_used)
+                      permutations_used=found.permutations_used,
+                      **calibration_fields(found.calibration))
     return work.make(text, best, HEADLINE_METRIC, **fields, p_value=found.familywise_p,
                      value=found.heldout if np.isfinite(found.heldout) else None,
                      interval=list(found.interval) if np.isfinite(found.interval).all() else None, summary=summary)
+
+
+def calibration_fields(calibration: Calibration | None) -> dict[str, list[list[float]]]:
+    """A headline's calibration scores as the summary stores them (to 6 decimals, as the draws)."""
+    if calibration is None:
+        return {}
+    return {"calibration": [[round(float(s), 6) for s in row] for row in calibration.scores]}
 
 
 def one_vs_two_records(items: Items, work: ModelOnDesign, candidates: list[Concept]) -> list[Record]:

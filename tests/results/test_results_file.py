@@ -32,7 +32,7 @@ def record(suite: str, vision: str = "m", seed: int = 0, permutations: int = 100
 
 
 def test_the_committed_leaderboard_results_read():
-    assert json.loads(COMMITTED.read_text())["schema_version"] == SCHEMA_VERSION == 3  # stored current, not upgraded
+    assert json.loads(COMMITTED.read_text())["schema_version"] == SCHEMA_VERSION == 4  # stored current, not upgraded
     results = read_results(COMMITTED)
     assert results.schema_version == SCHEMA_VERSION
     assert len(results.records) > 4000 and all(r.status == "ok" for r in results.records)
@@ -68,7 +68,7 @@ def test_a_version_2_file_is_upgraded_with_the_new_fields_defaulted(tmp_path):
     path.write_text(json.dumps({"schema_version": 2, "records": [v2_record()], "problems": [],
                                 "mixed_settings": {}}))
     results = read_results(path)
-    assert results.schema_version == SCHEMA_VERSION == 3
+    assert results.schema_version == SCHEMA_VERSION == 4
     (upgraded,) = results.records
     assert (upgraded.role, upgraded.twin, upgraded.cpu_drift) == ("model", None, 0.0)
     assert upgraded == record("a") and upgraded.value == 0.7 and upgraded.provenance.seed == 0
