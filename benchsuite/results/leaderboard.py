@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from benchsuite.contract.errors import BenchsuiteError, one_line
-from benchsuite.extraction.cache import atomic_write_text
+from benchsuite.extraction.cache import atomic_write_bytes, atomic_write_text
 from benchsuite.results.figures import FIGURES, ForestRow, plot_curves, plot_emergence, plot_forest
 from benchsuite.results.ranking import (
     DRAWS,
@@ -326,7 +326,7 @@ def publish(results: Path, out: Path, keep_rows: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     for source in [results, *sorted(results.parent.glob("concepts-*.json"))]:
         if source.resolve() != (out / source.name).resolve():
-            atomic_write_text(out / source.name, source.read_text())
+            atomic_write_bytes(out / source.name, source.read_bytes())
     page = out / "README.md"
     with collection_paused():  # hundreds of thousands of records are alive and none is garbage
         atomic_write_text(page, render(shown, out))
