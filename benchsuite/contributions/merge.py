@@ -88,7 +88,8 @@ class Merger:
                         and slug(r.vision) == key[1]})
         if clash:
             raise refuse(folder, f"model {manifest.model.name!r} clashes with {clash[0]!r}, run here on suite "
-                                 f"{manifest.suite!r} (their names make the same file name); rename it")
+                                 f"{manifest.suite!r} (the same name or file name): a contribution adds a model the "
+                                 "leaderboard does not run; rename it")
         seen[key] = folder
         records, _ = verified_records(bundle, self.local_suite(bundle))
         name = shown_name(bundle)
