@@ -325,7 +325,7 @@ def leaderboard(
         usable_folder(out, "--out")
         console.print(f"leaderboard written to {publish(path, out, contributions=merge)}", markup=False)
         if readme is not None:
-            update_readme(readme, path)
+            update_readme(readme, path, contributions=merge)
             console.print(f"top table refreshed in {readme}", markup=False)
     except (BenchsuiteError, ValueError) as error:
         fail(str(error))

@@ -271,12 +271,14 @@ def group_arrays(folder: Path, design: DesignInputs, layers: list[str], raw: byt
                                  f"its shape {shape} takes")
         try:
             with archive.open(name) as handle:
-                array = np.lib.format.read_array(io.BytesIO(handle.read(limit + 1)), allow_pickle=False)
+                data = handle.read(limit + 1)
+            found_dtype, found_shape = npy_header(data)
+            if found_dtype != np.dtype(dtype) or found_shape != shape:  # checked before any array is made
+                raise refuse(folder, f"{where}: array {name} is {found_dtype} of shape {found_shape}, not {dtype} "
+                                     f"of shape {shape} ({k} concepts)")
+            array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
         except (ValueError, OSError, zipfile.BadZipFile) as error:
             raise refuse(folder, f"{where}: array {name} cannot be read ({one_line(str(error))[:200]})") from None
-        if array.dtype != np.dtype(dtype) or array.shape != shape:
-            raise refuse(folder, f"{where}: array {name} is {array.dtype} of shape {array.shape}, not {dtype} of "
-                                 f"shape {shape} ({k} concepts)")
         problem = matrix_problem(array, k) if dtype == "float64" else prediction_problem(array)
         if problem is not None:
             raise refuse(folder, f"{where}: array {name} {problem}")
@@ -287,6 +289,16 @@ def group_arrays(folder: Path, design: DesignInputs, layers: list[str], raw: byt
         predictions=arrays[array_name(g, None)] if predicts else None,
         failures={layer: LayerFailure(failure.reason, failure.image) for layer, failure in group.failures.items()})
         for g, group in enumerate(design.groups)]
+
+
+def npy_header(data: bytes) -> tuple[np.dtype, tuple[int, ...]]:
+    """The dtype and shape an .npy file declares, read from its header alone (a hostile header could declare an
+    array of terabytes: nothing is allocated before its shape is checked)."""
+    buffer = io.BytesIO(data[:NPY_HEADER * 4])
+    version = np.lib.format.read_magic(buffer)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(buffer)
+    return np.dtype(dtype), tuple(int(n) for n in shape)
 
 
 def matrix_problem(triangle: np.ndarray, k: int) -> str | None:

@@ -53,6 +53,7 @@ class Merger:
     cache: ArrayCache
     say: Callable[[str], object] = log.warning
     local: dict[str, LocalSuite | str] = field(default_factory=dict)  # suite -> prepared here, or why not
+    verified: dict[Path, list[Record]] = field(default_factory=dict)  # folder -> its recomputed records
 
     def local_suite(self, bundle: Bundle) -> LocalSuite:
         name = bundle.manifest.suite
@@ -91,9 +92,11 @@ class Merger:
                                  f"{manifest.suite!r} (the same name or file name): a contribution adds a model the "
                                  "leaderboard does not run; rename it")
         seen[key] = folder
-        records, _ = verified_records(bundle, self.local_suite(bundle))
-        name = shown_name(bundle)
-        return [r.model_copy(update={"vision": name}) for r in records]
+        if folder.resolve() not in self.verified:  # the page and the README block verify each folder once
+            records, _ = verified_records(bundle, self.local_suite(bundle))
+            name = shown_name(bundle)
+            self.verified[folder.resolve()] = [r.model_copy(update={"vision": name}) for r in records]
+        return self.verified[folder.resolve()]
 
     def merged(self, results: Results, folders: Sequence[Path]) -> Results:
         """``results`` with the verified records of every contribution under ``folders``; each refused one is

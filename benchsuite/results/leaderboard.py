@@ -353,9 +353,12 @@ def controls_clause(records: list[Record]) -> str:
 README_BLOCK = re.compile(r"<!-- leaderboard:start -->.*<!-- leaderboard:end -->", re.S)
 
 
-def update_readme(readme: Path, results: Path, leaderboard_link: str = "leaderboard/README.md") -> None:
-    """Replace the block between ``<!-- leaderboard:start/end -->`` with the first design's main table."""
-    data = as_shown(read_results(results))
+def update_readme(readme: Path, results: Path, leaderboard_link: str = "leaderboard/README.md",
+                  contributions: Callable[[Results], Results] | None = None) -> None:
+    """Replace the block between ``<!-- leaderboard:start/end -->`` with the first design's main table (with the
+    verified contributed rows, as ``publish``)."""
+    found = read_results(results)
+    data = as_shown(found if contributions is None else contributions(found))
     if not data.records:
         return
     suite, design = data.records[0].suite, data.records[0].design

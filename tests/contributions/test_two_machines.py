@@ -2,9 +2,11 @@
 the row appears verified, with intervals and tiers; every tampering is refused in one named line and leaves the
 rest of the page as it was."""
 
+import io
 import json
 import re
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -105,11 +107,14 @@ def test_the_page_numbers_are_those_machine_a_computed(world, machine_b_plugins)
     assert headline.interval is not None and len(headline.summary.draws) == headline.summary.n_bootstrap
 
 
-def test_the_leaderboard_command_publishes_the_same_page(world):
+def test_the_leaderboard_command_publishes_the_same_page_and_readme_block(world):
     _, b, _ = world
+    (b.root / "README.md").write_text("# project\n<!-- leaderboard:start -->\n<!-- leaderboard:end -->\n")
     b.cli("leaderboard", "--results", "results", "--out", "again", "--contributions", "leaderboard/contributions",
-          "--registry", "registry.toml")
+          "--registry", "registry.toml", "--readme", "README.md")
     assert (b.root / "again" / "README.md").read_text() == (b.root / "leaderboard" / "README.md").read_text()
+    block = (b.root / "README.md").read_text()
+    assert SHOWN.replace("_", "\\_") in block or SHOWN in block
 
 
 def test_verify_recomputes_everywhere_and_reextracts_where_the_model_loads(world):
@@ -193,6 +198,21 @@ def wrong_shape(folder):
 def missing_layer(folder):
     rewrite_matrices(folder, lambda arrays: arrays.pop("g0.l2"))
     return "array g0.l2.npy is missing"
+
+
+def hostile_header(folder):
+    """An array whose header declares a terabyte of data while the file holds a few bytes."""
+    path = folder / "matrices-one.npz"
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**11,)})
+    members["g0.l0.npy"] = header.getvalue() + bytes(64)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    reseal(folder)
+    return "array g0.l0.npy is float64 of shape (100000000000,), not float64 of shape (78,)"
 
 
 def truncated_matrix(folder):
@@ -338,7 +358,7 @@ def linked_file(folder):
 
 
 TAMPERINGS = [edited_number, edited_number_unsealed, nan_number, edited_matrix, swapped_rows, nan_matrix, wrong_shape,
-              missing_layer, truncated_matrix, truncated_matrix_resealed, other_photo, other_photo_set,
+              missing_layer, hostile_header, truncated_matrix, truncated_matrix_resealed, other_photo, other_photo_set,
               swapped_concepts, other_seed, other_permutations, other_text_matrix, other_design, markdown_name,
               path_name, hostile_contributor, path_file_name, slug_clash, misplaced, huge_manifest, huge_records,
               malformed_manifest, malformed_records, malformed_matrices, extra_file, linked_file]
