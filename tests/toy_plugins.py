@@ -7,11 +7,13 @@ plugin discovery (``pluggy`` hooks) without photos or networks.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from benchsuite.contract.hookspecs import hookimpl
+from benchsuite.contract.manager import Registry, make_plugin_manager
 from benchsuite.contract.schemas import (
     Concept,
     ConceptSetMeta,
@@ -168,6 +170,15 @@ def register_text_embeddings(register):
 def register_metrics(register):
     register(MetricMeta(name="raising_metric", loader=lambda **o: raising_metric))
     register(MetricMeta(name="nan_metric", loader=lambda **o: nan_metric))
+
+
+def toy_registry(**plugins: object) -> Registry:
+    """A registry of this module's plugins (as ``toy_plugin``) and ``plugins`` (name -> plugin object)."""
+    pm = make_plugin_manager()
+    pm.register(sys.modules[__name__], name="toy_plugin")
+    for name, plugin in plugins.items():
+        pm.register(plugin, name=name)
+    return Registry(pm)
 
 
 def toy_suite(**changes) -> Suite:

@@ -4,12 +4,17 @@ The runner times its phases (photos and concepts, text models, extraction, each 
 the held-out summaries, the 1 vs 2 test, writing records) into the process-wide
 ``TIMINGS``; ``run`` resets it at the start and writes ``<out>/timings-<suite>.json`` at
 the end. CPU seconds count every thread of this process, so on an executor that scores
-elsewhere (Ray) the metric phases show only the waiting.
+elsewhere (Ray) the metric phases show only the waiting. A run extracts the next vision model in a worker
+thread while it scores the current one (``run.pipeline``): then ``vision models (loading)`` and
+``extraction`` overlap the metric phases, in wall time and in CPU time (each phase counts what the whole
+process spent while it ran), so the phases add up to more than the run; set ``BENCHSUITE_EXTRACT_AHEAD=0``
+for phases that never overlap.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +25,12 @@ from benchsuite.contract.schemas import slug
 
 class Timings:
     """Wall and CPU seconds accumulated per phase, in the order phases first ran; nested phases are not
-    subtracted from their parents, so the runner times only non-overlapping phases."""
+    subtracted from their parents, so one thread times only non-overlapping phases (two threads may time
+    theirs at once)."""
 
     def __init__(self) -> None:
         self.phases: dict[str, list[float]] = {}
+        self.lock = threading.Lock()
 
     def reset(self) -> None:
         self.phases.clear()
@@ -34,9 +41,11 @@ class Timings:
         try:
             yield
         finally:
-            totals = self.phases.setdefault(phase, [0.0, 0.0])
-            totals[0] += time.perf_counter() - wall
-            totals[1] += time.process_time() - cpu
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            with self.lock:
+                totals = self.phases.setdefault(phase, [0.0, 0.0])
+                totals[0] += wall
+                totals[1] += cpu
 
     def as_dict(self) -> dict[str, dict[str, float]]:
         return {phase: {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3)} for phase, (wall, cpu) in self.phases.items()}

@@ -18,6 +18,7 @@ from benchsuite.inputs.concepts import ImageGroup
 from benchsuite.results.timings import TIMINGS
 from benchsuite.run.items import Items
 from benchsuite.run.keys import cache_inputs
+from benchsuite.run.pipeline import check_stopped
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,12 @@ def extract_here(job: ExtractionJob, meta: VisionModelMeta, model: Any, source: 
         from tqdm import tqdm
 
         bar = tqdm(total=len(records), desc=f"{meta.name} photos", unit="img", leave=False)
+
+    def batch_done(done: int) -> None:
+        check_stopped()  # a run interrupted while this job runs ahead of it (``pipeline``) stops it here
+        if bar is not None:
+            bar.update(done - bar.n)
+
     try:
         with TIMINGS("extraction"):
             return extract_groups_cached(
@@ -92,7 +99,7 @@ def extract_here(job: ExtractionJob, meta: VisionModelMeta, model: Any, source: 
                 lambda image_id: source.read(records[image_id]),
                 batch_size=job.batch_size,
                 memory_budget=job.memory_budget,
-                progress=(lambda done: bar.update(done - bar.n)) if bar is not None else None,
+                progress=batch_done,
             )
     finally:
         if bar is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import traceback
 from collections.abc import Callable
@@ -32,6 +33,13 @@ class Items:
         self.settings = Settings.of(suite, options)
         self.problems: list[Problem] = []
         self.statistics: dict[str, Statistic | None] = {}
+
+    def with_own_problems(self) -> Items:
+        """These items with a problems list of their own (the loaded metrics are shared): work on one item
+        collects its problems apart, and the caller adds them to the run's when that item is done."""
+        own = copy.copy(self)
+        own.problems = []
+        return own
 
     def item_options(self, name: str) -> dict[str, Any]:
         """An item's loader options: the run's ``seed`` for a vision loader that takes one, then the suite's

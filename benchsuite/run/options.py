@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from benchsuite.extraction.cache import ArrayCache
 from benchsuite.inputs.suites import MAX_PERMUTATIONS, Suite
 
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
+EXTRACT_AHEAD_ENV = "BENCHSUITE_EXTRACT_AHEAD"
 
 
 @dataclass
@@ -30,6 +32,7 @@ class RunOptions:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool = True
     metrics: list[str] | None = None
+    extract_ahead: int = field(default_factory=lambda: extract_ahead_default())
 
     def __post_init__(self) -> None:
         """Refuse bad settings before any work starts, naming the option and the fix."""
@@ -37,11 +40,22 @@ class RunOptions:
         check_count("--seed", self.seed, minimum=0, optional=True)
         check_count("--batch-size", self.batch_size, minimum=1)
         check_count("--memory-budget", self.memory_budget, minimum=1, optional=True)
+        check_count(EXTRACT_AHEAD_ENV, self.extract_ahead, minimum=0)
         if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
             raise BenchsuiteError(f"--device {self.device!r} is not supported; use cpu, cuda or cuda:N")
         for option, kind, names in (("--vision", "vision", self.vision), ("--text", "text", self.text),
                                     ("--metrics", "metrics", self.metrics)):
             check_names(option, kind, names)
+
+
+def extract_ahead_default() -> int:
+    """How many vision models a run extracts (in a worker thread) ahead of the one it scores: 1, or
+    ``BENCHSUITE_EXTRACT_AHEAD`` (0: one model after the other, extraction and scoring in one thread)."""
+    text = os.environ.get(EXTRACT_AHEAD_ENV, "1").strip()
+    if not text.isdigit():
+        raise BenchsuiteError(f"{EXTRACT_AHEAD_ENV}={text!r} is not a whole number; set it to 0 (one model after "
+                              "the other) or 1 (extract the next model while scoring one), or unset it")
+    return int(text)
 
 
 def check_count(option: str, value: Any, *, minimum: int, maximum: int | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from benchsuite.contract.errors import describe_error, one_line
 from benchsuite.contract.schemas import VisionModelMeta, slug
 from benchsuite.extraction.cache import atomic_write_text
 from benchsuite.extraction.layers import GroupExtraction
-from benchsuite.results.records import move_aside, read_records, write_records
+from benchsuite.results.records import Record, move_aside, read_records, write_records
 from benchsuite.results.timings import TIMINGS
 from benchsuite.run.assemble import assemble
 from benchsuite.run.executors import Executor
@@ -43,41 +44,40 @@ def finished(path: Path, key: str) -> bool:
 
 
 class VisionRun:
-    """One vision model's part of a run."""
+    """One vision model's part of a run, in two stages: ``extract_pending`` (load, extract), then
+    ``ExtractedModel.write_records`` (score, write). The problems it meets are its own (``items.problems`` is
+    this model's list) until its records are written, so a run that extracts one model while it scores another
+    reports them in the order of a run that does one model after the other."""
 
     def __init__(self, items: Items, executor: Executor, prepared: Prepared, name: str):
-        self.items = items
+        self.items = items.with_own_problems()
+        self.run_problems = items.problems
         self.executor = executor
         self.prepared = prepared
         self.meta: VisionModelMeta = items.registry.vision[name]
 
-    def run(self) -> None:
-        """Every pending design's records of this model; a failure fails that design alone. When every design's
-        records are finished (``finished_as_recorded``) the model is not even loaded."""
+    def extract_pending(self) -> ExtractedModel:
+        """The pipeline's first stage: load the model, find its pending designs and extract them (one pass over
+        their photos). When every design's records are finished (``finished_as_recorded``) the model is not even
+        loaded. The model is let go before this returns: only its matrices wait for scoring."""
         if all(self.finished_as_recorded(data) for data in self.prepared.designs):
             log.info("%s: results already complete on every design, reusing them", self.meta.name)
-            return
+            return ExtractedModel(self)
         with TIMINGS("vision models (loading)"):
             model = self.items.guarded_load("vision", self.meta.name, device=self.items.settings.device)
         if model is None:
-            return
+            return ExtractedModel(self)
         pending = self.pending(model)
-        extracted = self.extract_jointly(model, [data for data, _, _ in pending])
+        jointly = self.extract_jointly(model, [data for data, _, _ in pending])
+        designs = []
         for data, path, key in pending:
             try:
-                records = assemble(self.items, self.executor, self.meta, model.weights_hash, model.layers,
-                                   self.prepared.text_models, data,
-                                   extracted.get(data.design.name) or self.extract(model, data),
-                                   self.prepared.candidates)
+                found: list[GroupExtraction] | str = jointly.get(data.design.name) or self.extract(model, data)
             except Exception as error:  # a vision plugin's failure is that model's (on this design) alone
                 log.debug(traceback.format_exc())
-                self.items.fail_item("vision", self.meta.name, describe_error(error), design=data.design.name)
-                path.unlink(missing_ok=True)
-                continue
-            with TIMINGS("writing results"):
-                write_records(path, records)
-            if all(r.status == "ok" for r in records):  # failed records are retried by the next run
-                atomic_write_text(path.with_suffix(".key"), key)
+                found = describe_error(error)
+            designs.append(PendingDesign(data, path, key, found))
+        return ExtractedModel(self, model.weights_hash, list(model.layers), designs)
 
     def finished_as_recorded(self, data: DesignData) -> bool:
         """Whether one design's records are finished for the key they would have with the weights hash they were
@@ -127,3 +127,52 @@ class VisionRun:
             log.debug(traceback.format_exc())
             return {}
         return {data.design.name: [next(extractions) for _ in data.groups] for data in designs}
+
+
+@dataclass
+class PendingDesign:
+    """A design whose records are not finished: where they go, their key, and its groups' extractions (or
+    why its extraction failed, in one line)."""
+
+    data: DesignData
+    path: Path
+    key: str
+    extractions: list[GroupExtraction] | str
+
+
+@dataclass
+class ExtractedModel:
+    """A vision model between the pipeline's stages: its pending designs extracted, waiting to be scored."""
+
+    run: VisionRun
+    weights_hash: str = ""
+    layers: list[str] = field(default_factory=list)
+    designs: list[PendingDesign] = field(default_factory=list)
+
+    def write_records(self) -> None:
+        """The second stage: every pending design's records, scored and written atomically (a failure fails that
+        design alone); then this model's problems join the run's."""
+        run = self.run
+        for pending in self.designs:
+            records = self.records(pending)
+            if isinstance(records, str):
+                run.items.fail_item("vision", run.meta.name, records, design=pending.data.design.name)
+                pending.path.unlink(missing_ok=True)
+                continue
+            with TIMINGS("writing results"):
+                write_records(pending.path, records)
+            if all(r.status == "ok" for r in records):  # failed records are retried by the next run
+                atomic_write_text(pending.path.with_suffix(".key"), pending.key)
+        run.run_problems.extend(run.items.problems)
+
+    def records(self, pending: PendingDesign) -> list[Record] | str:
+        """One design's records, or why the model failed on it (one line)."""
+        if isinstance(pending.extractions, str):
+            return pending.extractions
+        run = self.run
+        try:
+            return assemble(run.items, run.executor, run.meta, self.weights_hash, self.layers,
+                            run.prepared.text_models, pending.data, pending.extractions, run.prepared.candidates)
+        except Exception as error:  # a vision plugin's failure is that model's (on this design) alone
+            log.debug(traceback.format_exc())
+            return describe_error(error)
