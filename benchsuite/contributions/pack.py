@@ -113,13 +113,13 @@ def contribute(registry: Registry, suite: Suite, results: Path, vision: str, *, 
     if folder.exists():
         raise BenchsuiteError(f"{folder} already exists; remove it to pack {vision!r} again, or pass another --out")
     records = run_records(results, suite, vision)
+    if vision not in registry.vision:
+        raise BenchsuiteError(f"vision model {vision!r} is not registered here; pack it where it was run, with its "
+                              "plugin installed (or its PREFIX:NAME's library)")
     device = records[0].provenance.device or "cpu"
     items = Items(registry, suite, RunOptions(out=results, cache=cache, device=device, vision=[vision],
                                               progress=False))
     local = LocalSuite.prepared_for(items)
-    if vision not in registry.vision:
-        raise BenchsuiteError(f"vision model {vision!r} is not registered here; install its plugin (or use its "
-                              "PREFIX:NAME) where it was run")
     model = items.guarded_load("vision", vision, device=device)
     if model is None:
         raise BenchsuiteError(f"vision model {vision!r} cannot be loaded here: {items.problems[-1].error}")
@@ -127,7 +127,9 @@ def contribute(registry: Registry, suite: Suite, results: Path, vision: str, *, 
         raise BenchsuiteError(f"vision model {vision!r} loads other weights ({model.weights_hash}) than its records "
                               f"were made with ({records[0].provenance.weights_hash}); run it again")
     run = VisionRun(items, LocalExecutor(), local.prepared, vision)
-    extractions = {data.design.name: run.extract(model, data) for data in local.prepared.designs}
+    jointly = run.extract_jointly(model, local.prepared.designs)  # as the run did: a broken layer fails alike
+    extractions = {data.design.name: jointly.get(data.design.name) or run.extract(model, data)
+                   for data in local.prepared.designs}
     meta = registry.vision[vision]
     manifest = Manifest(
         suite=suite.name, by=by, benchsuite=benchsuite.__version__, seed=suite.seed, permutations=suite.permutations,

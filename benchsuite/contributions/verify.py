@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from benchsuite.contract.errors import BenchsuiteError, describe_error
+from benchsuite.contract.errors import BenchsuiteError, describe_error, one_line
 from benchsuite.contract.manager import Registry
 from benchsuite.contract.schemas import VisionModelMeta
 from benchsuite.contributions.bundle import Bundle, DesignInputs, refuse
@@ -32,9 +32,12 @@ from benchsuite.run.options import RunOptions
 from benchsuite.run.prepare import DesignData, Prepared, prepare
 from benchsuite.run.suite_run import Inputs, inputs_of
 
-IGNORED = (*ALWAYS_IGNORED, "provenance.versions", "provenance.device")
+MAX_ERROR = 300
+"""A contributed failed record's message is shown on the page up to this many characters."""
+IGNORED = (*ALWAYS_IGNORED, "provenance.versions", "provenance.device", "error")
 """What a contributed record may differ in from its recomputation: when it ran, the contributor's package versions
-and device (its extraction's; the scoring here is the same code on the same matrices)."""
+and device (its extraction's; the scoring here is the same code on the same matrices), and a failed record's
+message, which names the plugin that registered the model there (here none did); its status must agree."""
 
 
 @dataclass
@@ -175,13 +178,19 @@ def check_agrees(bundle: Bundle, recomputed: list[Record]) -> float:
 
 def verified_records(bundle: Bundle, local: LocalSuite) -> tuple[list[Record], float]:
     """The contribution's records as recomputed here, each with the contributor's provenance (versions, device,
-    time), and the largest float difference from its own; a ``Refused`` where it is not comparable or disagrees."""
+    time) and, on a failed record, its message (which names the contributor's plugin), and the largest float
+    difference from its own; a ``Refused`` where it is not comparable or disagrees."""
     check_comparable(bundle, local)
     recomputed = recompute(bundle, local)
     largest = check_agrees(bundle, recomputed)
     theirs = {record_key(r.model_dump(mode="json")): r for r in bundle.records}
-    return [r.model_copy(update={"provenance": theirs[record_key(r.model_dump(mode="json"))].provenance})
-            for r in recomputed], largest
+    verified = []
+    for record in recomputed:
+        own = theirs[record_key(record.model_dump(mode="json"))]
+        error = None if own.error is None else one_line(own.error)[:MAX_ERROR]
+        verified.append(record.model_copy(update={"provenance": own.provenance,
+                                                  **({"error": error} if record.status == "failed" else {})}))
+    return verified, largest
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,19 @@ import pytest
 import toy_plugins
 from contribution_fixtures import CONTRIBUTOR, SHOWN, edit_json, machines, reseal, sparse
 
+from benchsuite.contract.hookspecs import hookimpl
 from benchsuite.contract.manager import Registry, make_plugin_manager
+from benchsuite.contract.schemas import VisionModelMeta
 from benchsuite.contributions import bundle
 from benchsuite.contributions.merge import merging
+from benchsuite.contributions.pack import contribute
 from benchsuite.extraction.cache import ArrayCache
+from benchsuite.inputs.suites import load_suites
 from benchsuite.results.agreement import compare
 from benchsuite.results.leaderboard import render
 from benchsuite.results.records import read_results
+from benchsuite.run.options import RunOptions
+from benchsuite.run.suite_run import run_suite
 
 pytestmark = pytest.mark.slow  # two whole (toy) suite runs through the command line, then a publish per tampering
 
@@ -383,3 +389,35 @@ def test_a_duplicate_contribution_is_refused_and_the_first_stays(world, machine_
     twice, said = publish_with(world, machine_b_plugins, b.root / "leaderboard" / "contributions", tmp_path / "again")
     assert said_once == [] and len(said) == 1 and "a duplicate:" in said[0]
     assert twice == once and SHOWN in once
+
+
+class BrokenLayerPlugin:
+    """A model whose middle layer gives NaN for one photo: that layer fails, the others are scored."""
+
+    @hookimpl
+    def register_vision_models(self, register):
+        register(VisionModelMeta(name="broken_net", framework="numpy", input_size=8, preprocessing="/255",
+                                 weights_source="random", layers=toy_plugins.LAYERS,
+                                 loader=lambda **options: toy_plugins.ToyModel(nan_layer="middle")))
+
+
+def test_a_model_with_a_broken_layer_is_contributed_with_its_failed_records(world, machine_b_plugins, tmp_path):
+    _, b, _ = world
+    pm = make_plugin_manager()
+    pm.register(toy_plugins, name="toy")
+    pm.register(BrokenLayerPlugin(), name="broken")
+    suite = load_suites(b.root / "registry.toml")["toy"]
+    cache = ArrayCache(tmp_path / "cache")
+    run_suite(Registry(pm), suite, RunOptions(out=tmp_path / "results", cache=cache, vision=["broken_net"],
+                                              progress=False))
+    packed = contribute(Registry(pm), suite, tmp_path / "results", "broken_net", cache=cache, by="lab",
+                        out=tmp_path / "contributions" / "toy" / "broken-net")
+    failed = [r for r in json.loads((packed.folder / "records.json").read_text()) if r["status"] == "failed"]
+    assert failed and {r["layer"] for r in failed} == {"middle"} and "plugin 'broken'" in failed[0]["error"]
+    page, said = publish_with(world, machine_b_plugins, tmp_path / "contributions")
+    assert said == [] and "broken_net (contributed by lab, verified from matrices)" in page
+    merged = merging([tmp_path / "contributions"], registry=b.root / "registry.toml",
+                     cache=ArrayCache(b.root / "cache"),
+                     plugins=machine_b_plugins)(read_results(b.root / "results" / "results.json"))
+    shown = [r for r in merged.records if r.vision.startswith("broken_net") and r.status == "failed"]
+    assert len(shown) == len(failed) and all("(plugin 'broken') broke layer 'middle'" in r.error for r in shown)
