@@ -83,16 +83,18 @@ def benjamini_hochberg(p_values: Sequence[float | None]) -> list[float | None]:
     return adjusted
 
 
-def tiers(scores: Mapping[str, float], distinct: Callable[[str, str], bool]) -> dict[str, int]:
-    """Rank of each model: the best remaining model leads a tier, and every remaining model that is not
-    ``distinct`` from it shares the leader's rank (its position in score order, 1-based)."""
+def tiers(scores: Mapping[str, float], apart: Callable[[str, list[str]], list[bool]]) -> dict[str, int]:
+    """Rank of each model: the best remaining model leads a tier, and every remaining model that is not distinct
+    from it (``apart(leader, remaining)``: for each remaining model, whether it is) shares the leader's rank (its
+    position in score order, 1-based)."""
     order = sorted(scores, key=lambda name: -scores[name])
+    position = {name: rank for rank, name in enumerate(order, 1)}
     ranks: dict[str, int] = {}
     remaining = order
     while remaining:
-        leader = remaining[0]
-        rank = order.index(leader) + 1
-        members = [leader] + [m for m in remaining[1:] if not distinct(leader, m)]
-        ranks.update({m: rank for m in members})
-        remaining = [m for m in remaining if m not in ranks]
+        leader, others = remaining[0], remaining[1:]
+        verdicts = apart(leader, others)
+        ranks.update({m: position[leader] for m, distinct in zip([leader, *others], [False, *verdicts],
+                                                                  strict=True) if not distinct})
+        remaining = [m for m, distinct in zip(others, verdicts, strict=True) if distinct]
     return ranks

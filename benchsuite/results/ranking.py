@@ -178,51 +178,86 @@ def mean_headline(records: list[Record]) -> Record:
                                     if len(lows) == len(records) else None, "summary": summary})
 
 
-def paired_p_values(value: float, draws: np.ndarray, values: np.ndarray, others: np.ndarray,
-                    calibration: Calibration | None = None,
-                    other_calibrations: list[Calibration] | None = None) -> np.ndarray:
-    """``paired_difference(value, values[i], draws, others[i], calibrations=...).p_value`` for every row i at once
-    (every draw finite; calibrated when the leader's and every row's calibration are given): the same operations
-    on a matrix of draws, so the same p-values, bit for bit."""
+def paired_differences(draws: np.ndarray, others: np.ndarray, calibration: Calibration | None = None,
+                       other_calibrations: list[Calibration] | None = None) -> np.ndarray:
+    """``difference_draws(draws, others[i], ...)`` for every row i at once (calibrated when the leader's and every
+    row's calibration are given): the paired draws of a − b, one row per b."""
     if calibration is not None and other_calibrations is not None:
-        differences = calibrated_differences(draws, others, calibration, other_calibrations)
-    else:
-        differences = draws[None, :] - others
-    centred = differences - np.median(differences, axis=1)[:, None] + (value - values)[:, None]
+        return calibrated_differences(draws, others, calibration, other_calibrations)
+    return draws[None, :] - others
+
+
+def paired_p_values(differences: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+    """``paired_difference``'s two-sided p for every row i of ``differences`` (``paired_differences``, every draw
+    finite) whose a − b is ``gaps[i]``: the same operations on a matrix, so the same p-values, bit for bit."""
+    centred = differences - np.median(differences, axis=1)[:, None] + gaps[:, None]
     below = (1 + np.count_nonzero(centred <= 0, axis=1)) / (1 + differences.shape[1])
     above = (1 + np.count_nonzero(centred >= 0, axis=1)) / (1 + differences.shape[1])
     return np.minimum(1.0, 2 * np.minimum(below, above))
 
 
+def paired_rejections(differences: np.ndarray, gaps: np.ndarray, level: float = SIGNIFICANCE) -> np.ndarray:
+    """``paired_p_values(differences, gaps) < level`` for every row, bit for bit, mostly without a median.
+
+    The test rejects when fewer than ``needed`` centred draws (draw − median + gap) lie at or below 0, or at or
+    above it. Where counting shows a row's median at most ``high`` (its mean plus a quarter of its spread), or at
+    least ``low`` (the mean minus that), each centred draw is at least (at most) the same sum taken with ``high``
+    (``low``) in the median's place, the same roundings being monotone; counting those bounds settles every row but
+    a close call. The close calls, and the rows whose median the bounds miss, get their p-values."""
+    n = differences.shape[1]
+    needed = int(np.count_nonzero(np.minimum(1.0, 2 * ((1 + np.arange(n + 1)) / (1 + n))) < level))
+    mean = differences.mean(axis=1)
+    spread = np.sqrt(np.maximum(0.0, np.einsum("ij,ij->i", differences, differences) / n - mean**2))
+    half = spread / 4 + 1e-12 * (1 + np.abs(mean))  # a bracket's width only: the counts below check it
+    high = (mean + half)[:, None]
+    least = differences - high + gaps[:, None]  # at most each centred draw where the median is at most high
+    rejected = (np.count_nonzero(least <= 0, axis=1) < needed) & (np.count_nonzero(differences <= high, axis=1)
+                                                                  > n // 2)
+    unsure = np.flatnonzero(~rejected)
+    if unsure.size:
+        rows, least = differences[unsure], least[unsure]
+        low = (mean[unsure] - half[unsure])[:, None]
+        most = rows - low + gaps[unsure, None]  # at least each centred draw where the median is at least low
+        bracketed = ((np.count_nonzero(rows <= high[unsure], axis=1) > n // 2)
+                     & (np.count_nonzero(rows < low, axis=1) <= (n - 1) // 2))
+        above = np.count_nonzero(most >= 0, axis=1) < needed
+        kept = (np.count_nonzero(most <= 0, axis=1) >= needed) & (np.count_nonzero(least >= 0, axis=1) >= needed)
+        rejected[unsure] = bracketed & above
+        close = unsure[~(bracketed & (above | kept))]
+        if close.size:
+            rejected[close] = paired_p_values(differences[close], gaps[close]) < level
+    return rejected
+
+
 def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
-    """``tiers`` of the models in ``found`` by ``distinct``; each leader is compared with every model drawn like
-    it (every draw finite) in one batch (``paired_p_values``), with the others one by one."""
+    """``tiers`` of the models in ``found`` by ``distinct``; each leader is compared with the remaining models drawn
+    like it (every draw finite) in one batch (``paired_rejections``), with the others one by one."""
     names = list(found)
     values = np.array([value_of(found[n]) for n in names])
     draws = [draws_of(found[n]) for n in names]
     alike = {n: (summary_of(found[n]).resampling, len(d)) for n, d in zip(names, draws, strict=True)}
     finite = {n: bool(np.isfinite(d).all()) for n, d in zip(names, draws, strict=True)}
-    verdicts: dict[str, dict[str, bool]] = {}
-
     position = {n: i for i, n in enumerate(names)}
-    order = {n: i for i, n in enumerate(sorted(names, key=lambda n: -values[position[n]]))}  # as ``tiers``
+    kinds: dict[tuple[str, int], list[int]] = defaultdict(list)  # the models drawn alike
+    for i, n in enumerate(names):
+        kinds[alike[n]].append(i)
+    stacked = {kind: np.array([draws[i] for i in rows]) for kind, rows in kinds.items()}
+    row = {names[i]: j for rows in kinds.values() for j, i in enumerate(rows)}  # its row in its kind's matrix
 
-    def differ(leader: str, other: str) -> bool:
-        if leader not in verdicts:  # the models below the leader, the only ones it is compared with
-            own = calibration_of(found[leader])  # batched with the rows calibrated alike, the others one by one
-            paired = {n: pair[1] for n in names if (pair := calibrations(found[leader], found[n])) is not None}
-            rows = [i for i, n in enumerate(names) if order[n] > order[leader] and finite[n] and finite[leader]
-                    and alike[n] == alike[leader] and (n in paired) == (own is not None)]
-            verdicts[leader] = {}
-            if rows:
-                index = position[leader]
-                p_values = paired_p_values(values[index], draws[index], values[rows],
-                                           np.array([draws[i] for i in rows]), own,
-                                           [paired[names[i]] for i in rows] if own is not None else None)
-                verdicts[leader] = {names[i]: bool(p < SIGNIFICANCE and abs(values[index] - values[i]) > 2 * margin)
-                                    for i, p in zip(rows, p_values, strict=True)}
-        if other not in verdicts[leader]:
-            verdicts[leader][other] = distinct(found[leader], found[other], margin)
-        return verdicts[leader][other]
+    def apart(leader: str, others: list[str]) -> list[bool]:
+        own = calibration_of(found[leader])  # batched with the rows calibrated alike, the others one by one
+        paired = {} if own is None else {n: pair[1] for n in others
+                                          if (pair := calibrations(found[leader], found[n])) is not None}
+        batch = [n for n in others if finite[n] and finite[leader] and alike[n] == alike[leader]
+                 and (n in paired) == (own is not None)]
+        verdicts: dict[str, bool] = {}
+        if batch:
+            index, rows = position[leader], [position[n] for n in batch]
+            differences = paired_differences(draws[index], stacked[alike[leader]][[row[n] for n in batch]], own,
+                                             [paired[n] for n in batch] if own is not None else None)
+            rejected = paired_rejections(differences, values[index] - values[rows])
+            verdicts = {n: bool(r and abs(values[index] - values[i]) > 2 * margin)
+                        for n, i, r in zip(batch, rows, rejected, strict=True)}
+        return [verdicts[n] if n in verdicts else distinct(found[leader], found[n], margin) for n in others]
 
-    return tiers({n: float(v) for n, v in zip(names, values, strict=True)}, differ)
+    return tiers({n: float(v) for n, v in zip(names, values, strict=True)}, apart)

@@ -146,8 +146,9 @@ def test_paired_difference_on_shared_draws():
 
 def test_tiers_share_the_leaders_rank():
     scores = {"a": 0.90, "b": 0.89, "c": 0.80, "d": 0.79, "e": 0.50}
-    assert tiers(scores, lambda x, y: abs(scores[x] - scores[y]) > 0.05) == {"a": 1, "b": 1, "c": 3, "d": 3, "e": 5}
-    assert tiers(scores, lambda x, y: False) == dict.fromkeys(scores, 1)
+    assert tiers(scores, lambda x, others: [abs(scores[x] - scores[y]) > 0.05 for y in others]) == {
+        "a": 1, "b": 1, "c": 3, "d": 3, "e": 5}
+    assert tiers(scores, lambda x, others: [False] * len(others)) == dict.fromkeys(scores, 1)
 
 
 def test_headline_with_two_image_groups():

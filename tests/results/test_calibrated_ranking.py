@@ -16,6 +16,7 @@ from benchsuite.results.ranking import (
     distinct,
     draws_of,
     mean_headline,
+    paired_differences,
     paired_p_values,
     tier_ranks,
     value_of,
@@ -61,9 +62,9 @@ def test_a_comparison_is_calibrated_on_the_difference():
 def test_batched_calibrated_p_values_are_the_plain_ones_bit_for_bit():
     found = models(25, seed=1)
     leader, rest = found[0], found[1:]
-    batched = paired_p_values(value_of(leader), draws_of(leader), np.array([value_of(b) for b in rest]),
-                              np.array([draws_of(b) for b in rest]), calibration_of(leader),
-                              [calibration_of(b) for b in rest])
+    differences = paired_differences(draws_of(leader), np.array([draws_of(b) for b in rest]), calibration_of(leader),
+                                     [calibration_of(b) for b in rest])
+    batched = paired_p_values(differences, value_of(leader) - np.array([value_of(b) for b in rest]))
     assert batched.tolist() == [compare(leader, b).p_value for b in rest]  # type: ignore[union-attr]
 
 
@@ -73,7 +74,7 @@ def test_batched_tiers_are_the_plain_ones_with_calibrations(mixed):
     by_name = {f"{r.vision}{i}": r for i, r in enumerate(found)}
     for margin in (0.0, 0.004):
         plain = tiers({v: value_of(r) for v, r in by_name.items()},
-                      lambda a, b, m=margin: distinct(by_name[a], by_name[b], m))
+                      lambda a, others, m=margin: [distinct(by_name[a], by_name[b], m) for b in others])
         assert tier_ranks(by_name, margin) == plain
 
 

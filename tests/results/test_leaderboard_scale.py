@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tabulate import tabulate
 
 from benchsuite.contract.errors import BenchsuiteError
 from benchsuite.inference.comparisons import paired_difference, tiers
+from benchsuite.inference.heldout import SIGNIFICANCE
 from benchsuite.results import leaderboard, tables
 from benchsuite.results.leaderboard import publish, render
-from benchsuite.results.ranking import distinct, draws_of, paired_p_values, tier_ranks, value_of
+from benchsuite.results.ranking import (
+    distinct,
+    draws_of,
+    paired_differences,
+    paired_p_values,
+    paired_rejections,
+    tier_ranks,
+    value_of,
+)
 from benchsuite.results.records import Record, Results, Summary, write_results
 from benchsuite.results.tables import markdown_table
 
@@ -48,11 +59,30 @@ def test_markdown_tables_are_tabulates_github_tables():
 
 def test_batched_paired_p_values_are_the_plain_ones_bit_for_bit():
     found = models(30)
-    batched = paired_p_values(value_of(found[0]), draws_of(found[0]), np.array([value_of(b) for b in found[1:]]),
-                              np.array([draws_of(b) for b in found[1:]]))
+    differences = paired_differences(draws_of(found[0]), np.array([draws_of(b) for b in found[1:]]))
+    batched = paired_p_values(differences, value_of(found[0]) - np.array([value_of(b) for b in found[1:]]))
     plain = [paired_difference(value_of(found[0]), value_of(b), draws_of(found[0]), draws_of(b)).p_value
              for b in found[1:]]
     assert batched.tolist() == plain
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 300), digits=st.sampled_from([2, 3, 6, 17]),
+       shift=st.floats(0.0, 0.2), spread=st.floats(0.0, 0.05))
+def test_rejections_are_the_p_values_verdicts_bit_for_bit(seed, n, digits, shift, spread):
+    """Rows near and far from rejection, skewed, tied (rounded draws), constant and offset: every verdict is
+    the p-value's."""
+    rng = np.random.default_rng(seed)
+    rows = 40
+    differences = (rng.normal(0, spread, size=(rows, n)) * rng.choice([1.0, 0.2], size=(rows, 1))
+                   + rng.exponential(spread, size=(rows, n)) * rng.choice([0.0, 1.0], size=(rows, 1))
+                   + rng.normal(0, shift, size=(rows, 1))).round(digits)
+    differences[:4] = differences[:4, :1]  # constant rows
+    gaps = np.r_[rng.uniform(-shift, shift, rows - 4), 0.0, 1e-15, -1e-15, shift]
+    rejected = paired_rejections(differences, gaps)
+    assert rejected.tolist() == (paired_p_values(differences, gaps) < SIGNIFICANCE).tolist()
+    assert [bool(r) for r in rejected] == [paired_difference(g, 0.0, d, np.zeros(n)).p_value < SIGNIFICANCE
+                                           for d, g in zip(differences, gaps, strict=True)]
 
 
 def test_batched_tiers_are_the_plain_ones():
@@ -62,7 +92,7 @@ def test_batched_tiers_are_the_plain_ones():
     by_name = {r.vision: r for r in found}
     for margin in (0.0, 0.004):
         plain = tiers({v: value_of(r) for v, r in by_name.items()},
-                      lambda a, b, m=margin: distinct(by_name[a], by_name[b], m))
+                      lambda a, others, m=margin: [distinct(by_name[a], by_name[b], m) for b in others])
         assert tier_ranks(by_name, margin) == plain
 
 
