@@ -318,15 +318,17 @@ def publish(results: Path, out: Path, keep_rows: bool = False,
     results lack (``check_keeps_rows``). ``contributions``: adds the verified contributed rows to the page (the
     copied results stay the local runs'; see benchsuite.contributions.merge).
     """
-    check_models_bound(len(set(VISION_FIELD.findall(results.read_bytes()))), results)
-    data = read_results(results)
+    raw = results.read_bytes()  # read once: for the bound, the records and the copy
+    check_models_bound(len(set(VISION_FIELD.findall(raw))), results)
+    data = read_results(results, raw)
     if keep_rows:
         check_keeps_rows(data, out)
     shown = data if contributions is None else contributions(data)
     out.mkdir(parents=True, exist_ok=True)
     for source in [results, *sorted(results.parent.glob("concepts-*.json"))]:
         if source.resolve() != (out / source.name).resolve():
-            atomic_write_bytes(out / source.name, source.read_bytes())
+            atomic_write_bytes(out / source.name, raw if source == results else source.read_bytes())
+    del raw
     page = out / "README.md"
     with collection_paused():  # hundreds of thousands of records are alive and none is garbage
         atomic_write_text(page, render(shown, out))

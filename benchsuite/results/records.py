@@ -349,14 +349,15 @@ def parse_document(raw: bytes) -> Results:
     return Results.model_validate(data)
 
 
-def read_results(path: Path) -> Results:
+def read_results(path: Path, raw: bytes | None = None) -> Results:
     """``results.json`` of any schema version, upgraded to the current one; a ValueError names a bad file, or the
     first impossible record in it (``record_problem``: p outside [0, 1], an infinite value, a reversed interval...).
+    ``raw``: the file's bytes, where the caller has read them already.
 
     Version 1 (a bare list) is rebuilt by :func:`upgrade_legacy`; a version 2 document's records lack ``role``,
     ``twin`` and ``cpu_drift``, which take their defaults (``"model"``, None, 0.0); a version 3 document's summaries
     lack the calibration scores (empty: their paired differences are the difference of their draws)."""
-    raw = Path(path).read_bytes()
+    raw = Path(path).read_bytes() if raw is None else raw
     try:
         with collection_paused():
             results = current_document(raw) or parse_document(raw)
