@@ -1,6 +1,7 @@
 """The leaderboard's headline 2 vs 2 score: each pair's outcome per layer, held-out layer selection on
 random halves of the concepts, a concept (and image-group) bootstrap with its spread calibrated on
-complementary halves of the concepts (the held-out choice recomputed on each), the percentile interval, and a family-wise p-value of the best layer over all layers.
+complementary halves of the concepts (the held-out choice recomputed on each), the percentile interval,
+and a family-wise p-value of the best layer over all layers.
 
 Pure functions on k×k matrices and numbers; they know nothing of models or files. Every 2 vs 2
 outcome comes from the metrics' kernel (``pair_margins``) and every relabelling from
