@@ -9,6 +9,7 @@ from toy_distribution import install_distribution
 from typer.testing import CliRunner
 
 from benchsuite.cli import app
+from benchsuite.results.records import SCHEMA_VERSION
 
 runner = CliRunner()
 
@@ -99,7 +100,7 @@ def test_error_text_is_never_read_as_console_markup(tmp_path):
 def test_results_json_from_the_cli_is_versioned(toy, tmp_path):
     assert toy().exit_code == 0
     data = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert data["schema_version"] == 3 and len(data["records"]) == 4  # 3 layers and the held-out summary
+    assert data["schema_version"] == SCHEMA_VERSION and len(data["records"]) == 4  # 3 layers and the held-out summary
 
 
 def test_leaderboard_from_a_corrupt_results_file_is_a_one_line_error(tmp_path):
