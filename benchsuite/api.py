@@ -35,29 +35,38 @@ class Results(records.Results):
     """A run's results, the ``results.json`` document (``records``, ``problems``, ``to_pandas()``), with the
     leaderboard page they make: what ``evaluate`` and ``load_results`` return."""
 
-    def leaderboard(self, out: Path | str | None = None) -> str:
+    def leaderboard(self, out: Path | str | None = None, contributions: Sequence[Path | str] = (),
+                    registry: Path | str | None = None, cache: Path | str | None = None) -> str:
         """The leaderboard page (markdown) of these results, as ``benchsuite leaderboard`` builds it.
 
         Without ``out``: the markdown alone (tables and details, no plots). With ``out``: also written there as
         README.md with its plots and a copy of these results as results.json; a results.json already in ``out``
         that holds other results is never overwritten (a BenchsuiteError says so), nor is a page built from an
         impossible record (``results.records.record_problem``).
+
+        As the command, the page shows every contribution that verifies here, found in ``<out>/contributions``
+        and in the ``contributions`` folders, against the suites of ``registry`` (the suites file) with the
+        matrices of the ``cache`` folder (the default cache unless given); each refused one is logged in one line.
         """
+        from benchsuite.contributions.merge import merging
+        from benchsuite.extraction.cache import ArrayCache
         from benchsuite.results.leaderboard import publish, render
         try:
             records.check_records(self.records, "these results")
         except ValueError as error:
             raise BenchsuiteError(str(error)) from None
         results = self.model_copy(update={"mixed_settings": records.mixed_settings(self.records)})
+        folders = [*([Path(out) / "contributions"] if out is not None else []), *map(Path, contributions)]
+        merge = merging(folders, registry=None if registry is None else Path(registry), cache=ArrayCache(cache))
         if out is None:
-            return render(results, None)
+            return render(merge(results), None)
         path = Path(out) / "results.json"
         if path.exists() and records.read_results(path).model_dump() != results.model_dump():
             raise BenchsuiteError(f"{path} holds other results; pass an empty folder, or rebuild that folder's page "
                                   f"with `benchsuite leaderboard --results {out} --out {out}`")
         path.parent.mkdir(parents=True, exist_ok=True)
         records.write_results(path, results)
-        return publish(path, Path(out)).read_text()
+        return publish(path, Path(out), contributions=merge).read_text()
 
 
 def with_leaderboard(results: records.Results) -> Results:

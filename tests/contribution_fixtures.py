@@ -12,6 +12,8 @@ import importlib
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,8 +91,9 @@ class Machine:
     entry_points: str
     calls: int = 0
 
-    def cli(self, *args: str) -> str:
-        """``benchsuite ARGS`` on this machine (its HOME, cache, plugins; run in its folder); the output."""
+    @contextmanager
+    def here(self) -> Iterator[None]:
+        """Code run as on this machine: its HOME, cache and plugins, in its folder."""
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("HOME", str(self.root / "home"))
             patch.setenv("BENCHSUITE_CACHE", str(self.root / "cache"))
@@ -100,10 +103,15 @@ class Machine:
                                  self.entry_points)
             patch.syspath_prepend(str(self.root / "code"))
             try:
-                result = runner.invoke(app, list(args))
+                yield
             finally:
                 sys.modules.pop("lab_vision", None)
                 importlib.invalidate_caches()
+
+    def cli(self, *args: str) -> str:
+        """``benchsuite ARGS`` on this machine (its HOME, cache, plugins; run in its folder); the output."""
+        with self.here():
+            result = runner.invoke(app, list(args))
         assert result.exit_code == 0, result.output
         return result.output
 

@@ -1,8 +1,9 @@
 """Contributions onto the page: every contribution found is verified here, and only its recomputed records join
 the results the leaderboard ranks; a refused one is reported in one line and changes nothing else.
 
-The published ``results.json`` stays the local runs' alone: a contribution's numbers are recomputed at every
-publish, never stored as if they had been run here.
+The published ``results.json`` stays the local runs' alone: a contribution's numbers are recomputed here, never
+stored as if they had been run here (the recomputed records are kept in the cache, ``contributions.memo``, under a
+key of everything their recomputation depends on, and taken from there at the next publish).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from benchsuite.contract.errors import BenchsuiteError, describe_error, one_line
 from benchsuite.contract.manager import Registry
 from benchsuite.contract.schemas import slug
 from benchsuite.contributions.bundle import MANIFEST, Bundle, Refused, read_bundle, refuse
-from benchsuite.contributions.verify import LocalSuite, verified_records
+from benchsuite.contributions.memo import cached_verified_records
+from benchsuite.contributions.verify import LocalSuite
 from benchsuite.extraction.cache import ArrayCache
 from benchsuite.inputs.suites import Suite, load_suites
 from benchsuite.results.records import Record, Results, mixed_settings
@@ -93,7 +95,7 @@ class Merger:
                                  "leaderboard does not run; rename it")
         seen[key] = folder
         if folder.resolve() not in self.verified:  # the page and the README block verify each folder once
-            records, _ = verified_records(bundle, self.local_suite(bundle))
+            records = cached_verified_records(bundle, self.local_suite(bundle), self.cache)
             name = shown_name(bundle)
             self.verified[folder.resolve()] = [r.model_copy(update={"vision": name}) for r in records]
         return self.verified[folder.resolve()]

@@ -2,6 +2,7 @@
 the row appears verified, with intervals and tiers; every tampering is refused in one named line and leaves the
 rest of the page as it was."""
 
+import dataclasses
 import io
 import json
 import re
@@ -13,10 +14,11 @@ import pytest
 import toy_plugins
 from contribution_fixtures import CONTRIBUTOR, SHOWN, edit_json, machines, reseal, sparse
 
+import benchsuite
 from benchsuite.contract.hookspecs import hookimpl
 from benchsuite.contract.manager import Registry, make_plugin_manager
 from benchsuite.contract.schemas import VisionModelMeta
-from benchsuite.contributions import bundle
+from benchsuite.contributions import bundle, memo, verify
 from benchsuite.contributions.merge import merging
 from benchsuite.contributions.pack import contribute
 from benchsuite.extraction.cache import ArrayCache
@@ -25,7 +27,7 @@ from benchsuite.results.agreement import compare
 from benchsuite.results.leaderboard import render
 from benchsuite.results.records import read_results
 from benchsuite.run.options import RunOptions
-from benchsuite.run.suite_run import run_suite
+from benchsuite.run.suite_run import Inputs, run_suite
 
 pytestmark = pytest.mark.slow  # two whole (toy) suite runs through the command line, then a publish per tampering
 
@@ -52,11 +54,12 @@ def machine_b_plugins():
     return Registry(pm)
 
 
-def publish_with(world, machine_b_plugins, *folders):
-    """Machine B's page (markdown, no plots) with the contributions in ``folders``, and the lines it reported."""
+def publish_with(world, machine_b_plugins, *folders, cache=None):
+    """Machine B's page (markdown, no plots) with the contributions in ``folders``, and the lines it reported;
+    ``cache``: a cache folder other than machine B's."""
     _, b, _ = world
     said: list[str] = []
-    merge = merging(list(folders), registry=b.root / "registry.toml", cache=ArrayCache(b.root / "cache"),
+    merge = merging(list(folders), registry=b.root / "registry.toml", cache=ArrayCache(cache or b.root / "cache"),
                     plugins=machine_b_plugins, say=said.append)
     results = read_results(b.root / "results" / "results.json")
     return render(merge(results), None), said
@@ -119,6 +122,106 @@ def test_the_leaderboard_command_publishes_the_same_page_and_readme_block(world)
           "--registry", "registry.toml", "--readme", "README.md")
     assert (b.root / "again" / "README.md").read_text() == (b.root / "leaderboard" / "README.md").read_text()
     assert SHOWN in (b.root / "README.md").read_text()
+
+
+def test_the_api_leaderboard_merges_the_contributions_as_the_command(world, machine_b_plugins, tmp_path):
+    _, b, _ = world
+    expected, _ = publish_with(world, machine_b_plugins, b.root / "leaderboard" / "contributions")
+    shutil.copytree(b.root / "leaderboard" / "contributions", tmp_path / "board" / "contributions")
+    with b.here():
+        results = benchsuite.load_results("results")
+        markdown = results.leaderboard(contributions=["leaderboard/contributions"], registry="registry.toml")
+        alone = results.leaderboard(registry="registry.toml")
+        page = results.leaderboard(tmp_path / "board", registry="registry.toml")
+    assert markdown == expected and SHOWN in markdown and SHOWN not in alone
+    assert page == (b.root / "leaderboard" / "README.md").read_text()  # what `benchsuite run --all` published
+
+
+def counted_recomputations(monkeypatch) -> list:
+    """The contributions ``verify.verified_records`` recomputes from here on (it still recomputes them)."""
+    calls: list = []
+    recompute = verify.verified_records
+
+    def counted(bundle, local):
+        calls.append(bundle.folder)
+        return recompute(bundle, local)
+
+    monkeypatch.setattr(verify, "verified_records", counted)
+    return calls
+
+
+def fresh_cache(world, tmp_path):
+    """A copy of machine B's cache (its text matrices and photo digests) without verified contributions."""
+    _, b, _ = world
+    shutil.copytree(b.root / "cache", tmp_path / "cache", ignore=shutil.ignore_patterns(memo.FOLDER))
+    return tmp_path / "cache"
+
+
+def test_a_second_publish_takes_the_verified_records_from_the_cache(world, machine_b_plugins, tmp_path,
+                                                                    monkeypatch):
+    a, _, _ = world
+    contributions = tmp_path / "contributions"
+    folder = contributions.joinpath(*FOLDER[2:])
+    shutil.copytree(a.root.joinpath(*FOLDER), folder)
+    cache = fresh_cache(world, tmp_path)
+    calls = counted_recomputations(monkeypatch)
+    first, said = publish_with(world, machine_b_plugins, contributions, cache=cache)
+    assert said == [] and SHOWN in first and len(calls) == 1
+    entries = sorted((cache / memo.FOLDER).glob("*.json"))
+    assert len(entries) == 1 and len(json.loads(entries[0].read_text())["records"]) == 20
+    again, said = publish_with(world, machine_b_plugins, contributions, cache=cache)
+    assert (again, said, len(calls)) == (first, [], 1)  # a hit: nothing recomputed, the same page
+    edit_json(folder / "manifest.json", lambda manifest: manifest.update(created="2026-01-01T00:00:00+00:00"))
+    edited, said = publish_with(world, machine_b_plugins, contributions, cache=cache)
+    assert (edited, said, len(calls)) == (first, [], 2)  # another manifest: recomputed and kept beside the first
+    assert len(list((cache / memo.FOLDER).glob("*.json"))) == 2
+    for entry in (cache / memo.FOLDER).glob("*.json"):
+        entry.write_text('{"key": {}, "records": [{"trunc')
+    repaired, said = publish_with(world, machine_b_plugins, contributions, cache=cache)
+    assert (repaired, said, len(calls)) == (first, [], 3)  # a corrupt entry is recomputed and written again
+    assert publish_with(world, machine_b_plugins, contributions, cache=cache) == (first, []) and len(calls) == 3
+
+
+def test_a_tampered_file_is_refused_even_when_its_verification_is_cached(world, machine_b_plugins, tmp_path):
+    a, _, _ = world
+    contributions = tmp_path / "contributions"
+    shutil.copytree(a.root.joinpath(*FOLDER), contributions.joinpath(*FOLDER[2:]))
+    cache = fresh_cache(world, tmp_path)
+    publish_with(world, machine_b_plugins, contributions, cache=cache)
+    expected = edited_number_unsealed(contributions.joinpath(*FOLDER[2:]))
+    _, said = publish_with(world, machine_b_plugins, contributions, cache=cache)
+    assert len(said) == 1 and expected in said[0]
+
+
+def test_the_cache_key_changes_with_every_input_of_the_recomputation(world, machine_b_plugins, monkeypatch):
+    a, b, _ = world
+    found = bundle.read_bundle(a.root.joinpath(*FOLDER))
+    local = verify.LocalSuite.of(machine_b_plugins, load_suites(b.root / "registry.toml")["toy"],
+                                 ArrayCache(b.root / "cache"))
+    key = memo.memo_key(found, local)
+    design, inputs = next(iter(local.inputs.items()))
+    photos = dataclasses.replace(local, inputs={**local.inputs, design: Inputs("0" * 16, inputs.text_matrices)})
+    text = dataclasses.replace(local, inputs={**local.inputs, design: Inputs(inputs.photos, {
+        name: "0" * 16 for name in inputs.text_matrices})})
+    keys = [key, memo.memo_key(found, photos), memo.memo_key(found, text)]
+    monkeypatch.setattr(local.items, "settings", dataclasses.replace(local.items.settings, permutations=21))
+    keys.append(memo.memo_key(found, local))
+    monkeypatch.undo()
+    real = memo.package_version
+    monkeypatch.setattr(memo, "package_version", lambda name: "0.0.0+other" if name == "benchsuite" else real(name))
+    keys.append(memo.memo_key(found, local))
+    monkeypatch.setattr(verify, "IGNORED", (*verify.IGNORED, "value"))
+    keys.append(memo.memo_key(found, local))
+    assert len({memo.memo_path(ArrayCache(b.root / "cache"), k) for k in keys}) == len(keys)
+
+
+def test_a_cache_that_cannot_be_written_only_warns(world, machine_b_plugins, tmp_path, caplog):
+    _, b, _ = world
+    cache = fresh_cache(world, tmp_path)
+    (cache / memo.FOLDER).write_text("a file where the folder goes")
+    page, said = publish_with(world, machine_b_plugins, b.root / "leaderboard" / "contributions", cache=cache)
+    assert said == [] and SHOWN in page
+    assert "could not keep the verified contribution" in caplog.text
 
 
 def test_verify_recomputes_everywhere_and_reextracts_where_the_model_loads(world):
