@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -15,6 +17,7 @@ from benchsuite.inference.heldout import (
     calibration_scores,
     headline,
     pair_outcomes,
+    row_medians,
     spread_factors,
     subsampled_variances,
     unwidened,
@@ -120,3 +123,19 @@ def test_calibration_halvings_and_scores_pair_across_models():
     result = headline(layers, text, seed=3, n_permutations=0, n_bootstrap=100, n_splits=3)
     assert result.calibration is not None and result.calibration.scores.shape == (2, 100)
     assert result.spread_factor == result.calibration.factor > 0
+
+
+@given(st.integers(1, 4), st.integers(1, 700), st.integers(0, 2**32 - 1), st.floats(0, 1))
+@settings(max_examples=60, deadline=None)
+def test_row_medians_are_nanmedian_exactly(rows, width, seed, nan_share):
+    rng = np.random.default_rng(seed)
+    draws = rng.normal(size=(rows, width)).round(rng.integers(0, 4))  # ties too
+    draws[rng.random(draws.shape) < nan_share * 0.2] = np.nan
+    draws[rng.random(rows) < nan_share * 0.3] = np.nan  # whole rows missing
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = np.nanmedian(draws, axis=-1, keepdims=True)
+        got = row_medians(draws)
+        single = row_medians(draws[0])
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(single, expected[0])
