@@ -52,9 +52,18 @@ def calibrated_differences(draws_a: np.ndarray, draws_b: np.ndarray, calibration
                            calibrations_b: Sequence[Calibration]) -> np.ndarray:
     """``difference_draws`` of a against each row of ``draws_b`` (rows × draws) at once, row i calibrated by
     ``calibrations_b[i]``: the same operations for one row as for many, so the same draws."""
-    scores = calibration_a.scores[None] - np.stack([c.scores for c in calibrations_b])  # rows × 2 × halvings
-    raw = unwidened(draws_a, calibration_a.factor) - unwidened(draws_b, np.array([c.factor for c in calibrations_b]))
-    return widened(raw, spread_factors(scores, raw))
+    return widened_differences(unwidened(draws_a, calibration_a.factor),
+                               unwidened(draws_b, np.array([c.factor for c in calibrations_b])),
+                               calibration_a.scores, np.stack([c.scores for c in calibrations_b]))
+
+
+def widened_differences(raw_a: np.ndarray, raw_b: np.ndarray, scores_a: np.ndarray,
+                        scores_b: np.ndarray) -> np.ndarray:
+    """``calibrated_differences`` from the models' draws before widening (``unwidened``: a's, and one row per b)
+    and their calibration scores (a's 2 × halvings, b's rows × 2 × halvings), for callers that keep each model's
+    unwidened draws: row by row the same operations, so the same draws."""
+    raw = raw_a - raw_b
+    return widened(raw, spread_factors(scores_a[None] - scores_b, raw))
 
 
 def paired_difference(a: float, b: float, draws_a: np.ndarray, draws_b: np.ndarray,
@@ -62,8 +71,11 @@ def paired_difference(a: float, b: float, draws_a: np.ndarray, draws_b: np.ndarr
                       calibrations: tuple[Calibration, Calibration] | None = None) -> Difference:
     """a − b with an interval and a two-sided bootstrap p from draws made on the same concepts and groups
     (``difference_draws``: calibrated on the difference itself when both models' calibrations are given)."""
-    differences = difference_draws(draws_a, draws_b, calibrations)
-    value = a - b
+    return difference_of(a - b, difference_draws(draws_a, draws_b, calibrations), confidence)
+
+
+def difference_of(value: float, differences: np.ndarray, confidence: float = CONFIDENCE) -> Difference:
+    """The ``Difference`` a − b = ``value`` whose paired draws are ``differences`` (``difference_draws``)."""
     low, high = percentile_interval(value, differences, confidence)
     centred = differences[np.isfinite(differences)]
     centred = centred - np.median(centred) + value

@@ -31,6 +31,7 @@ from benchsuite.results.records import (
     Record,
     Results,
     collection_paused,
+    frozen_meanwhile,
     mixed_settings,
     read_results,
 )
@@ -318,6 +319,13 @@ def publish(results: Path, out: Path, keep_rows: bool = False,
     results lack (``check_keeps_rows``). ``contributions``: adds the verified contributed rows to the page (the
     copied results stay the local runs'; see benchsuite.contributions.merge).
     """
+    with frozen_meanwhile():  # the records, frozen while they are read and rendered, back to the collector after
+        return written_page(results, out, keep_rows, contributions)
+
+
+def written_page(results: Path, out: Path, keep_rows: bool,
+                 contributions: Callable[[Results], Results] | None) -> Path:
+    """``publish``'s work (its records freed when this returns)."""
     raw = results.read_bytes()  # read once: for the bound, the records and the copy
     check_models_bound(len(set(VISION_FIELD.findall(raw))), results)
     data = read_results(results, raw)

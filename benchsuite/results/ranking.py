@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -12,8 +14,10 @@ from benchsuite.inference.comparisons import (
     Difference,
     benjamini_hochberg,
     calibrated_differences,
-    paired_difference,
+    difference_draws,
+    difference_of,
     tiers,
+    widened_differences,
 )
 from benchsuite.inference.heldout import SIGNIFICANCE, Calibration, unwidened
 from benchsuite.results.records import HEADLINE_METRIC, Record, Summary
@@ -95,14 +99,33 @@ def headlines(records: Iterable[Record]) -> dict[tuple[str, str], Record]:
             if r.metric == HEADLINE_METRIC and r.status == "ok" and r.summary is not None and r.value is not None}
 
 
-DRAWS: dict[int, tuple[Summary, np.ndarray, Calibration | None]] = {}
-"""Each summary's draws and calibration as arrays, made once while a page is rendered (``render`` empties it)."""
+@dataclass(frozen=True)
+class Drawn:
+    """A summary's draws as a read-only array (a missing draw, None, is NaN) and its calibration (None: schema 3
+    and older), with the draws before widening made once for every comparison the model takes part in."""
+
+    summary: Summary
+    draws: np.ndarray
+    calibration: Calibration | None
+
+    @cached_property
+    def unwidened(self) -> np.ndarray:
+        """The draws before their widening (``heldout.unwidened``; the draws themselves without a calibration)."""
+        if self.calibration is None:
+            return self.draws
+        raw = unwidened(self.draws, self.calibration.factor)
+        raw.flags.writeable = False
+        return raw
 
 
-def cached_arrays(record: Record) -> tuple[Summary, np.ndarray, Calibration | None]:
+DRAWS: dict[int, Drawn] = {}
+"""Each summary's ``Drawn``, made once while a page is rendered (``render`` empties it)."""
+
+
+def drawn(record: Record) -> Drawn:
     summary = summary_of(record)
     cached = DRAWS.get(id(summary))
-    if cached is None or cached[0] is not summary:
+    if cached is None or cached.summary is not summary:
         draws = np.array(summary.draws, dtype=float)
         calibration = None
         if summary.calibration:
@@ -110,18 +133,18 @@ def cached_arrays(record: Record) -> tuple[Summary, np.ndarray, Calibration | No
             scores.flags.writeable = False
             calibration = Calibration(scores=scores, factor=summary.spread_factor)
         draws.flags.writeable = False
-        cached = DRAWS[id(summary)] = (summary, draws, calibration)
+        cached = DRAWS[id(summary)] = Drawn(summary, draws, calibration)
     return cached
 
 
 def draws_of(record: Record) -> np.ndarray:
     """A headline's bootstrap draws as floats (a missing draw, None, is NaN); read-only, shared by every caller."""
-    return cached_arrays(record)[1]
+    return drawn(record).draws
 
 
 def calibration_of(record: Record) -> Calibration | None:
     """A headline's calibration scores with the factor its draws were widened by (None: schema 3 and older)."""
-    return cached_arrays(record)[2]
+    return drawn(record).calibration
 
 
 def calibrations(a: Record, b: Record) -> tuple[Calibration, Calibration] | None:
@@ -138,7 +161,21 @@ def compare(a: Record, b: Record) -> Difference | None:
     None when the two were not drawn alike."""
     if summary_of(a).resampling != summary_of(b).resampling or len(summary_of(a).draws) != len(summary_of(b).draws):
         return None
-    return paired_difference(value_of(a), value_of(b), draws_of(a), draws_of(b), calibrations=calibrations(a, b))
+    first, second = drawn(a), drawn(b)
+    if calibrations(a, b) is None:
+        differences = difference_draws(first.draws, second.draws)
+    else:
+        assert second.calibration is not None
+        differences = calibrated_rows(first, second.unwidened[None], second.calibration.scores[None])[0]
+    return difference_of(value_of(a) - value_of(b), differences)
+
+
+def calibrated_rows(leader: Drawn, unwidened_rows: np.ndarray, scores_rows: np.ndarray) -> np.ndarray:
+    """``difference_draws`` of the leader against models calibrated like it whose draws before widening are
+    ``unwidened_rows`` (rows × draws) and calibration scores ``scores_rows`` (rows × 2 × halvings):
+    ``widened_differences`` on the unwidened draws each model keeps."""
+    assert leader.calibration is not None
+    return widened_differences(leader.unwidened, unwidened_rows, leader.calibration.scores, scores_rows)
 
 
 def distinct(a: Record, b: Record, margin: float) -> bool:
@@ -229,32 +266,50 @@ def paired_rejections(differences: np.ndarray, gaps: np.ndarray, level: float = 
     return rejected
 
 
+def part_of(headline: Drawn, part: str) -> np.ndarray:
+    """A headline's ``draws``, ``unwidened`` draws or calibration ``scores``."""
+    if part == "scores":
+        assert headline.calibration is not None
+        return headline.calibration.scores
+    return headline.unwidened if part == "unwidened" else headline.draws
+
+
 def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
     """``tiers`` of the models in ``found`` by ``distinct``; each leader is compared with the remaining models drawn
     like it (every draw finite) in one batch (``paired_rejections``), with the others one by one."""
     names = list(found)
     values = np.array([value_of(found[n]) for n in names])
-    draws = [draws_of(found[n]) for n in names]
+    headlines = [drawn(found[n]) for n in names]
+    draws = [h.draws for h in headlines]
     alike = {n: (summary_of(found[n]).resampling, len(d)) for n, d in zip(names, draws, strict=True)}
     finite = {n: bool(np.isfinite(d).all()) for n, d in zip(names, draws, strict=True)}
+    shape = {n: None if h.calibration is None else h.calibration.scores.shape for n, h in zip(names, headlines,
+                                                                                              strict=True)}
     position = {n: i for i, n in enumerate(names)}
     kinds: dict[tuple[str, int], list[int]] = defaultdict(list)  # the models drawn alike
     for i, n in enumerate(names):
         kinds[alike[n]].append(i)
-    stacked = {kind: np.array([draws[i] for i in rows]) for kind, rows in kinds.items()}
     row = {names[i]: j for rows in kinds.values() for j, i in enumerate(rows)}  # its row in its kind's matrix
+    stacked: dict[tuple[tuple[str, int], str], np.ndarray] = {}  # a kind's draws, unwidened draws or scores
+
+    def rows_of(kind: tuple[str, int], part: str) -> np.ndarray:
+        if (kind, part) not in stacked:
+            stacked[(kind, part)] = np.array([part_of(headlines[i], part) for i in kinds[kind]])
+        return stacked[(kind, part)]
 
     def apart(leader: str, others: list[str]) -> list[bool]:
-        own = calibration_of(found[leader])  # batched with the rows calibrated alike, the others one by one
-        paired = {} if own is None else {n: pair[1] for n in others
-                                          if (pair := calibrations(found[leader], found[n])) is not None}
+        own = shape[leader]  # batched with the rows calibrated alike (``calibrations``), the others one by one
         batch = [n for n in others if finite[n] and finite[leader] and alike[n] == alike[leader]
-                 and (n in paired) == (own is not None)]
+                 and own in (None, shape[n])]
         verdicts: dict[str, bool] = {}
         if batch:
             index, rows = position[leader], [position[n] for n in batch]
-            differences = paired_differences(draws[index], stacked[alike[leader]][[row[n] for n in batch]], own,
-                                             [paired[n] for n in batch] if own is not None else None)
+            chosen = [row[n] for n in batch]
+            if own is None:
+                differences = paired_differences(draws[index], rows_of(alike[leader], "draws")[chosen])
+            else:  # each row calibrated like the leader: the same halvings, so scores of one shape
+                differences = calibrated_rows(headlines[index], rows_of(alike[leader], "unwidened")[chosen],
+                                              np.stack([part_of(headlines[i], "scores") for i in rows]))
             rejected = paired_rejections(differences, values[index] - values[rows])
             verdicts = {n: bool(r and abs(values[index] - values[i]) > 2 * margin)
                         for n, i, r in zip(batch, rows, rejected, strict=True)}
