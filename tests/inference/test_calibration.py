@@ -18,6 +18,7 @@ from benchsuite.inference.heldout import (
     headline,
     pair_outcomes,
     row_medians,
+    row_variances,
     spread_factors,
     subsampled_variances,
     unwidened,
@@ -127,7 +128,7 @@ def test_calibration_halvings_and_scores_pair_across_models():
 
 @given(st.integers(1, 4), st.integers(1, 700), st.integers(0, 2**32 - 1), st.floats(0, 1))
 @settings(max_examples=60, deadline=None)
-def test_row_medians_are_nanmedian_exactly(rows, width, seed, nan_share):
+def test_row_medians_and_variances_are_nanmedian_and_nanvar_exactly(rows, width, seed, nan_share):
     rng = np.random.default_rng(seed)
     draws = rng.normal(size=(rows, width)).round(rng.integers(0, 4))  # ties too
     draws[rng.random(draws.shape) < nan_share * 0.2] = np.nan
@@ -137,5 +138,9 @@ def test_row_medians_are_nanmedian_exactly(rows, width, seed, nan_share):
         expected = np.nanmedian(draws, axis=-1, keepdims=True)
         got = row_medians(draws)
         single = row_medians(draws[0])
+        variances, expected_variances = row_variances(draws), np.nanvar(draws, axis=-1)
+        single_variance = row_variances(draws[0])
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(single, expected[0])
+    np.testing.assert_array_equal(variances, expected_variances)
+    np.testing.assert_array_equal(single_variance, expected_variances[0])
