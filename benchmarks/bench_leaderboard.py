@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def shifted(record: dict, vision: str, offset: float) -> dict:
 
 def cloned(models: int, folder: Path) -> Path:
     """results.json of ``models`` vision models cloned from the committed ones (the originals kept first), written
-    record by record (a 1000-model file is about 1 GB)."""
+    record by record (a 1000-model file is about 1 GB) in the layout ``write_results`` gives it (``indent=1``)."""
     data = json.loads(COMMITTED.read_text())
     by_model: dict[str, list[dict]] = {}
     for record in data["records"]:
@@ -49,16 +50,16 @@ def cloned(models: int, folder: Path) -> Path:
     rng = np.random.default_rng(0)
     path = folder / "results.json"
     with path.open("w") as handle:
-        handle.write('{"schema_version": 3, "problems": [], "mixed_settings": {}, "records": [')
+        handle.write(f'{{\n "schema_version": {data["schema_version"]},\n "records": [\n')
         first = True
         for index in range(-len(originals), models - len(originals)):
             base = originals[index % len(originals)]
             offset = float(rng.uniform(-0.06, 0.06))
             for record in by_model[base]:
-                handle.write(("" if first else ",") + json.dumps(
-                    record if index < 0 else shifted(record, f"{base}_clone{index:05d}", offset)))
+                item = record if index < 0 else shifted(record, f"{base}_clone{index:05d}", offset)
+                handle.write(("" if first else ",\n") + textwrap.indent(json.dumps(item, indent=1), "  "))
                 first = False
-        handle.write("]}")
+        handle.write('\n ],\n "problems": [],\n "mixed_settings": {}\n}')
     return path
 
 
