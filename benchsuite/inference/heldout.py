@@ -266,7 +266,10 @@ def widened(draws: np.ndarray, factor: float | np.ndarray) -> np.ndarray:
     """Draws spread ``factor`` times as far from their median (the last axis: each row by its own factor when
     ``draws`` is a matrix and ``factor`` a vector)."""
     middle = row_medians(draws)
-    return middle + np.asarray(factor, dtype=float)[..., None] * (draws - middle)
+    spread = np.subtract(draws, middle)
+    spread *= np.asarray(factor, dtype=float)[..., None]
+    spread += middle  # middle + factor·(draws − middle): the same sum and product (IEEE's are commutative), in place
+    return spread
 
 
 def unwidened(draws: np.ndarray, factor: float | np.ndarray) -> np.ndarray:

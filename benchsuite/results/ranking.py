@@ -297,6 +297,12 @@ def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
             stacked[(kind, part)] = np.array([part_of(headlines[i], part) for i in kinds[kind]])
         return stacked[(kind, part)]
 
+    def scores_of(kind: tuple[str, int], chosen: list[int], rows: list[int]) -> np.ndarray:
+        """The calibration scores of the rows ``chosen`` of a kind (models ``rows``), all of the leader's shape."""
+        if len({shape[names[i]] for i in kinds[kind]}) == 1:  # every model of the kind calibrated alike
+            return rows_of(kind, "scores")[chosen]
+        return np.stack([part_of(headlines[i], "scores") for i in rows])
+
     def apart(leader: str, others: list[str]) -> list[bool]:
         own = shape[leader]  # batched with the rows calibrated alike (``calibrations``), the others one by one
         batch = [n for n in others if finite[n] and finite[leader] and alike[n] == alike[leader]
@@ -309,7 +315,7 @@ def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
                 differences = paired_differences(draws[index], rows_of(alike[leader], "draws")[chosen])
             else:  # each row calibrated like the leader: the same halvings, so scores of one shape
                 differences = calibrated_rows(headlines[index], rows_of(alike[leader], "unwidened")[chosen],
-                                              np.stack([part_of(headlines[i], "scores") for i in rows]))
+                                              scores_of(alike[leader], chosen, rows))
             rejected = paired_rejections(differences, values[index] - values[rows])
             verdicts = {n: bool(r and abs(values[index] - values[i]) > 2 * margin)
                         for n, i, r in zip(batch, rows, rejected, strict=True)}

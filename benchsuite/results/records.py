@@ -363,7 +363,7 @@ def chunked_document(raw: bytes) -> Results | None:
         while begin < end - 3:
             cut = raw.find(RECORD_SEPARATOR, begin + CHUNK_BYTES, end)
             stop = end - 3 if cut < 0 else cut + 4  # after the last record's "}", or after the part's
-            records += RECORDS.validate_json(b"[" + raw[begin:stop] + b"]")
+            records += RECORDS.validate_json(b"".join((b"[", memoryview(raw)[begin:stop], b"]")))
             begin = stop + 1  # past the comma
     except ValidationError:
         return None
