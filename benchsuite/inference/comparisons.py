@@ -62,8 +62,15 @@ def widened_differences(raw_a: np.ndarray, raw_b: np.ndarray, scores_a: np.ndarr
     """``calibrated_differences`` from the models' draws before widening (``unwidened``: a's, and one row per b)
     and their calibration scores (a's 2 × halvings, b's rows × 2 × halvings), for callers that keep each model's
     unwidened draws: row by row the same operations, so the same draws."""
+    return widened(*unwidened_differences(raw_a, raw_b, scores_a, scores_b))
+
+
+def unwidened_differences(raw_a: np.ndarray, raw_b: np.ndarray, scores_a: np.ndarray,
+                          scores_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``widened_differences`` before its widening: the differences of the unwidened draws (a row per b) and the
+    factor each row is widened by (``spread_factors`` of the differences of the calibration scores)."""
     raw = raw_a - raw_b
-    return widened(raw, spread_factors(scores_a[None] - scores_b, raw))
+    return raw, spread_factors(scores_a[None] - scores_b, raw)
 
 
 def paired_difference(a: float, b: float, draws_a: np.ndarray, draws_b: np.ndarray,

@@ -17,9 +17,10 @@ from benchsuite.inference.comparisons import (
     difference_draws,
     difference_of,
     tiers,
+    unwidened_differences,
     widened_differences,
 )
-from benchsuite.inference.heldout import SIGNIFICANCE, Calibration, unwidened
+from benchsuite.inference.heldout import SIGNIFICANCE, Calibration, unwidened, widened
 from benchsuite.results.records import HEADLINE_METRIC, Record, Summary
 
 Drifts = dict[str, dict[str, float]]
@@ -233,6 +234,27 @@ def paired_p_values(differences: np.ndarray, gaps: np.ndarray) -> np.ndarray:
     return np.minimum(1.0, 2 * np.minimum(below, above))
 
 
+def surely_rejected(raw: np.ndarray, factors: np.ndarray, gaps: np.ndarray,
+                    level: float = SIGNIFICANCE) -> np.ndarray:
+    """Rows whose paired test (``paired_rejections`` of ``widened(raw, factors)``) rejects whatever their median, so
+    that it need not be found: every centred draw lies on one side of 0.
+
+    Widening by f > 0 keeps the order of a row's draws d and their median m, so its centred draws are
+    f·(d − m) + gap, up to rounding. Any median lies within a standard deviation of the mean, m ≤ mean + sd, so
+    where gap > f·(mean + sd − min d) every centred draw is above 0 (and where −gap > f·(max d − mean + sd), below):
+    p = 2 / (n + 1), a rejection where that is below ``level``. The bound is taken wide of rounding (relative
+    1e-6, absolute 1e-9)."""
+    n = raw.shape[1]
+    if n == 0 or 2 / (n + 1) >= level:
+        return np.zeros(len(raw), dtype=bool)
+    mean = raw.mean(axis=1)
+    sd = np.sqrt(np.maximum(0.0, np.einsum("ij,ij->i", raw, raw) / n - mean**2) + 1e-15 * (1 + mean**2))
+    slack = 1e-9 * (1 + factors)
+    above = gaps > factors * (mean + sd - raw.min(axis=1)) * (1 + 1e-6) + slack
+    below = -gaps > factors * (raw.max(axis=1) - mean + sd) * (1 + 1e-6) + slack
+    return above | below
+
+
 def paired_rejections(differences: np.ndarray, gaps: np.ndarray, level: float = SIGNIFICANCE) -> np.ndarray:
     """``paired_p_values(differences, gaps) < level`` for every row, bit for bit, mostly without a median.
 
@@ -310,13 +332,20 @@ def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
         verdicts: dict[str, bool] = {}
         if batch:
             index, rows = position[leader], [position[n] for n in batch]
-            chosen = [row[n] for n in batch]
+            chosen, gaps = [row[n] for n in batch], values[index] - values[rows]
             if own is None:
-                differences = paired_differences(draws[index], rows_of(alike[leader], "draws")[chosen])
+                raw = paired_differences(draws[index], rows_of(alike[leader], "draws")[chosen])
+                factors = np.ones(len(batch))
             else:  # each row calibrated like the leader: the same halvings, so scores of one shape
-                differences = calibrated_rows(headlines[index], rows_of(alike[leader], "unwidened")[chosen],
-                                              scores_of(alike[leader], chosen, rows))
-            rejected = paired_rejections(differences, values[index] - values[rows])
+                leading = headlines[index]
+                assert leading.calibration is not None
+                raw, factors = unwidened_differences(leading.unwidened, rows_of(alike[leader], "unwidened")[chosen],
+                                                     leading.calibration.scores, scores_of(alike[leader], chosen, rows))
+            rejected = surely_rejected(raw, factors, gaps)
+            unsure = np.flatnonzero(~rejected)
+            if unsure.size:
+                unsure_rows = raw[unsure] if own is None else widened(raw[unsure], factors[unsure])
+                rejected[unsure] = paired_rejections(unsure_rows, gaps[unsure])
             verdicts = {n: bool(r and abs(values[index] - values[i]) > 2 * margin)
                         for n, i, r in zip(batch, rows, rejected, strict=True)}
         return [verdicts[n] if n in verdicts else distinct(found[leader], found[n], margin) for n in others]

@@ -11,7 +11,7 @@ from tabulate import tabulate
 
 from benchsuite.contract.errors import BenchsuiteError
 from benchsuite.inference.comparisons import paired_difference, tiers
-from benchsuite.inference.heldout import SIGNIFICANCE
+from benchsuite.inference.heldout import SIGNIFICANCE, widened
 from benchsuite.results import leaderboard, tables
 from benchsuite.results.leaderboard import publish, render
 from benchsuite.results.ranking import (
@@ -20,6 +20,7 @@ from benchsuite.results.ranking import (
     paired_differences,
     paired_p_values,
     paired_rejections,
+    surely_rejected,
     tier_ranks,
     value_of,
 )
@@ -131,3 +132,25 @@ def test_more_models_than_a_page_ranks_are_refused_before_any_work(tmp_path, mon
     assert not (tmp_path / "board").exists()
     with pytest.raises(BenchsuiteError, match="these results holds 4 vision models"):
         render(Results(records=[r for i in range(4) for r in per_layer(f"v{i}", 0.7)]), None)
+
+
+@given(st.integers(1, 6), st.integers(1, 1200), st.integers(0, 2**32 - 1),
+       st.sampled_from(["normal", "heavy", "rounded", "constant", "skewed"]), st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_a_sure_rejection_is_the_tests_rejection(rows, width, seed, shape, calibrated):
+    """``surely_rejected`` names only rows that ``paired_rejections`` rejects: gaps at random and at its bound."""
+    rng = np.random.default_rng(seed)
+    raw = {"normal": lambda: rng.normal(0.02, 0.01, (rows, width)),
+           "heavy": lambda: rng.standard_t(1.5, (rows, width)) * 0.01,
+           "rounded": lambda: rng.normal(0, 0.01, (rows, width)).round(3),
+           "constant": lambda: np.full((rows, width), 0.013),
+           "skewed": lambda: rng.exponential(0.01, (rows, width)) * rng.choice([-1, 1])}[shape]()
+    factors = rng.uniform(0.2, 4, rows) if calibrated else np.ones(rows)
+    mean, sd = raw.mean(axis=1), raw.std(axis=1)
+    edge = factors * (mean + sd - raw.min(axis=1))
+    gaps = np.where(rng.random(rows) < 0.5, edge * (1 + rng.uniform(-1e-3, 1e-3, rows)),
+                    rng.uniform(-0.1, 0.1, rows))
+    differences = widened(raw, factors) if calibrated else raw
+    sure = surely_rejected(raw, factors, gaps)
+    assert (paired_p_values(differences, gaps)[sure] < SIGNIFICANCE).all()
+    assert not surely_rejected(raw[:, :30], factors, gaps).any()  # 30 draws: p = 2/31 is never below 0.05
