@@ -197,9 +197,10 @@ def subsampled_variances(scores: np.ndarray) -> np.ndarray:
     halves). Drawn without replacement, halves of k spread by a(1/m − 1/k) + b(1/m² − 1/k²) = a/k + 3b/k² with
     a/k = −cov(half, other half), while the score on all k spreads by a/k + b/k²: so (var + 2·(−cov)) / 3, the
     covariance clipped at 0."""
-    centred = scores - np.nanmean(scores, axis=-1, keepdims=True)
-    shared = np.maximum(-np.nanmean(centred[..., 0, :] * centred[..., 1, :], axis=-1), 0.0)
-    return (np.nanmean(centred ** 2, axis=(-2, -1)) + 2 * shared) / 3
+    mean = np.nanmean if np.isnan(scores).any() else np.mean  # the same sums; nanmean's masks where none is NaN
+    centred = scores - mean(scores, axis=-1, keepdims=True)
+    shared = np.maximum(-mean(centred[..., 0, :] * centred[..., 1, :], axis=-1), 0.0)
+    return (mean(centred ** 2, axis=(-2, -1)) + 2 * shared) / 3
 
 
 def spread_factors(scores: np.ndarray, draws: np.ndarray) -> np.ndarray:

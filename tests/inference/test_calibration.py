@@ -144,3 +144,18 @@ def test_row_medians_and_variances_are_nanmedian_and_nanvar_exactly(rows, width,
     np.testing.assert_array_equal(single, expected[0])
     np.testing.assert_array_equal(variances, expected_variances)
     np.testing.assert_array_equal(single_variance, expected_variances[0])
+
+
+@given(st.integers(1, 30), st.integers(1, 120), st.integers(0, 2**32 - 1), st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_subsampled_variances_are_the_nan_aware_sums_exactly(rows, halvings, seed, with_nan):
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(rng.uniform(0.5, 0.9), rng.uniform(1e-4, 0.1), size=(rows, 2, halvings))
+    if with_nan:
+        scores[0, 0, 0] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        centred = scores - np.nanmean(scores, axis=-1, keepdims=True)
+        shared = np.maximum(-np.nanmean(centred[..., 0, :] * centred[..., 1, :], axis=-1), 0.0)
+        expected = (np.nanmean(centred ** 2, axis=(-2, -1)) + 2 * shared) / 3
+        np.testing.assert_array_equal(subsampled_variances(scores), expected)
