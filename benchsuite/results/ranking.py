@@ -312,6 +312,7 @@ def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
     for i, n in enumerate(names):
         kinds[alike[n]].append(i)
     row = {names[i]: j for rows in kinds.values() for j, i in enumerate(rows)}  # its row in its kind's matrix
+    uniform = {kind: len({shape[names[i]] for i in rows}) == 1 for kind, rows in kinds.items()}
     stacked: dict[tuple[tuple[str, int], str], np.ndarray] = {}  # a kind's draws, unwidened draws or scores
 
     def rows_of(kind: tuple[str, int], part: str) -> np.ndarray:
@@ -321,7 +322,7 @@ def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
 
     def scores_of(kind: tuple[str, int], chosen: list[int], rows: list[int]) -> np.ndarray:
         """The calibration scores of the rows ``chosen`` of a kind (models ``rows``), all of the leader's shape."""
-        if len({shape[names[i]] for i in kinds[kind]}) == 1:  # every model of the kind calibrated alike
+        if uniform[kind]:  # every model of the kind calibrated alike
             return rows_of(kind, "scores")[chosen]
         return np.stack([part_of(headlines[i], "scores") for i in rows])
 
