@@ -309,32 +309,46 @@ def upgrade_legacy(items: list[dict[str, Any]]) -> Results:
     return Results(records=records, problems=problems, mixed_settings=mixed_settings(records))
 
 
+FREEZING = {"depth": 0, "on": False}
+"""Whether objects made while the collector is paused are frozen: only inside ``frozen_meanwhile``, which hands
+them back, and only where the process had frozen nothing of its own."""
+
+
 @contextmanager
 def collection_paused() -> Iterator[None]:
     """The cyclic garbage collector off while a large file's objects are made (none of them is garbage; each
-    collection would walk them all again: a third of the time of reading 700,000 records). On leaving, what was
-    made is frozen (``gc.freeze``: reference counting still frees it, no collection walks it; the first collection
-    after the pause would otherwise walk all of it, seconds for a large file) until ``frozen_meanwhile`` ends."""
+    collection would walk them all again: a third of the time of reading 700,000 records). Inside
+    ``frozen_meanwhile``, what was made is frozen on leaving (``gc.freeze``: reference counting still frees it, no
+    collection walks it; the first collection after the pause would otherwise walk all of it, seconds for a large
+    file)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
-            gc.freeze()
+            if FREEZING["on"]:
+                gc.freeze()
             gc.enable()
 
 
 @contextmanager
 def frozen_meanwhile() -> Iterator[None]:
-    """Objects that ``collection_paused`` froze inside the block are handed back to the collector when it ends
-    (their owners gone by then, most were freed already), unless the caller had frozen objects of its own."""
-    own = gc.get_freeze_count()
+    """Within the block, ``collection_paused`` freezes what it made; the frozen objects go back to the collector
+    when the outermost block ends (their owners gone by then, most were freed already). Nothing is frozen where
+    the process had frozen objects of its own (``gc.freeze`` by the caller), which this never unfreezes."""
+    outermost = FREEZING["depth"] == 0
+    if outermost:
+        FREEZING["on"] = gc.get_freeze_count() == 0
+    FREEZING["depth"] += 1
     try:
         yield
     finally:
-        if own == 0:
-            gc.unfreeze()
+        FREEZING["depth"] -= 1
+        if outermost:
+            if FREEZING["on"]:
+                gc.unfreeze()
+            FREEZING["on"] = False
 
 
 RECORDS_OPEN, RECORDS_CLOSE, RECORD_SEPARATOR = b'\n "records": [', b'\n ],\n "problems": ', b'\n  },\n  {'

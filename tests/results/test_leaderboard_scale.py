@@ -24,7 +24,7 @@ from benchsuite.results.ranking import (
     tier_ranks,
     value_of,
 )
-from benchsuite.results.records import Record, Results, Summary, write_results
+from benchsuite.results.records import Record, Results, Summary, read_results, write_results
 from benchsuite.results.tables import markdown_table
 
 
@@ -154,3 +154,27 @@ def test_a_sure_rejection_is_the_tests_rejection(rows, width, seed, shape, calib
     sure = surely_rejected(raw, factors, gaps)
     assert (paired_p_values(differences, gaps)[sure] < SIGNIFICANCE).all()
     assert not surely_rejected(raw[:, :30], factors, gaps).any()  # 30 draws: p = 2/31 is never below 0.05
+
+
+def test_the_records_are_frozen_out_of_the_collector_while_a_page_is_built_and_only_then(tmp_path, monkeypatch):
+    import gc
+
+    results = tmp_path / "results.json"
+    write_results(results, Results(records=[r for i, v in enumerate([0.6, 0.8]) for r in per_layer(f"v{i}", v)]))
+    seen = []
+    real = leaderboard.render
+    monkeypatch.setattr(leaderboard, "render",
+                        lambda shown, out: seen.append(gc.get_freeze_count()) or real(shown, out))
+    assert gc.get_freeze_count() == 0
+    publish(results, tmp_path / "board")
+    assert seen[0] > 0 and gc.get_freeze_count() == 0 and gc.isenabled()  # frozen while rendering, handed back
+    read_results(results)
+    assert gc.get_freeze_count() == 0  # reading alone freezes nothing
+    gc.freeze()  # the caller's own frozen objects: left frozen, and nothing of the page's added to them
+    try:
+        own = gc.get_freeze_count()
+        seen.clear()
+        publish(results, tmp_path / "again")
+        assert seen[0] <= own and gc.get_freeze_count() <= own  # (some of them freed meanwhile)
+    finally:
+        gc.unfreeze()
