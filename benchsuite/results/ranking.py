@@ -288,12 +288,57 @@ def paired_rejections(differences: np.ndarray, gaps: np.ndarray, level: float = 
     return rejected
 
 
-def part_of(headline: Drawn, part: str) -> np.ndarray:
-    """A headline's ``draws``, ``unwidened`` draws or calibration ``scores``."""
-    if part == "scores":
-        assert headline.calibration is not None
-        return headline.calibration.scores
-    return headline.unwidened if part == "unwidened" else headline.draws
+Kind = tuple[str, int]
+"""How a headline's draws were made: its resampling key and number of draws (only such rows pair)."""
+
+
+class Stacks:
+    """One ranking's headlines by kind, each kind's draws, unwidened draws and calibration scores stacked once, so
+    that a leader's batch is rows taken out of them."""
+
+    def __init__(self, headlines: list[Drawn], kinds: dict[Kind, list[int]]):
+        self.headlines, self.kinds = headlines, kinds
+        self.row = {i: j for rows in kinds.values() for j, i in enumerate(rows)}  # a model's row in its kind's
+        self.uniform = {kind: len({self.shape(i) for i in rows}) == 1 for kind, rows in kinds.items()}
+        self.stacked: dict[tuple[Kind, str], np.ndarray] = {}
+
+    def shape(self, index: int) -> tuple[int, ...] | None:
+        calibration = self.headlines[index].calibration
+        return None if calibration is None else calibration.scores.shape
+
+    def part(self, index: int, part: str) -> np.ndarray:
+        """A headline's ``draws``, ``unwidened`` draws or calibration ``scores``."""
+        headline = self.headlines[index]
+        if part == "scores":
+            assert headline.calibration is not None
+            return headline.calibration.scores
+        return headline.unwidened if part == "unwidened" else headline.draws
+
+    def rows(self, kind: Kind, part: str, models: list[int]) -> np.ndarray:
+        """``part`` of ``models`` (all of ``kind``), from the kind's stack; the scores of a kind whose models are
+        not calibrated alike stacked for these models alone."""
+        if part == "scores" and not self.uniform[kind]:
+            return np.stack([self.part(i, part) for i in models])
+        if (kind, part) not in self.stacked:
+            self.stacked[(kind, part)] = np.array([self.part(i, part) for i in self.kinds[kind]])
+        return self.stacked[(kind, part)][[self.row[i] for i in models]]
+
+    def rejections(self, leader: int, kind: Kind, models: list[int], gaps: np.ndarray) -> np.ndarray:
+        """``paired_rejections`` of the leader against ``models`` (of its kind; calibrated like it where it is),
+        the sure ones (``surely_rejected``) without their medians."""
+        own = self.headlines[leader]
+        if own.calibration is None:
+            raw = paired_differences(own.draws, self.rows(kind, "draws", models))
+            factors = np.ones(len(models))
+        else:
+            raw, factors = unwidened_differences(own.unwidened, self.rows(kind, "unwidened", models),
+                                                 own.calibration.scores, self.rows(kind, "scores", models))
+        rejected = surely_rejected(raw, factors, gaps)
+        unsure = np.flatnonzero(~rejected)
+        if unsure.size:
+            rows = raw[unsure] if own.calibration is None else widened(raw[unsure], factors[unsure])
+            rejected[unsure] = paired_rejections(rows, gaps[unsure])
+        return rejected
 
 
 def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
@@ -302,29 +347,15 @@ def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
     names = list(found)
     values = np.array([value_of(found[n]) for n in names])
     headlines = [drawn(found[n]) for n in names]
-    draws = [h.draws for h in headlines]
-    alike = {n: (summary_of(found[n]).resampling, len(d)) for n, d in zip(names, draws, strict=True)}
-    finite = {n: bool(np.isfinite(d).all()) for n, d in zip(names, draws, strict=True)}
-    shape = {n: None if h.calibration is None else h.calibration.scores.shape for n, h in zip(names, headlines,
-                                                                                              strict=True)}
     position = {n: i for i, n in enumerate(names)}
-    kinds: dict[tuple[str, int], list[int]] = defaultdict(list)  # the models drawn alike
+    alike: dict[str, Kind] = {n: (summary_of(found[n]).resampling, len(h.draws)) for n, h in zip(names, headlines,
+                                                                                                  strict=True)}
+    finite = {n: bool(np.isfinite(h.draws).all()) for n, h in zip(names, headlines, strict=True)}
+    kinds: dict[Kind, list[int]] = defaultdict(list)  # the models drawn alike
     for i, n in enumerate(names):
         kinds[alike[n]].append(i)
-    row = {names[i]: j for rows in kinds.values() for j, i in enumerate(rows)}  # its row in its kind's matrix
-    uniform = {kind: len({shape[names[i]] for i in rows}) == 1 for kind, rows in kinds.items()}
-    stacked: dict[tuple[tuple[str, int], str], np.ndarray] = {}  # a kind's draws, unwidened draws or scores
-
-    def rows_of(kind: tuple[str, int], part: str) -> np.ndarray:
-        if (kind, part) not in stacked:
-            stacked[(kind, part)] = np.array([part_of(headlines[i], part) for i in kinds[kind]])
-        return stacked[(kind, part)]
-
-    def scores_of(kind: tuple[str, int], chosen: list[int], rows: list[int]) -> np.ndarray:
-        """The calibration scores of the rows ``chosen`` of a kind (models ``rows``), all of the leader's shape."""
-        if uniform[kind]:  # every model of the kind calibrated alike
-            return rows_of(kind, "scores")[chosen]
-        return np.stack([part_of(headlines[i], "scores") for i in rows])
+    stacks = Stacks(headlines, kinds)
+    shape = {n: stacks.shape(i) for n, i in position.items()}
 
     def apart(leader: str, others: list[str]) -> list[bool]:
         own = shape[leader]  # batched with the rows calibrated alike (``calibrations``), the others one by one
@@ -333,20 +364,7 @@ def tier_ranks(found: dict[str, Record], margin: float) -> dict[str, int]:
         verdicts: dict[str, bool] = {}
         if batch:
             index, rows = position[leader], [position[n] for n in batch]
-            chosen, gaps = [row[n] for n in batch], values[index] - values[rows]
-            if own is None:
-                raw = paired_differences(draws[index], rows_of(alike[leader], "draws")[chosen])
-                factors = np.ones(len(batch))
-            else:  # each row calibrated like the leader: the same halvings, so scores of one shape
-                leading = headlines[index]
-                assert leading.calibration is not None
-                raw, factors = unwidened_differences(leading.unwidened, rows_of(alike[leader], "unwidened")[chosen],
-                                                     leading.calibration.scores, scores_of(alike[leader], chosen, rows))
-            rejected = surely_rejected(raw, factors, gaps)
-            unsure = np.flatnonzero(~rejected)
-            if unsure.size:
-                unsure_rows = raw[unsure] if own is None else widened(raw[unsure], factors[unsure])
-                rejected[unsure] = paired_rejections(unsure_rows, gaps[unsure])
+            rejected = stacks.rejections(index, alike[leader], rows, values[index] - values[rows])
             verdicts = {n: bool(r and abs(values[index] - values[i]) > 2 * margin)
                         for n, i, r in zip(batch, rows, rejected, strict=True)}
         return [verdicts[n] if n in verdicts else distinct(found[leader], found[n], margin) for n in others]
