@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -311,7 +312,9 @@ def upgrade_legacy(items: list[dict[str, Any]]) -> Results:
 
 FREEZING = {"depth": 0, "on": False}
 """Whether objects made while the collector is paused are frozen: only inside ``frozen_meanwhile``, which hands
-them back, and only where the process had frozen nothing of its own."""
+them back, and only where the process had frozen nothing of its own (changed under ``FREEZING_LOCK``: a page built
+in one thread never freezes objects after another thread's outermost block handed them back)."""
+FREEZING_LOCK = threading.Lock()
 
 
 @contextmanager
@@ -327,8 +330,9 @@ def collection_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
-            if FREEZING["on"]:
-                gc.freeze()
+            with FREEZING_LOCK:
+                if FREEZING["on"]:
+                    gc.freeze()
             gc.enable()
 
 
@@ -337,18 +341,20 @@ def frozen_meanwhile() -> Iterator[None]:
     """Within the block, ``collection_paused`` freezes what it made; the frozen objects go back to the collector
     when the outermost block ends (their owners gone by then, most were freed already). Nothing is frozen where
     the process had frozen objects of its own (``gc.freeze`` by the caller), which this never unfreezes."""
-    outermost = FREEZING["depth"] == 0
-    if outermost:
-        FREEZING["on"] = gc.get_freeze_count() == 0
-    FREEZING["depth"] += 1
+    with FREEZING_LOCK:
+        outermost = FREEZING["depth"] == 0
+        if outermost:
+            FREEZING["on"] = gc.get_freeze_count() == 0
+        FREEZING["depth"] += 1
     try:
         yield
     finally:
-        FREEZING["depth"] -= 1
-        if outermost:
-            if FREEZING["on"]:
-                gc.unfreeze()
-            FREEZING["on"] = False
+        with FREEZING_LOCK:
+            FREEZING["depth"] -= 1
+            if outermost:
+                if FREEZING["on"]:
+                    gc.unfreeze()
+                FREEZING["on"] = False
 
 
 RECORDS_OPEN, RECORDS_CLOSE, RECORD_SEPARATOR = b'\n "records": [', b'\n ],\n "problems": ', b'\n  },\n  {'
