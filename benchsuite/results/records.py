@@ -315,6 +315,9 @@ FREEZING = {"depth": 0, "on": False}
 them back, and only where the process had frozen nothing of its own (changed under ``FREEZING_LOCK``: a page built
 in one thread never freezes objects after another thread's outermost block handed them back)."""
 FREEZING_LOCK = threading.Lock()
+FROZEN_AT_START = gc.get_freeze_count()
+"""What the interpreter itself keeps frozen (Python 3.12 starts with a few hundred objects frozen, 3.11 and 3.13
+with none): more than that at a page's start are the caller's own."""
 
 
 @contextmanager
@@ -344,7 +347,7 @@ def frozen_meanwhile() -> Iterator[None]:
     with FREEZING_LOCK:
         outermost = FREEZING["depth"] == 0
         if outermost:
-            FREEZING["on"] = gc.get_freeze_count() == 0
+            FREEZING["on"] = gc.get_freeze_count() <= FROZEN_AT_START
         FREEZING["depth"] += 1
     try:
         yield

@@ -13,6 +13,7 @@ from benchsuite.contract.errors import BenchsuiteError
 from benchsuite.inference.comparisons import paired_difference, tiers
 from benchsuite.inference.heldout import SIGNIFICANCE, widened
 from benchsuite.results import leaderboard, tables
+from benchsuite.results import records as records_module
 from benchsuite.results.leaderboard import publish, render
 from benchsuite.results.ranking import (
     distinct,
@@ -165,11 +166,13 @@ def test_the_records_are_frozen_out_of_the_collector_while_a_page_is_built_and_o
     real = leaderboard.render
     monkeypatch.setattr(leaderboard, "render",
                         lambda shown, out: seen.append(gc.get_freeze_count()) or real(shown, out))
-    assert gc.get_freeze_count() == 0
+    before = gc.get_freeze_count()
+    assert before <= records_module.FROZEN_AT_START  # what the interpreter itself freezes (Python 3.12: some)
     publish(results, tmp_path / "board")
-    assert seen[0] > 0 and gc.get_freeze_count() == 0 and gc.isenabled()  # frozen while rendering, handed back
+    assert seen[0] > before and gc.get_freeze_count() <= before and gc.isenabled()  # frozen while rendering, then not
+    before = gc.get_freeze_count()
     read_results(results)
-    assert gc.get_freeze_count() == 0  # reading alone freezes nothing
+    assert gc.get_freeze_count() == before  # reading alone freezes nothing
     gc.freeze()  # the caller's own frozen objects: left frozen, and nothing of the page's added to them
     try:
         own = gc.get_freeze_count()
