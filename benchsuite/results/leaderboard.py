@@ -34,6 +34,7 @@ from benchsuite.results.records import (
     frozen_meanwhile,
     mixed_settings,
     read_results,
+    regular_bytes,
 )
 from benchsuite.results.tables import (
     MAX_PAIRED,
@@ -298,6 +299,8 @@ def check_keeps_rows(results: Results, published: Path, option: str = "--leaderb
             "(leave --leaderboard out) or into a folder of its own"))
 
 
+MAX_SIDE_BYTES = 64 << 20
+"""The largest concept inventory or README the leaderboard reads (each is a few hundred kB at most)."""
 VISION_FIELD = re.compile(rb'"vision"\s*:\s*"((?:[^"\\]|\\.)*)"')
 """A record's vision model in results.json, found without parsing the file (to refuse too many models at once)."""
 
@@ -326,7 +329,7 @@ def publish(results: Path, out: Path, keep_rows: bool = False,
 def written_page(results: Path, out: Path, keep_rows: bool,
                  contributions: Callable[[Results], Results] | None) -> Path:
     """``publish``'s work (its records freed when this returns)."""
-    raw = results.read_bytes()  # read once: for the bound, the records and the copy
+    raw = regular_bytes(results)  # read once: for the bound, the records and the copy
     check_models_bound(len(set(VISION_FIELD.findall(raw))), results)
     data = read_results(results, raw)
     if keep_rows:
@@ -335,7 +338,7 @@ def written_page(results: Path, out: Path, keep_rows: bool,
     out.mkdir(parents=True, exist_ok=True)
     for source in [results, *sorted(results.parent.glob("concepts-*.json"))]:
         if source.resolve() != (out / source.name).resolve():
-            atomic_write_bytes(out / source.name, raw if source == results else source.read_bytes())
+            atomic_write_bytes(out / source.name, raw if source == results else regular_bytes(source, MAX_SIDE_BYTES))
     del raw
     page = out / "README.md"
     with collection_paused():  # hundreds of thousands of records are alive and none is garbage
@@ -383,7 +386,7 @@ def update_readme(readme: Path, results: Path, leaderboard_link: str = "leaderbo
         f"{main_table(mine, problems, declared_drift(data.records))}\n\nOn the page: the text models' ranking, the "
         "figures and the details.\n<!-- leaderboard:end -->"
     )
-    text = readme.read_text()
+    text = regular_bytes(readme, MAX_SIDE_BYTES).decode("utf-8")  # not UTF-8: a UnicodeDecodeError, a ValueError
     if not README_BLOCK.search(text):
         raise ValueError(f"{readme} has no <!-- leaderboard:start --> ... <!-- leaderboard:end --> block")
     atomic_write_text(readme, README_BLOCK.sub(lambda _: block, text))

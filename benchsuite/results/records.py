@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import stat
 import threading
 import time
 from collections import defaultdict
@@ -289,7 +290,7 @@ def write_records(path: Path, records: list[Record]) -> None:
 
 def read_records(path: Path) -> list[Record]:
     """One model's records file (a JSON list of records), each record checked (``check_records``)."""
-    records = RECORDS.validate_json(Path(path).read_bytes())
+    records = RECORDS.validate_json(regular_bytes(Path(path)))
     check_records(records, path)
     return records
 
@@ -358,6 +359,39 @@ def frozen_meanwhile() -> Iterator[None]:
                 if FREEZING["on"]:
                     gc.unfreeze()
                 FREEZING["on"] = False
+
+
+MAX_RESULTS_BYTES = 4 << 30
+"""The largest results file read: a page ranks at most 1,000 vision models, about 1.2 GB at the offline suite's size."""
+
+
+def regular_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of a file the leaderboard reads (results, records, concept inventories, the README it refreshes)
+    that is a regular file of at most ``limit`` bytes, opened without blocking, so that a FIFO or a device is
+    refused instead of waited on or read without end; else a one-line ValueError naming the file. ``limit``:
+    ``MAX_RESULTS_BYTES`` when not given."""
+    limit = MAX_RESULTS_BYTES if limit is None else limit
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read ({error.strerror or error})") from None
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise ValueError(f"{path} is not a regular file; pass the file benchsuite wrote")
+        if status.st_size > limit:
+            raise ValueError(f"{path} is {status.st_size} bytes, more than the {limit} such a file may hold (a "
+                             f"results file: {MAX_RESULTS_BYTES}; publish its models in parts)")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(status.st_size + 1)  # one byte more than its size: a file that grows is refused
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read ({error.strerror or error})") from None
+    finally:
+        os.close(fd)
+    if len(data) > status.st_size:
+        raise ValueError(f"{path} is longer than its size of {status.st_size} bytes (it grew while it was read, or "
+                         "is not a file on disk); read it when its run is done")
+    return data
 
 
 RECORDS_OPEN, RECORDS_CLOSE, RECORD_SEPARATOR = b'\n "records": [', b'\n ],\n "problems": ', b'\n  },\n  {'
@@ -432,7 +466,7 @@ def read_results(path: Path, raw: bytes | None = None) -> Results:
     Version 1 (a bare list) is rebuilt by :func:`upgrade_legacy`; a version 2 document's records lack ``role``,
     ``twin`` and ``cpu_drift``, which take their defaults (``"model"``, None, 0.0); a version 3 document's summaries
     lack the calibration scores (empty: their paired differences are the difference of their draws)."""
-    raw = Path(path).read_bytes() if raw is None else raw
+    raw = regular_bytes(Path(path)) if raw is None else raw
     try:
         with collection_paused():
             results = current_document(raw) or parse_document(raw)

@@ -9,7 +9,7 @@ import pytest
 
 from benchsuite.contract.errors import BenchsuiteError
 from benchsuite.results.leaderboard import file_part, plot_file, publish
-from benchsuite.results.records import Record, Results, write_results
+from benchsuite.results.records import Record, Results, read_results, write_results
 
 
 def records_for(suite: str, design: str, vision: str) -> list[Record]:
@@ -90,3 +90,63 @@ def test_names_that_make_the_same_file_name_get_figures_of_their_own(tmp_path):
     assert len(links) == 4 and len({link for _, link in links}) == 4
     assert ("c", "plots/s/d/c.png") in links  # a name that clashes with none keeps its plain file name
     assert all((tmp_path / "board" / link).is_file() for _, link in links)
+
+
+def test_a_results_file_that_is_not_a_regular_file_is_refused_without_blocking(tmp_path):
+    """A FIFO (no writer) would block a plain read forever, a device never end: both refused at once."""
+    import os
+
+    fifo = tmp_path / "results.json"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(ValueError, match="is not a regular file"):
+            publish(path, tmp_path / "board")
+        with pytest.raises(ValueError, match="is not a regular file"):
+            read_results(path)
+    assert not (tmp_path / "board").exists()
+
+
+def test_a_results_file_past_the_bound_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from benchsuite.results import records
+
+    path = tmp_path / "results.json"
+    write_results(path, Results(records=records_for("s", "d", "v")))
+    monkeypatch.setattr(records, "MAX_RESULTS_BYTES", 100)
+    with pytest.raises(ValueError, match=r"results.json is \d+ bytes, more than the 100 such a file may hold"):
+        publish(path, tmp_path / "board")
+    with pytest.raises(ValueError, match="more than the 100"):
+        records.read_records(path)
+    assert not (tmp_path / "board").exists()
+
+
+def test_the_leaderboard_command_refuses_a_fifo_in_one_line_with_exit_2(tmp_path):
+    import os
+
+    from typer.testing import CliRunner
+
+    from benchsuite.cli import app
+
+    os.mkfifo(tmp_path / "results.json")
+    result = CliRunner().invoke(app, ["leaderboard", "--results", str(tmp_path), "--out", str(tmp_path / "board")])
+    assert result.exit_code == 2 and "is not a regular file" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_file_longer_than_its_size_is_refused():
+    with pytest.raises(ValueError, match="is longer than its size of 0 bytes"):
+        read_results(Path("/proc/self/status"))  # a regular file whose size says 0
+
+
+def test_a_readme_or_concept_inventory_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    from benchsuite.results.leaderboard import update_readme
+
+    path = tmp_path / "results.json"
+    write_results(path, Results(records=records_for("s", "d", "v")))
+    os.mkfifo(tmp_path / "README.md")
+    with pytest.raises(ValueError, match="README.md is not a regular file"):
+        update_readme(tmp_path / "README.md", path)
+    os.mkfifo(tmp_path / "concepts-s.json")
+    with pytest.raises(ValueError, match="concepts-s.json is not a regular file"):
+        publish(path, tmp_path / "board")
