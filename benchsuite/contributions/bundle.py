@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchsuite.contract.errors import BenchsuiteError, describe_error, one_line
+from benchsuite.contract.files import FileRefused, bounded_bytes
 from benchsuite.contract.schemas import NAME_PATTERN, slug
 from benchsuite.extraction.layers import GroupExtraction, LayerFailure
 from benchsuite.results.records import RECORDS, Record, check_records
@@ -169,16 +170,19 @@ def sha256_of(data: bytes) -> str:
 def bounded_read(folder: Path, name: str, limit: int) -> bytes:
     """The bytes of regular file ``folder/name`` (never a link), refused past ``limit`` bytes before reading."""
     path = folder / name
-    if path.is_symlink() or not path.is_file():
+    if path.is_symlink():
         raise refuse(folder, f"{name} is missing or not a regular file (a link or folder)")
-    size = path.stat().st_size
-    if size > limit:
-        raise refuse(folder, f"{name} is {size} bytes, more than the {limit} a contribution's {name} may be")
-    with open(path, "rb") as handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise refuse(folder, f"{name} grew past {limit} bytes while it was read")
-    return data
+    try:
+        return bounded_bytes(path, limit)
+    except FileNotFoundError:
+        raise refuse(folder, f"{name} is missing or not a regular file (a link or folder)") from None
+    except FileRefused as refused:
+        raise refuse(folder, {
+            "unreadable": f"{name} cannot be read ({refused.detail})",
+            "not regular": f"{name} is missing or not a regular file (a link or folder)",
+            "too large": f"{name} is {refused.detail} bytes, more than the {limit} a contribution's {name} may be",
+            "grew": f"{name} grew past its size of {refused.detail} bytes while it was read",
+        }[refused.reason]) from None
 
 
 def read_manifest(folder: Path) -> Manifest:

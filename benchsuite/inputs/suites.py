@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import stat
 import tomllib
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from benchsuite.contract.errors import BenchsuiteError, describe_error
+from benchsuite.contract.files import FileRefused, bounded_bytes
 from benchsuite.contract.schemas import slug
 
 if TYPE_CHECKING:
@@ -144,28 +144,21 @@ def parsed_registry(path: Path) -> dict[str, Any]:
 
 
 def registry_text(path: Path) -> str:
-    """The text of a suites file that is a regular file of at most ``MAX_REGISTRY_BYTES`` (opened without
-    blocking, so a FIFO or device is refused instead of waited on), else a one-line BenchsuiteError."""
+    """The text of a suites file that is a regular file of at most ``MAX_REGISTRY_BYTES`` (``bounded_bytes``: opened
+    without blocking, so a FIFO or device is refused instead of waited on), else a one-line BenchsuiteError."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        data = bounded_bytes(path, MAX_REGISTRY_BYTES)
     except FileNotFoundError:
         raise BenchsuiteError(f"registry file {path} not found; pass --registry PATH") from None
-    except OSError as error:
-        raise BenchsuiteError(f"registry file {path} cannot be read ({error.strerror or error}); pass a readable "
-                              "--registry PATH") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise BenchsuiteError(f"registry file {path} is not a regular file; pass a .toml file as --registry")
-        data = b""
-        while len(data) <= MAX_REGISTRY_BYTES and (block := os.read(fd, MAX_REGISTRY_BYTES + 1 - len(data))):
-            data += block
-    except OSError as error:
-        raise BenchsuiteError(f"registry file {path} cannot be read ({error.strerror or error})") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_REGISTRY_BYTES:
-        raise BenchsuiteError(f"registry file {path} is larger than {MAX_REGISTRY_BYTES} bytes, the most a suites "
-                              "file may hold; pass the right --registry")
+    except FileRefused as refused:
+        raise BenchsuiteError(f"registry file {path} " + {
+            "unreadable": f"cannot be read ({refused.detail}); pass a readable --registry PATH",
+            "not regular": "is not a regular file; pass a .toml file as --registry",
+            "too large": f"is larger than {MAX_REGISTRY_BYTES} bytes, the most a suites file may hold; pass the "
+                         "right --registry",
+            "grew": "is longer than its size (still being written, or not a file on disk); pass a .toml file as "
+                    "--registry",
+        }[refused.reason]) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -166,17 +166,10 @@ def compare(a: Record, b: Record) -> Difference | None:
     if calibrations(a, b) is None:
         differences = difference_draws(first.draws, second.draws)
     else:
-        assert second.calibration is not None
-        differences = calibrated_rows(first, second.unwidened[None], second.calibration.scores[None])[0]
+        assert first.calibration is not None and second.calibration is not None
+        differences = widened_differences(first.unwidened, second.unwidened[None], first.calibration.scores,
+                                          second.calibration.scores[None])[0]
     return difference_of(value_of(a) - value_of(b), differences)
-
-
-def calibrated_rows(leader: Drawn, unwidened_rows: np.ndarray, scores_rows: np.ndarray) -> np.ndarray:
-    """``difference_draws`` of the leader against models calibrated like it whose draws before widening are
-    ``unwidened_rows`` (rows × draws) and calibration scores ``scores_rows`` (rows × 2 × halvings):
-    ``widened_differences`` on the unwidened draws each model keeps."""
-    assert leader.calibration is not None
-    return widened_differences(leader.unwidened, unwidened_rows, leader.calibration.scores, scores_rows)
 
 
 def distinct(a: Record, b: Record, margin: float) -> bool:
@@ -234,6 +227,12 @@ def paired_p_values(differences: np.ndarray, gaps: np.ndarray) -> np.ndarray:
     return np.minimum(1.0, 2 * np.minimum(below, above))
 
 
+def row_moments(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's mean and variance (E[x²] − mean², clipped at 0: in one pass each, for bounds, not for values)."""
+    mean = rows.mean(axis=1)
+    return mean, np.maximum(0.0, np.einsum("ij,ij->i", rows, rows) / rows.shape[1] - mean**2)
+
+
 def surely_rejected(raw: np.ndarray, factors: np.ndarray, gaps: np.ndarray,
                     level: float = SIGNIFICANCE) -> np.ndarray:
     """Rows whose paired test (``paired_rejections`` of ``widened(raw, factors)``) rejects whatever their median, so
@@ -247,8 +246,8 @@ def surely_rejected(raw: np.ndarray, factors: np.ndarray, gaps: np.ndarray,
     n = raw.shape[1]
     if n == 0 or 2 / (n + 1) >= level:
         return np.zeros(len(raw), dtype=bool)
-    mean = raw.mean(axis=1)
-    sd = np.sqrt(np.maximum(0.0, np.einsum("ij,ij->i", raw, raw) / n - mean**2) + 1e-15 * (1 + mean**2))
+    mean, variance = row_moments(raw)
+    sd = np.sqrt(variance + 1e-15 * (1 + mean**2))
     slack = 1e-9 * (1 + factors)
     above = gaps > factors * (mean + sd - raw.min(axis=1)) * (1 + 1e-6) + slack
     below = -gaps > factors * (raw.max(axis=1) - mean + sd) * (1 + 1e-6) + slack
@@ -265,8 +264,8 @@ def paired_rejections(differences: np.ndarray, gaps: np.ndarray, level: float = 
     a close call. The close calls, and the rows whose median the bounds miss, get their p-values."""
     n = differences.shape[1]
     needed = int(np.count_nonzero(np.minimum(1.0, 2 * ((1 + np.arange(n + 1)) / (1 + n))) < level))
-    mean = differences.mean(axis=1)
-    spread = np.sqrt(np.maximum(0.0, np.einsum("ij,ij->i", differences, differences) / n - mean**2))
+    mean, variance = row_moments(differences)
+    spread = np.sqrt(variance)
     half = spread / 4 + 1e-12 * (1 + np.abs(mean))  # a bracket's width only: the counts below check it
     high = (mean + half)[:, None]
     least = differences - high + gaps[:, None]  # at most each centred draw where the median is at most high

@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import stat
 import threading
 import time
 from collections import defaultdict
@@ -28,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from benchsuite.contract.errors import one_line
+from benchsuite.contract.files import FileRefused, bounded_bytes
 from benchsuite.contract.schemas import VisionRole
 from benchsuite.extraction.cache import atomic_write_text
 
@@ -367,31 +367,22 @@ MAX_RESULTS_BYTES = 4 << 30
 
 def regular_bytes(path: Path, limit: int | None = None) -> bytes:
     """The bytes of a file the leaderboard reads (results, records, concept inventories, the README it refreshes)
-    that is a regular file of at most ``limit`` bytes, opened without blocking, so that a FIFO or a device is
-    refused instead of waited on or read without end; else a one-line ValueError naming the file. ``limit``:
-    ``MAX_RESULTS_BYTES`` when not given."""
+    that is a regular file of at most ``limit`` bytes (``MAX_RESULTS_BYTES`` when not given; ``bounded_bytes``: a
+    FIFO or a device is refused instead of waited on or read without end); else a one-line ValueError naming it."""
     limit = MAX_RESULTS_BYTES if limit is None else limit
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as error:
+        return bounded_bytes(path, limit)
+    except FileNotFoundError as error:
         raise ValueError(f"{path} cannot be read ({error.strerror or error})") from None
-    try:
-        status = os.fstat(fd)
-        if not stat.S_ISREG(status.st_mode):
-            raise ValueError(f"{path} is not a regular file; pass the file benchsuite wrote")
-        if status.st_size > limit:
-            raise ValueError(f"{path} is {status.st_size} bytes, more than the {limit} such a file may hold (a "
-                             f"results file: {MAX_RESULTS_BYTES}; publish its models in parts)")
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            data = handle.read(status.st_size + 1)  # one byte more than its size: a file that grows is refused
-    except OSError as error:
-        raise ValueError(f"{path} cannot be read ({error.strerror or error})") from None
-    finally:
-        os.close(fd)
-    if len(data) > status.st_size:
-        raise ValueError(f"{path} is longer than its size of {status.st_size} bytes (it grew while it was read, or "
-                         "is not a file on disk); read it when its run is done")
-    return data
+    except FileRefused as refused:
+        raise ValueError(f"{path} " + {
+            "unreadable": f"cannot be read ({refused.detail})",
+            "not regular": "is not a regular file; pass the file benchsuite wrote",
+            "too large": f"is {refused.detail} bytes, more than the {limit} such a file may hold (a results file: "
+                         f"{MAX_RESULTS_BYTES}; publish its models in parts)",
+            "grew": f"is longer than its size of {refused.detail} bytes (it grew while it was read, or is not a "
+                    "file on disk); read it when its run is done",
+        }[refused.reason]) from None
 
 
 RECORDS_OPEN, RECORDS_CLOSE, RECORD_SEPARATOR = b'\n "records": [', b'\n ],\n "problems": ', b'\n  },\n  {'
